@@ -1,0 +1,37 @@
+"""One-line user errors for every command of the suite.
+
+Bad input (missing data, corrupt video, impossible shots/ways, wrong checkpoint) raises
+`UserError("what is wrong; how to fix it")`. Command entry points are wrapped in `cli`, which
+prints that single line to stderr and exits with status 2 -- no traceback.
+"""
+from __future__ import annotations
+
+import functools
+import sys
+from typing import Callable
+
+
+class UserError(Exception):
+    """A problem with the user's input; its message is one line naming the problem and the fix."""
+
+    exit_code = 2
+
+    def __str__(self) -> str:
+        return " ".join(str(self.args[0] if self.args else "").split())  # always one line
+
+
+def cli(main: Callable[..., int | None]) -> Callable[..., int]:
+    """Decorate a command's `main(argv)` so a `UserError` becomes `error: ...` + exit status 2."""
+
+    @functools.wraps(main)
+    def wrapper(*args, **kwargs) -> int:
+        try:
+            return int(main(*args, **kwargs) or 0)
+        except UserError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return e.exit_code
+        except KeyboardInterrupt:
+            print("interrupted: finished stages are kept; rerun with --resume", file=sys.stderr)
+            return 130
+
+    return wrapper
