@@ -1,0 +1,39 @@
+import torch
+from torch import nn
+
+from zeroi2v.adapters import AdaptedLinear, LinearAdapter
+
+
+def test_fresh_adapter_is_identity_and_bottleneck_is_a_quarter():
+    a = LinearAdapter(64, ratio=0.25, scale=0.5, dropout=0.1).eval()
+    x = torch.randn(3, 64)
+    assert torch.equal(a(x), x)
+    assert a.down.out_features == 16
+
+
+def test_affine_form_matches_forward():
+    a = LinearAdapter(12, ratio=0.5, scale=0.7).eval()
+    for p in a.parameters():
+        nn.init.normal_(p)
+    A, c = a.affine()
+    x = torch.randn(5, 12)
+    torch.testing.assert_close((x.double() @ A.T + c).float(), a(x), rtol=1e-5, atol=1e-5)
+
+
+def test_adapted_linear_shares_the_frozen_weight_and_folds_exactly():
+    lin = nn.Linear(8, 24)
+    m = AdaptedLinear(lin, adapt_in=True, adapt_out=True, ratio=0.5, scale=0.3).eval()
+    assert m.weight is lin.weight and m.bias is lin.bias
+    for n, p in m.named_parameters():
+        if "adapter" in n:
+            nn.init.normal_(p, std=0.5)
+    x = torch.randn(4, 8)
+    folded = m.folded()
+    assert isinstance(folded, nn.Linear) and folded.weight.shape == lin.weight.shape
+    torch.testing.assert_close(folded(x), m(x), rtol=1e-5, atol=1e-5)
+
+
+def test_bias_free_linear_gets_bias_free_adapters():
+    m = AdaptedLinear(nn.Linear(8, 8, bias=False), adapt_in=True)
+    assert m.adapter_in.down.bias is None and m.adapter_in.up.bias is None
+    assert m.folded().bias is None

@@ -1,0 +1,68 @@
+import pytest
+import timm
+import torch
+
+import zeroi2v
+
+from tiny import BACKBONE, TINY, tiny_model, video
+
+
+def test_output_shapes_features_and_logits():
+    x = video(batch=3)
+    assert tiny_model()(x).shape == (3, 32)
+    assert tiny_model(num_classes=7)(x).shape == (3, 7)
+    assert tiny_model(num_classes=7).forward_features(x).shape == (3, 32)
+
+
+def test_fresh_model_without_stdha_equals_the_image_model_frame_by_frame():
+    model = tiny_model(stdha=None).eval()  # adapters present but zero-initialised
+    image = timm.create_model(BACKBONE, num_classes=0, **TINY).eval()
+    image.load_state_dict({k: v for k, v in model.backbone.state_dict().items() if ".adapter_" not in k})
+    x = video()
+    frames = x.transpose(1, 2).reshape(-1, 3, 32, 32)  # (B*T, C, H, W)
+    expected = image(frames).view(2, 4, -1).mean(1)  # per-frame CLS, averaged over T
+    torch.testing.assert_close(model(x), expected, rtol=1e-6, atol=1e-6)
+
+
+def test_only_adapters_temporal_embedding_norm_and_head_train():
+    model = tiny_model(num_classes=5)
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert "temporal_embedding" in trainable and "head.weight" in trainable
+    assert {"backbone.norm.weight", "backbone.norm.bias"} <= trainable
+    others = {n for n in trainable if ".adapter_" not in n} - {"temporal_embedding", "head.weight", "head.bias",
+                                                                 "backbone.norm.weight", "backbone.norm.bias"}
+    assert others == set()
+    counts = zeroi2v.count_params(model)
+    assert counts["trainable"] == sum(p.numel() for n, p in model.named_parameters() if n in trainable)
+    # 4 placements x 2 layers, each D·r + r + r·D + D with D=32 (fc2_out) or 32 (others), r=8
+    assert sum(p.numel() for n, p in model.named_parameters() if ".adapter_" in n) == 8 * (32 * 8 + 8 + 8 * 32 + 32)
+
+
+def test_method_variants_and_gradients_reach_only_trainables():
+    frozen = tiny_model(stdha=None, adapters=None, temporal_embedding=False)
+    assert zeroi2v.count_params(frozen)["trainable"] == 64  # the final norm only
+    model = tiny_model(num_classes=3)
+    model(video()).sum().backward()
+    assert all(p.grad is None for p in model.parameters() if not p.requires_grad)
+    assert model.backbone.blocks[0].attn.qkv.adapter_in.down.weight.grad is not None
+
+
+@pytest.mark.parametrize("name", ["vit_base_patch16_clip_224", "vit_base_patch16_clip_quickgelu_224",
+                                  "vit_large_patch14_clip_224", "vit_small_patch16_224"])
+def test_wraps_clip_quickgelu_and_imagenet_vits(name):
+    model = zeroi2v.create_model(name, num_frames=2, **{**TINY, "num_heads": 4 if "large" not in name else 16,
+                                                        "embed_dim": 32 if "large" not in name else 64})
+    assert model(video(batch=1, frames=2)).shape == (1, model.embed_dim)
+    heads = model.backbone.blocks[0].attn.num_heads
+    assert sum(o != 0 for o in model.stdha_offsets) == (4 if heads == 16 else 2)
+
+
+def test_data_config_uses_clip_or_imagenet_statistics():
+    assert zeroi2v.data_config(zeroi2v.create_model("vit_base_patch16_clip_224", num_frames=1, **TINY))["mean"][0] == \
+        pytest.approx(0.48145466)
+    assert zeroi2v.data_config(tiny_model())["mean"] == (0.5, 0.5, 0.5)
+
+
+def test_wrong_frame_count_is_reported():
+    with pytest.raises(ValueError, match="num_frames=4"):
+        tiny_model()(video(frames=3))

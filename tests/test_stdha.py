@@ -1,0 +1,100 @@
+import pytest
+import torch
+from timm.layers import Attention
+
+from zeroi2v.stdha import STDHAttention, parse_offsets, source_frames
+
+
+def make_attn(dim=32, heads=4, seed=0):
+    torch.manual_seed(seed)
+    return Attention(dim, num_heads=heads, qkv_bias=True).eval()
+
+
+def reference(attn, x, T, offsets):
+    """Slow STDHA: explicit loops over clips, frames and heads."""
+    BT, N, C = x.shape
+    H, hd = attn.num_heads, C // attn.num_heads
+    qkv = attn.qkv(x).view(BT // T, T, N, 3, H, hd)
+    out = torch.zeros(BT // T, T, N, H, hd)
+    for b in range(BT // T):
+        for t in range(T):
+            for h in range(H):
+                s = t + offsets[h]
+                s = s if 0 <= s < T else t  # clip ends: keep own frame
+                q, k, v = qkv[b, t, :, 0, h], qkv[b, s, :, 1, h], qkv[b, s, :, 2, h]
+                out[b, t, :, h] = torch.softmax(q @ k.T * hd**-0.5, dim=-1) @ v
+    return attn.proj(out.reshape(BT, N, C))
+
+
+def test_parse_offsets_defaults_of_the_original_configs():
+    assert parse_offsets("default", num_heads=12) == [-1, 1] + [0] * 10  # ViT-B/16: 2 of 12
+    assert parse_offsets("ssv2", num_heads=12) == [-1, 1, -2, 2] + [0] * 8  # SSv2: 4 of 12
+    assert parse_offsets("default", num_heads=16) == [-1, -1, 1, 1] + [0] * 12  # ViT-L/14: 4 of 16
+    assert parse_offsets({1: 2}, num_heads=4) == [1, 1, 0, 0]
+    assert parse_offsets("-1:1,2:1", num_heads=4) == [-1, 2, 0, 0]
+    assert parse_offsets([0, 3, 0, -3], num_heads=4) == [0, 3, 0, -3]
+    assert parse_offsets(None, num_heads=3) == [0, 0, 0]
+    with pytest.raises(ValueError, match="shifts 5 heads"):
+        parse_offsets({1: 5}, num_heads=4)
+    with pytest.raises(ValueError, match="entries for 4 heads"):
+        parse_offsets([1, 0], num_heads=4)
+
+
+def test_source_frames_keep_own_frame_at_clip_ends():
+    assert source_frames(4, -1).tolist() == [0, 0, 1, 2]
+    assert source_frames(4, 1).tolist() == [1, 2, 3, 3]
+    assert source_frames(4, 2).tolist() == [2, 3, 2, 3]
+
+
+def test_zero_offsets_equal_timm_attention_exactly():
+    attn = make_attn()
+    x = torch.randn(6, 17, 32)  # (B*T, N, C) with B=2, T=3
+    expected = attn(x)
+    got = STDHAttention(attn, num_frames=3, offsets=[0, 0, 0, 0])(x)
+    assert torch.equal(got, expected)
+
+
+@pytest.mark.parametrize("offsets", [[-1, 1, 0, 0], [2, 0, -1, 1], [-3, 3, 1, 1]])
+def test_stdha_equals_slow_per_frame_reference(offsets):
+    attn = make_attn(seed=1)
+    x = torch.randn(2 * 5, 9, 32)
+    got = STDHAttention(attn, num_frames=5, offsets=offsets)(x)
+    torch.testing.assert_close(got, reference(attn, x, 5, offsets), rtol=1e-5, atol=1e-6)
+
+
+def test_gradients_match_reference():
+    attn = make_attn(seed=2)
+    x1 = torch.randn(8, 5, 32, requires_grad=True)
+    x2 = x1.detach().clone().requires_grad_(True)
+    STDHAttention(attn, num_frames=4, offsets=[-1, 1, 0, 2])(x1).square().sum().backward()
+    reference(attn, x2, 4, [-1, 1, 0, 2]).square().sum().backward()
+    torch.testing.assert_close(x1.grad, x2.grad, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("j, changed", [(2, {1, 2, 3}), (0, {0, 1}), (5, {4, 5})])
+def test_offsets_move_information_only_between_intended_frames(j, changed):
+    """Δ=-1 head: frame t reads t-1; Δ=+1 head: t reads t+1. Perturbing frame j changes j, j+1, j-1."""
+    T = 6
+    stdha = STDHAttention(make_attn(seed=3), num_frames=T, offsets=[-1, 1, 0, 0])
+    x = torch.randn(T, 7, 32)
+    y = stdha(x)
+    x2 = x.clone()
+    x2[j] += torch.randn(7, 32)
+    moved = (stdha(x2) - y).abs().amax(dim=(1, 2))
+    assert {t for t in range(T) if moved[t] > 1e-6} == changed
+
+
+def test_queries_are_never_shifted():
+    """With one head shifted, only that head's K/V change; Q of every head stays its own frame's."""
+    stdha = STDHAttention(make_attn(seed=4), num_frames=3, offsets=[1, 0, 0, 0])
+    qkv = torch.randn(1, 3, 5, 3, 4, 8)
+    out = stdha.shift_kv(qkv.clone())
+    assert torch.equal(out[:, :, :, 0], qkv[:, :, :, 0])  # Q untouched
+    assert torch.equal(out[..., 1:, :], qkv[..., 1:, :])  # heads 1..3 untouched
+    assert torch.equal(out[:, 0, :, 1:, 0], qkv[:, 1, :, 1:, 0])  # frame 0 reads frame 1
+    assert torch.equal(out[:, 2, :, 1:, 0], qkv[:, 2, :, 1:, 0])  # last frame keeps its own
+
+
+def test_rejects_batch_not_multiple_of_frames():
+    with pytest.raises(ValueError, match="multiple of num_frames"):
+        STDHAttention(make_attn(), num_frames=4, offsets=[1, 0, 0, 0])(torch.randn(6, 5, 32))

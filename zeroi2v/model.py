@@ -1,0 +1,132 @@
+"""The ZeroI2V video model: a frozen timm image ViT applied per frame, plus STDHA and adapters.
+
+    video (B, C, T, H, W) -> frames (B*T, C, H, W) -> patch + position embedding
+    -> + temporal embedding (T, D) -> blocks (STDHA attention, adapted Linears) -> final norm
+    -> per-frame CLS (B*T, D) -> mean over T (B, D) -> [dropout -> head] (B, num_classes)
+
+Only adapters, the temporal embedding, the final norm and the head are trained. After
+`merge_adapters` the backbone is again exactly the timm image model (same keys and shapes).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import timm
+import torch
+from torch import nn
+
+from .adapters import ALL_PLACEMENTS, PLACEMENTS, AdaptedLinear
+from .stdha import OffsetSpec, STDHAttention, parse_offsets
+
+
+class ZeroI2V(nn.Module):
+    def __init__(self, backbone: nn.Module, *, backbone_name: str, num_frames: int, num_classes: int = 0,
+                 stdha: OffsetSpec = "default", adapters: Sequence[str] | None = ALL_PLACEMENTS,
+                 adapter_ratio: float = 0.25, adapter_scale: float = 0.5, adapter_dropout: float = 0.1,
+                 temporal_embedding: bool = True, head_dropout: float = 0.0) -> None:
+        super().__init__()
+        if num_frames < 1:
+            raise ValueError(f"num_frames must be >= 1, got {num_frames}")
+        adapters = tuple(adapters or ())
+        unknown = set(adapters) - set(PLACEMENTS)
+        if unknown:
+            raise ValueError(f"unknown adapter placement(s) {sorted(unknown)}; choose from {list(PLACEMENTS)}")
+        self.backbone = backbone  # timm VisionTransformer with num_classes=0
+        self.backbone_name = backbone_name
+        self.num_frames = num_frames
+        self.num_classes = num_classes
+        self.embed_dim = backbone.embed_dim
+        self.adapter_config = dict(placements=list(adapters), ratio=adapter_ratio, scale=adapter_scale,
+                                   dropout=adapter_dropout)
+        num_heads = backbone.blocks[0].attn.num_heads
+        self.stdha_offsets = parse_offsets(stdha, num_heads=num_heads)
+
+        for block in backbone.blocks:
+            if any(self.stdha_offsets):
+                block.attn = STDHAttention(block.attn, num_frames=num_frames, offsets=self.stdha_offsets)
+            for path in {PLACEMENTS[p][0] for p in adapters}:
+                sides = {PLACEMENTS[p][1] for p in adapters if PLACEMENTS[p][0] == path}
+                parent, name = block.get_submodule(path.rsplit(".", 1)[0]), path.rsplit(".", 1)[1]
+                setattr(parent, name, AdaptedLinear(
+                    getattr(parent, name), adapt_in="in" in sides, adapt_out="out" in sides,
+                    ratio=adapter_ratio, scale=adapter_scale, dropout=adapter_dropout))
+
+        self.temporal_embedding = (
+            nn.Parameter(torch.zeros(num_frames, self.embed_dim)) if temporal_embedding else None
+        )
+        self.head_drop = nn.Dropout(head_dropout) if head_dropout > 0 else nn.Identity()
+        self.head = nn.Linear(self.embed_dim, num_classes) if num_classes > 0 else nn.Identity()
+        self.freeze_backbone()
+
+    @property
+    def merged(self) -> bool:
+        return not any(isinstance(m, AdaptedLinear) for m in self.modules())
+
+    def freeze_backbone(self) -> None:
+        """Train only adapters, temporal embedding, final norm(s) and head."""
+        for name, p in self.backbone.named_parameters():
+            p.requires_grad = ".adapter_" in name or name.startswith(("norm.", "fc_norm."))
+
+    def frame_tokens(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, T, H, W) -> tokens after the final norm, (B*T, N, D)."""
+        B, C, T, H, W = x.shape
+        if T != self.num_frames:
+            raise ValueError(f"clip has {T} frames, the model was built for num_frames={self.num_frames}")
+        vit = self.backbone
+        x = x.transpose(1, 2).reshape(B * T, C, H, W)  # (B*T, C, H, W)
+        x = vit._pos_embed(vit.patch_embed(x))  # (B*T, N, D)
+        if self.temporal_embedding is not None:
+            _, N, D = x.shape
+            x = (x.view(B, T, N, D) + self.temporal_embedding[None, :, None, :]).view(B * T, N, D)
+        x = vit.norm_pre(vit.patch_drop(x))
+        x = vit.blocks(x)
+        return vit.norm(x)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Pooled video features (B, D): per-frame CLS (timm's pooling + fc_norm), mean over T."""
+        B = x.shape[0]
+        x = self.backbone.forward_head(self.frame_tokens(x), pre_logits=True)  # (B*T, D)
+        return x.view(B, self.num_frames, -1).mean(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.head_drop(self.forward_features(x)))
+
+
+def create_model(backbone: str, *, num_frames: int, num_classes: int = 0, pretrained: str | None = None,
+                 stdha: OffsetSpec = "default", adapters: Sequence[str] | None = ALL_PLACEMENTS,
+                 adapter_ratio: float = 0.25, adapter_scale: float = 0.5, adapter_dropout: float = 0.1,
+                 temporal_embedding: bool = True, head_dropout: float = 0.0, **timm_kwargs) -> ZeroI2V:
+    """Build a ZeroI2V video model on the timm ViT `backbone`; weights only from a local file.
+
+    `pretrained` is a timm checkpoint (.pth/.safetensors), an OpenAI CLIP checkpoint (state dict or
+    TorchScript .pt), or a merged ZeroI2V export (whose STDHA spec, frame count, timm arguments and
+    temporal embedding it carries). Extra keyword arguments go to `timm.create_model`.
+    """
+    from .checkpoint import load_pretrained, read_export_metadata
+
+    export = read_export_metadata(pretrained) if pretrained else None
+    if export:
+        timm_kwargs = {**export["timm_kwargs"], **timm_kwargs}
+        if isinstance(stdha, str) and stdha == "default":
+            stdha = export["stdha_offsets"]
+    vit = timm.create_model(backbone, pretrained=False, num_classes=0, **timm_kwargs)
+    model = ZeroI2V(vit, backbone_name=backbone, num_frames=num_frames, num_classes=num_classes, stdha=stdha,
+                    adapters=adapters, adapter_ratio=adapter_ratio, adapter_scale=adapter_scale,
+                    adapter_dropout=adapter_dropout, temporal_embedding=temporal_embedding,
+                    head_dropout=head_dropout)
+    model.timm_kwargs = dict(timm_kwargs)
+    if pretrained:
+        load_pretrained(model, pretrained)
+    return model
+
+
+def count_params(model: nn.Module) -> dict[str, int]:
+    """Total and trainable parameter counts."""
+    return dict(total=sum(p.numel() for p in model.parameters()),
+                trainable=sum(p.numel() for p in model.parameters() if p.requires_grad))
+
+
+def data_config(model: ZeroI2V) -> dict:
+    """Input mean/std/size of the backbone's pretrained config (CLIP vs ImageNet statistics)."""
+    cfg = timm.data.resolve_data_config({}, model=model.backbone)
+    return dict(mean=tuple(cfg["mean"]), std=tuple(cfg["std"]), input_size=tuple(cfg["input_size"]))

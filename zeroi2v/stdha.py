@@ -1,0 +1,118 @@
+"""STDHA: spatio-temporal dual-headed attention (ZeroI2V, Li et al. 2023).
+
+A drop-in replacement for timm's `Attention` that sees a batch of frames `(B*T, N, C)`. A few
+heads take their keys and values (never their queries) from frame t+Δ instead of frame t, for
+all tokens including CLS; at the clip ends (t+Δ outside [0, T)) such a head keeps its own frame.
+No parameters and no FLOPs are added: the module owns exactly timm's submodules (`qkv`, `proj`,
+norms, dropouts) under the same names, so image weights load unchanged, and with every offset 0
+it computes exactly timm's attention.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+OffsetSpec = str | Mapping[int, int] | Sequence[int] | None
+
+
+def parse_offsets(spec: OffsetSpec, *, num_heads: int, preset_ssv2: bool = False) -> list[int]:
+    """Per-head temporal offsets from a spec.
+
+    spec: None (no shift), "default" (the original configs: 1 head at -1 and 1 at +1, or 2 each
+    for 16-head ViT-L), "ssv2" (default plus one head each at -2 and +2), a mapping {Δ: heads},
+    a string "-1:1,1:1" of the same, or an explicit list with one offset per head.
+    Shifted heads are the first heads, in the order the spec lists them.
+    """
+    if spec is None or spec == "none":
+        return [0] * num_heads
+    if isinstance(spec, str):
+        if spec in ("default", "ssv2"):
+            per = 2 if num_heads >= 16 else 1
+            counts = {-1: per, 1: per}
+            if spec == "ssv2" or preset_ssv2:
+                counts.update({-2: 1, 2: 1})
+            spec = counts
+        else:
+            try:
+                spec = {int(d): int(n) for d, n in (p.split(":") for p in spec.split(",") if p.strip())}
+            except ValueError:
+                raise ValueError(f"STDHA spec {spec!r} is not 'default', 'ssv2', 'none' or 'Δ:heads,...' (e.g. '-1:1,1:1')")
+    if isinstance(spec, Mapping):
+        offsets = [int(d) for d, n in spec.items() if int(d) != 0 for _ in range(int(n))]
+        if any(int(n) < 0 for n in spec.values()):
+            raise ValueError(f"STDHA spec {dict(spec)} has a negative head count")
+        if len(offsets) > num_heads:
+            raise ValueError(f"STDHA spec {dict(spec)} shifts {len(offsets)} heads but the model has {num_heads}")
+        return offsets + [0] * (num_heads - len(offsets))
+    offsets = [int(d) for d in spec]
+    if len(offsets) != num_heads:
+        raise ValueError(f"STDHA offsets {offsets} have {len(offsets)} entries for {num_heads} heads")
+    return offsets
+
+
+def source_frames(num_frames: int, offset: int) -> torch.Tensor:
+    """Frame each frame t reads K/V from: t+offset, or t itself at the clip ends."""
+    t = torch.arange(num_frames)
+    src = t + offset
+    return torch.where((src >= 0) & (src < num_frames), src, t)
+
+
+class STDHAttention(nn.Module):
+    """Multi-head self-attention over frames with per-head temporal K/V offsets."""
+
+    def __init__(self, attn: nn.Module, *, num_frames: int, offsets: Sequence[int]) -> None:
+        """Wrap timm `Attention` `attn`, reusing (not copying) its submodules."""
+        super().__init__()
+        if getattr(attn, "gate", None) is not None:
+            raise ValueError("STDHA does not support gated attention")
+        self.num_heads = attn.num_heads
+        self.head_dim = attn.head_dim
+        self.attn_dim = getattr(attn, "attn_dim", attn.num_heads * attn.head_dim)
+        self.scale = attn.scale
+        self.num_frames = num_frames
+        if len(offsets) != self.num_heads:
+            raise ValueError(f"{len(offsets)} offsets for {self.num_heads} heads")
+        self.offsets = [int(o) for o in offsets]
+        self.qkv, self.q_norm, self.k_norm = attn.qkv, attn.q_norm, attn.k_norm
+        self.attn_drop, self.norm = attn.attn_drop, attn.norm
+        self.proj, self.proj_drop = attn.proj, attn.proj_drop
+        # For each distinct Δ ≠ 0: the heads it applies to and each frame's source frame.
+        self._shifts: list[tuple[torch.Tensor, torch.Tensor]] = [
+            (torch.tensor([h for h, o in enumerate(self.offsets) if o == d]), source_frames(num_frames, d))
+            for d in sorted(set(self.offsets) - {0})
+        ]
+
+    def extra_repr(self) -> str:
+        return f"num_heads={self.num_heads}, num_frames={self.num_frames}, offsets={self.offsets}"
+
+    def shift_kv(self, qkv: torch.Tensor) -> torch.Tensor:
+        """Move K and V of the shifted heads across frames, in place on the fresh qkv output.
+
+        qkv: (B, T, N, 3, H, hd). Only the shifted heads are gathered (a copy of |shifted|/H of
+        K and V), then written back; Q and the other heads are untouched.
+        """
+        for heads, src in self._shifts:
+            heads, src = heads.to(qkv.device), src.to(qkv.device)
+            kv = qkv[:, :, :, 1:].index_select(4, heads)  # (B, T, N, 2, h, hd): shifted heads only
+            qkv[:, :, :, 1:, heads] = kv.index_select(1, src)  # frame t <- frame src[t]
+        return qkv
+
+    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None, **kwargs) -> torch.Tensor:
+        BT, N, C = x.shape  # (B*T, N, C)
+        T = self.num_frames
+        if BT % T:
+            raise ValueError(f"batch of {BT} frames is not a multiple of num_frames={T}")
+        qkv = self.qkv(x)  # (B*T, N, 3*H*hd), a fresh tensor: safe to edit in place
+        if self._shifts:
+            qkv = self.shift_kv(qkv.view(BT // T, T, N, 3, self.num_heads, self.head_dim))
+        q, k, v = qkv.reshape(BT, N, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
+        q, k = self.q_norm(q), self.k_norm(k)  # (B*T, H, N, hd)
+        x = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=attn_mask, dropout_p=self.attn_drop.p if self.training else 0.0
+        )
+        x = x.transpose(1, 2).reshape(BT, N, self.attn_dim)  # (B*T, N, H*hd)
+        x = self.norm(x)
+        return self.proj_drop(self.proj(x))
