@@ -1,0 +1,132 @@
+"""Standard episodic few-shot splits, resolved to the data layer's video ids.
+
+The shipped files under `episodes/splits/` are copied unchanged from CLIP-FSAR (Apache-2.0, see
+`splits/NOTICE.md`). Each line is `<split><class index within the split>/<video>`:
+
+    train8/78687                                              ssv2_*      -> "78687"
+    test0//videos/fencing/x.avi                               hmdb51/ucf101 -> "fencing/x.avi"
+    train0//train_256/air_drumming/-VtLx-mcPds_000012_000022.mp4  kinetics100 -> "-VtLx-mcPds"
+    val0//val_256/baking_cookies/-514AQUrSow.mp4              kinetics100 -> "-514AQUrSow"
+    train3//videos/<class>/<file>.mp4                         toy         -> "<class>/<file>.mp4"
+
+The toy dataset's split lives beside the toy data, in `<toy root>/splits/{train,val,test}.txt`.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Mapping
+
+from zeroi2v.errors import UserError
+
+FEWSHOT_DATASETS = ("ssv2_full", "ssv2_small", "kinetics100", "hmdb51", "ucf101", "toy")
+READER_OF = {"ssv2_full": "ssv2", "ssv2_small": "ssv2", "kinetics100": "kinetics",
+             "hmdb51": "hmdb51", "ucf101": "ucf101", "toy": "toy"}
+SPLITS = ("train", "val", "test")
+SPLITS_DIR = Path(__file__).resolve().parent / "splits"
+
+_LINE = re.compile(r"^(train|val|test)(\d+)/(.+)$")
+_KINETICS_CLIP = re.compile(r"_\d{6}_\d{6}$")  # "<ytid>_<start>_<end>"; ytids may contain '_'
+
+
+@dataclass(frozen=True)
+class SplitEntry:
+    """One video of a few-shot split. `label` is the class index local to the split file."""
+
+    video_id: str
+    label: int
+    class_key: str
+
+
+def check_dataset_split(dataset: str, split: str) -> None:
+    """Raise a one-line UserError for an unknown dataset or split."""
+    if dataset not in FEWSHOT_DATASETS:
+        raise UserError(f"unknown dataset {dataset!r}; choose one of {', '.join(FEWSHOT_DATASETS)}")
+    if split not in SPLITS:
+        raise UserError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+
+
+def resolve_video(dataset: str, video: str) -> tuple[str, str | None]:
+    """Map the `<video>` part of a split line to (video id, class folder or None for SSv2)."""
+    if dataset.startswith("ssv2"):
+        if not video.isdigit():
+            raise ValueError(f"SSv2 entry {video!r} is not a numeric video id")
+        return video, None
+    parts = [p for p in video.split("/") if p]
+    if len(parts) < 2:
+        raise ValueError(f"entry {video!r} has no '<class>/<file>' part")
+    cls, name = parts[-2], parts[-1]
+    if dataset == "kinetics100":
+        return _KINETICS_CLIP.sub("", name.rsplit(".", 1)[0]), cls
+    return f"{cls}/{name}", cls
+
+
+def parse_split_lines(lines: list[str], *, dataset: str, split: str, source: str = "split",
+                      video_labels: Mapping[str, str] | None = None) -> list[SplitEntry]:
+    """Parse split-file lines into entries; SSv2 class keys are `"<split>:<index>"` unless
+    `video_labels` (video id -> class name, from SSv2's annotations) is given."""
+    entries: list[SplitEntry] = []
+    key_of: dict[int, str] = {}
+    seen: set[str] = set()
+    for n, raw in enumerate(lines, 1):
+        line = raw.strip()
+        if not line:
+            continue
+        m = _LINE.match(line)
+        if m is None or m.group(1) != split:
+            raise UserError(f"{source}:{n}: expected '{split}<class index>/<video>', got {line[:80]!r}")
+        label = int(m.group(2))
+        try:
+            video_id, cls = resolve_video(dataset, m.group(3))
+        except ValueError as e:
+            raise UserError(f"{source}:{n}: {e}") from None
+        if cls is None:
+            cls = video_labels[video_id] if video_labels and video_id in video_labels else f"{split}:{label}"
+        if key_of.setdefault(label, cls) != cls:
+            raise UserError(f"{source}:{n}: class index {label} is both {key_of[label]!r} and {cls!r}")
+        if video_id in seen:
+            raise UserError(f"{source}:{n}: video {video_id!r} listed twice")
+        seen.add(video_id)
+        entries.append(SplitEntry(video_id=video_id, label=label, class_key=cls))
+    if not entries:
+        raise UserError(f"{source} is empty; regenerate it")
+    return entries
+
+
+@lru_cache(maxsize=32)
+def _load_shipped(dataset: str, split: str) -> tuple[SplitEntry, ...]:
+    path = SPLITS_DIR / dataset / f"{split}.txt"
+    if not path.is_file():
+        raise UserError(f"shipped split {path} is missing; reinstall the package")
+    lines = path.read_text().splitlines()
+    return tuple(parse_split_lines(lines, dataset=dataset, split=split, source=str(path)))
+
+
+def toy_split_path(root: str | Path | None, split: str) -> Path:
+    """`<toy root>/splits/<split>.txt`; without a root the toy dataset is generated/cached first."""
+    if root is None:
+        try:
+            from fewshot import data
+        except ImportError as e:
+            raise UserError(f"the toy dataset needs fewshot.data ({e}); pass --data-root") from None
+        root = data.ensure_toy()
+    return Path(root) / "splits" / f"{split}.txt"
+
+
+def load_split(dataset: str, split: str, *, root: str | Path | None = None,
+               video_labels: Mapping[str, str] | None = None) -> list[SplitEntry]:
+    """Entries of a few-shot split, in file order. `root` is only used for the toy dataset."""
+    check_dataset_split(dataset, split)
+    if dataset == "toy":
+        path = toy_split_path(root, split)
+        if not path.is_file():
+            raise UserError(f"toy split {path} not found; regenerate the toy dataset or fix --data-root")
+        return parse_split_lines(path.read_text().splitlines(), dataset=dataset, split=split,
+                                 source=str(path))
+    entries = list(_load_shipped(dataset, split))
+    if video_labels:
+        entries = [SplitEntry(e.video_id, e.label, video_labels.get(e.video_id, e.class_key))
+                   for e in entries]
+    return entries
