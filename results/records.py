@@ -1,7 +1,8 @@
 """The result record: one JSON file per measured number, shared by every producer and reader.
 
 Producers (`fewshot.run`, `zeroi2v.train`) call `write_record(run_dir, record)`; the aggregator
-(`python -m results`) reads them back with `read_records`. A record is a flat JSON object:
+(`python -m results`) reads them back with `results.load.read_records`. A record is a flat JSON
+object, written to `<run_dir>/records/<kind>-<dataset>-<method>-...-<8 hex>.json`:
 
 common (required)   schema_version, kind ("fewshot" | "full" | "kshot-allway"), dataset, method,
                     backbone, seed, created (ISO time)
@@ -12,7 +13,22 @@ kind == "kshot-allway"  as "full", plus shots (K per class) and fold
 optional            pretrained, pretrained_sha256, stdha, adapters, params_total, params_trainable,
                     params_new, gflops_per_view, throughput, merge_max_abs_diff,
                     merge_max_rel_diff, stage_seconds, version, git_commit, config,
-                    episode_accuracies (relative path of the per-episode accuracies file)
+                    episode_accuracies (see below)
+
+Validation (`validate`): schema_version == SCHEMA_VERSION, kind known, every required field present
+and not null; numbers are checked where they are required: percentages (accuracy, ci95, std, top1,
+top5, top1_merged, top5_merged) are finite reals in [0, 100]; ways, shots, queries, n_episodes, fold
+are integers >= 1; seed is an integer; dataset, method, backbone, protocol, episode_set_hash,
+views are non-empty strings.
+
+Per-episode accuracies (few-shot records, optional but needed for paired comparisons):
+`episode_accuracies` is a POSIX-style path *relative to the run directory*, i.e. relative to the
+parent of the record file's directory (`<run_dir>/records/x.json` -> `<run_dir>/<episode_accuracies>`).
+The file is a `.npy` float array of shape (n_episodes,), accuracy per episode in percent, in
+episode-index order of the episode set named by `episode_set_hash`. Write it with
+`save_episode_accuracies(run_dir, name, acc)` (atomic, unique name under
+`<run_dir>/episode_accuracies/`) and store the returned string in the record; read it with
+`load_episode_accuracies(record_path, record)`.
 
 `method` is one of METHODS for ZeroI2V runs; other strings are allowed (new baselines).
 Records are written atomically under a unique name and never overwrite another record.
@@ -21,6 +37,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
+import numbers
 import os
 import subprocess
 import tempfile
@@ -47,11 +65,57 @@ REQUIRED_FIELDS = {
 }
 
 
+PERCENT_FIELDS = ("accuracy", "ci95", "std", "top1", "top5", "top1_merged", "top5_merged")
+POSITIVE_INT_FIELDS = ("ways", "shots", "queries", "n_episodes", "fold")
+STRING_FIELDS = ("dataset", "method", "backbone", "protocol", "episode_set_hash", "views")
+EPISODE_ACC_DIR = "episode_accuracies"
+
+
 class RecordError(ValueError):
     """A record that does not follow the schema."""
 
 
+def _is_real(x: Any) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
+
+
+def _check_types(record: dict[str, Any], required: tuple[str, ...]) -> None:
+    for k in PERCENT_FIELDS:
+        v = record.get(k)
+        if v is None and k not in required:
+            continue
+        if not _is_real(v) or not math.isfinite(v) or not 0.0 <= v <= 100.0:
+            raise RecordError(f"field {k}={v!r} is not a percentage in [0, 100]")
+    for k in POSITIVE_INT_FIELDS:
+        v = record.get(k)
+        if v is None and k not in required:
+            continue
+        if not _is_int(v) or v < 1:
+            raise RecordError(f"field {k}={v!r} is not an integer >= 1")
+    if not _is_int(record.get("seed")):
+        raise RecordError(f"field seed={record.get('seed')!r} is not an integer")
+    for k in STRING_FIELDS:
+        v = record.get(k)
+        if v is None and k not in required:
+            continue
+        if not isinstance(v, str) or not v:
+            raise RecordError(f"field {k}={v!r} is not a non-empty string")
+    rel = record.get("episode_accuracies")
+    if rel is not None:
+        _check_relative(rel)
+
+
+def _check_relative(rel: Any) -> None:
+    if not isinstance(rel, str) or not rel or rel.startswith("/") or ".." in Path(rel).parts:
+        raise RecordError(f"episode_accuracies={rel!r} is not a path relative to the run directory")
+
+
 def validate(record: dict[str, Any]) -> dict[str, Any]:
+    """Return `record` if it follows the schema (see the module docstring), else raise RecordError."""
     if not isinstance(record, dict):
         raise RecordError("record is not a JSON object")
     version = record.get("schema_version")
@@ -63,6 +127,7 @@ def validate(record: dict[str, Any]) -> dict[str, Any]:
     missing = [k for k in REQUIRED_FIELDS[kind] if record.get(k) is None]
     if missing:
         raise RecordError(f"missing field(s): {', '.join(missing)}")
+    _check_types(record, REQUIRED_FIELDS[kind])
     return record
 
 
@@ -104,6 +169,13 @@ def record_name(record: dict[str, Any]) -> str:
     return "-".join(str(p).replace("/", "_") for p in parts)
 
 
+def _json_default(obj: Any) -> Any:
+    """numpy scalars/arrays become plain numbers/lists; anything else its str()."""
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    return str(obj)
+
+
 def write_record(run_dir: str | os.PathLike, record: dict[str, Any]) -> Path:
     """Validate and write `record` under `run_dir/records/`; never overwrites an existing file."""
     validate(record)
@@ -111,7 +183,7 @@ def write_record(run_dir: str | os.PathLike, record: dict[str, Any]) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=out_dir)
     with os.fdopen(fd, "w") as f:
-        json.dump(record, f, indent=2, sort_keys=True, default=str)
+        json.dump(record, f, indent=2, sort_keys=True, default=_json_default)
         f.write("\n")
     try:
         while True:  # link() fails if the name exists: no record is ever replaced
@@ -126,9 +198,69 @@ def write_record(run_dir: str | os.PathLike, record: dict[str, Any]) -> Path:
 
 
 def iter_record_files(*run_dirs: str | os.PathLike):
+    """Every `*.json` file inside a `records/` directory under each run dir (recursive, sorted);
+    a file argument is yielded as is."""
     for d in run_dirs:
         d = Path(d)
         if d.is_file():
             yield d
         else:
             yield from sorted(p for p in d.rglob("*.json") if p.parent.name == "records")
+
+
+def save_episode_accuracies(run_dir: str | os.PathLike, name: str, acc: Any) -> str:
+    """Atomically write per-episode accuracies (percent, shape (n_episodes,)) as
+    `<run_dir>/episode_accuracies/<name>-<8 hex>.npy`; never overwrites another file.
+
+    Returns the path relative to `run_dir` (POSIX style) to store in the record's
+    `episode_accuracies` field.
+    """
+    import numpy as np
+
+    arr = np.asarray(acc, dtype=np.float64).reshape(-1)  # (n_episodes,)
+    if arr.size == 0 or not np.all(np.isfinite(arr)):
+        raise RecordError("episode accuracies must be a non-empty array of finite numbers")
+    out_dir = Path(run_dir) / EPISODE_ACC_DIR
+    out_dir.mkdir(parents=True, exist_ok=True)
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "episodes"
+    fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=out_dir)
+    with os.fdopen(fd, "wb") as f:
+        np.save(f, arr)
+    try:
+        while True:
+            fname = f"{safe}-{uuid.uuid4().hex[:8]}.npy"
+            try:
+                os.link(tmp, out_dir / fname)
+                return f"{EPISODE_ACC_DIR}/{fname}"
+            except FileExistsError:
+                continue
+    finally:
+        os.unlink(tmp)
+
+
+def episode_accuracies_path(record_path: str | os.PathLike, record: dict[str, Any]) -> Path | None:
+    """Absolute location of a record's per-episode accuracies file, or None if it has none."""
+    rel = record.get("episode_accuracies")
+    if rel is None:
+        return None
+    _check_relative(rel)
+    return Path(record_path).resolve().parent.parent / rel
+
+
+def load_episode_accuracies(record_path: str | os.PathLike, record: dict[str, Any]) -> Any:
+    """The (n_episodes,) float array of a few-shot record; RecordError if absent, unreadable or
+    its length differs from the record's `n_episodes`."""
+    import numpy as np
+
+    path = episode_accuracies_path(record_path, record)
+    if path is None:
+        raise RecordError(f"{record_path}: record has no episode_accuracies")
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise RecordError(f"{record_path}: cannot read episode accuracies {path}: {e}") from e
+    arr = np.asarray(arr, dtype=np.float64).reshape(-1)
+    n = record.get("n_episodes")
+    if n is not None and arr.size != n:
+        raise RecordError(f"{path}: {arr.size} episode accuracies, record says n_episodes={n}")
+    return arr

@@ -1,0 +1,107 @@
+"""`python -m results DIR [DIR ...]`: confidence-interval tables and plots from result records.
+
+Reads every record under the run directories (recursive), skipping malformed ones with a warning,
+and prints the tables (few-shot, paired differences, all-way K-shot, full-supervised, efficiency)
+to stdout in `--format` (default Markdown). With `--out OUTDIR` the tables are also written there,
+one file per table per format (all three formats unless `--format` is given), plus plots
+(PNG + SVG) unless `--no-plots`. Warnings and the summary line go to stderr.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from zeroi2v.errors import UserError, cli
+from zeroi2v.io import atomic_write_text
+
+from . import formats, load, tables
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    run_dirs: tuple[str, ...]
+    formats: tuple[str, ...]
+    out: str | None
+    plots: bool
+    bench: tuple[str, ...]
+    decimals: int
+
+
+def parse_args(argv: list[str] | None) -> ReportConfig:
+    p = argparse.ArgumentParser(prog="python -m results", description=__doc__.splitlines()[0])
+    p.add_argument("run_dirs", nargs="+", metavar="DIR", help="run directories (searched recursively)")
+    p.add_argument("--format", action="append", choices=formats.FORMATS, dest="formats",
+                   help="table format (repeatable); default: markdown on stdout, all formats "
+                        "written with --out")
+    p.add_argument("--out", metavar="OUTDIR", help="write tables and plots into OUTDIR")
+    p.add_argument("--plots", action=argparse.BooleanOptionalAction, default=None,
+                   help="write PNG+SVG plots (default: on with --out; needs --out)")
+    p.add_argument("--bench", action="append", default=[], metavar="F.json",
+                   help="benchmark JSON from python -m zeroi2v.bench (bench*.json under the run "
+                        "dirs are found automatically)")
+    p.add_argument("--decimals", type=int, default=1, help="decimals in the tables (default 1)")
+    a = p.parse_args(argv)
+    if a.plots and not a.out:
+        raise UserError("--plots needs --out OUTDIR to write the images into; add --out")
+    if a.decimals < 0:
+        raise UserError(f"--decimals {a.decimals} is negative; use 0 or more")
+    fmts = tuple(dict.fromkeys(a.formats)) if a.formats else (
+        formats.FORMATS if a.out else ("markdown",))
+    return ReportConfig(run_dirs=tuple(a.run_dirs), formats=fmts, out=a.out,
+                        plots=bool(a.out) if a.plots is None else a.plots,
+                        bench=tuple(a.bench), decimals=a.decimals)
+
+
+def _read(cfg: ReportConfig) -> load.Loaded:
+    for d in (*cfg.run_dirs, *cfg.bench):
+        if not Path(d).exists():
+            raise UserError(f"{d} does not exist; pass a run directory written by python -m "
+                            "fewshot.run or python -m zeroi2v.train")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", load.RecordWarning)
+        loaded = load.read_records(*cfg.run_dirs, bench_files=list(cfg.bench))
+    for w in caught:
+        print(f"warning: {w.message}", file=sys.stderr)
+    return loaded
+
+
+@cli
+def main(argv: list[str] | None = None) -> int:
+    cfg = parse_args(argv)
+    loaded = _read(cfg)
+    where = " ".join(cfg.run_dirs)
+    if loaded.records.empty and not loaded.bench:
+        raise UserError(f"no result records under {where}; run python -m fewshot.run or "
+                        "python -m zeroi2v.train first")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", load.RecordWarning)
+        built = tables.build_tables(loaded.records, loaded.bench)
+    for w in caught:
+        print(f"warning: {w.message}", file=sys.stderr)
+    print(formats.render_all(built, cfg.formats[0], decimals=cfg.decimals), end="")
+    written: list[Path] = []
+    if cfg.out:
+        out = Path(cfg.out)
+        for fmt in cfg.formats:
+            for t in built:
+                path = out / f"{t.name}.{formats.EXTENSIONS[fmt]}"
+                atomic_write_text(path, formats.render(t, fmt, decimals=cfg.decimals))
+                written.append(path)
+        if cfg.plots:
+            from .plots import write_plots
+
+            written += write_plots(loaded.records, out)
+        print(f"wrote {len(written)} file(s) to {out}", file=sys.stderr)
+    skipped = ", ".join(str(s.path) for s in loaded.skipped)
+    print(f"{loaded.n_read} record(s) read, {len(loaded.skipped)} skipped"
+          + (f" ({skipped})" if skipped else "")
+          + (f", {len(loaded.superseded)} superseded by newer records" if loaded.superseded else "")
+          + (f", {len(loaded.bench)} benchmark file(s)" if loaded.bench else ""), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

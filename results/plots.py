@@ -1,0 +1,135 @@
+"""Accuracy-vs-shots plots (matplotlib, Agg backend), PNG + SVG, written atomically.
+
+- `fewshot_<dataset>.{png,svg}`: one subplot per (ways, protocol); x = shots, y = accuracy (%),
+  one line per method, error bars = the record's 95 % CI half-width.
+- `allway_<dataset>.{png,svg}`: x = K, y = mean top-1 over folds, error bars = 95 % t-interval
+  (none for n = 1); a dashed horizontal line per method for its full-supervised top-1 if present.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from zeroi2v.io import atomic_path
+
+from . import compare as cmp
+from . import records as rec
+from .tables import fewshot_frame, method_order
+
+IMAGE_FORMATS = ("png", "svg")
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in str(name))
+
+
+def _save(fig, out_dir: Path, stem: str) -> list[Path]:
+    written = []
+    for ext in IMAGE_FORMATS:
+        path = out_dir / f"{stem}.{ext}"
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=ext, dpi=150, bbox_inches="tight")
+        written.append(path)
+    return written
+
+
+def _label(method: str, backbone: str, multi: bool) -> str:
+    label = rec.METHOD_LABELS.get(method, method)
+    return f"{label} ({backbone})" if multi else label
+
+
+def plot_fewshot(records: pd.DataFrame, out_dir: str | Path) -> list[Path]:
+    """One figure per few-shot dataset; returns the written files."""
+    df = fewshot_frame(records)
+    if df.empty:
+        return []
+    plt = _pyplot()
+    out_dir = Path(out_dir)
+    written: list[Path] = []
+    multi = df["backbone"].nunique() > 1
+    for dataset, dsub in df.groupby("dataset", sort=True):
+        panels = sorted(set(zip(dsub["ways"], dsub["protocol"])))
+        ncols = min(3, len(panels))
+        nrows = math.ceil(len(panels) / ncols)
+        fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.4 * nrows), squeeze=False)
+        for ax, (ways, protocol) in zip(axes.flat, panels):
+            psub = dsub[(dsub["ways"] == ways) & (dsub["protocol"] == protocol)]
+            for method in method_order(list(psub["method"].unique())):
+                for backbone, msub in psub[psub["method"] == method].groupby("backbone"):
+                    msub = msub.sort_values("shots")
+                    ax.errorbar(msub["shots"], msub["accuracy"], yerr=msub["ci95"], marker="o",
+                                capsize=3, label=_label(method, backbone, multi))
+            ax.set_xscale("log", base=2)
+            shots = sorted(psub["shots"].unique())
+            ax.set_xticks(shots, [str(s) for s in shots])
+            ax.set_title(f"{dataset}: {ways}-way, {protocol}")
+            ax.set_xlabel("shots")
+            ax.set_ylabel("accuracy (%) ± 95% CI")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=8)
+        for ax in list(axes.flat)[len(panels):]:
+            ax.set_visible(False)
+        fig.tight_layout()
+        written += _save(fig, out_dir, f"fewshot_{_safe(dataset)}")
+        plt.close(fig)
+    return written
+
+
+def plot_allway(records: pd.DataFrame, out_dir: str | Path) -> list[Path]:
+    """One figure per all-way dataset (top-1 vs K); returns the written files."""
+    if records.empty:
+        return []
+    aw = records[records["kind"] == "kshot-allway"].copy()
+    if aw.empty:
+        return []
+    aw["shots"] = aw["shots"].astype(int)
+    full = records[records["kind"] == "full"]
+    plt = _pyplot()
+    out_dir = Path(out_dir)
+    written: list[Path] = []
+    multi = pd.concat([aw, full])["backbone"].nunique() > 1
+    for dataset, dsub in aw.groupby("dataset", sort=True):
+        fig, ax = plt.subplots(figsize=(4.8, 3.6))
+        for method in method_order(list(dsub["method"].unique())):
+            for backbone, msub in dsub[dsub["method"] == method].groupby("backbone"):
+                ks, means, errs = [], [], []
+                for k, ksub in msub.groupby("shots"):
+                    iv = cmp.t_interval(ksub["top1"].astype(float))
+                    ks.append(k)
+                    means.append(iv.mean)
+                    errs.append(0.0 if iv.half_width is None else iv.half_width)
+                line = ax.errorbar(ks, means, yerr=errs, marker="o", capsize=3,
+                                   label=_label(method, backbone, multi))
+                fsub = full[(full["dataset"] == dataset) & (full["method"] == method)
+                            & (full["backbone"] == backbone)]
+                if not fsub.empty:
+                    ax.axhline(float(fsub["top1"].astype(float).mean()), linestyle="--",
+                               color=line.lines[0].get_color(), alpha=0.6)
+        ks = sorted(dsub["shots"].unique())
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(ks, [str(k) for k in ks])
+        ax.set_title(f"{dataset}: all-way K-shot (dashed: full)")
+        ax.set_xlabel("K (shots per class)")
+        ax.set_ylabel("top-1 (%) ± 95% t-interval")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        written += _save(fig, out_dir, f"allway_{_safe(dataset)}")
+        plt.close(fig)
+    return written
+
+
+def write_plots(records: pd.DataFrame, out_dir: str | Path) -> list[Path]:
+    """Every plot the records allow, written under `out_dir`."""
+    return plot_fewshot(records, out_dir) + plot_allway(records, out_dir)
