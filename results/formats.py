@@ -87,7 +87,8 @@ def to_csv(table: Table, *, decimals: int = 1) -> str:
 _LATEX_SPECIAL = {
     "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
     "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-    "±": r"$\pm$", "×": r"$\times$", "–": "--", "—": "---", "−": "$-$", "Δ": r"$\Delta$", "·": r"$\cdot$",
+    "±": r"$\pm$", "×": r"$\times$", "–": "--", "—": "---", "−": "$-$", "Δ": r"$\Delta$",
+    "·": r"$\cdot$",
     "<": r"\textless{}", ">": r"\textgreater{}",
 }
 
@@ -128,7 +129,7 @@ def to_latex(table: Table, *, decimals: int = 1) -> str:
             else latex_escape(label) for label, _, span in groups]
         lines.append(" & ".join(cells) + r" \\")
         rules = [rf"\cmidrule(lr){{{n_rows_hdr + start + 1}-{n_rows_hdr + start + span}}}"
-                 for label, start, span in groups if label]
+                 for label, start, span in groups if label and span > 1]
         if rules:
             lines.append(" ".join(rules))
     last = [latex_escape(h) for h in table.row_header] + [latex_escape(c[-1]) for c in columns]

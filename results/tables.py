@@ -128,6 +128,8 @@ def fewshot_frame(df: pd.DataFrame) -> pd.DataFrame:
     if df.empty:
         return df
     fs = df[df["kind"] == "fewshot"].copy()
+    if fs.empty:
+        return fs
     for col in ("ways", "shots", "n_episodes"):
         fs[col] = fs[col].astype(int)
     return fs

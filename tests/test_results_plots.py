@@ -1,0 +1,45 @@
+"""Plots: PNG + SVG files exist and are real, non-trivial images."""
+import numpy as np
+
+from results import records as rec
+from results import testing as T
+from results.load import read_records
+from results.plots import write_plots
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _assert_images(paths, stem):
+    png, svg = [p for p in paths if p.stem == stem]
+    assert png.suffix == ".png" and svg.suffix == ".svg"
+    data = png.read_bytes()
+    assert data[:8] == PNG_SIGNATURE and len(data) > 5000
+    text = svg.read_text()
+    assert "<svg" in text and len(text) > 5000
+
+
+def test_fewshot_and_allway_plots(tmp_path):
+    run = tmp_path / "run"
+    rng = np.random.default_rng(0)
+    for shots in (1, 2, 5):
+        for m, base in (("frozen", 50), ("zeroi2v", 60)):
+            for protocol in ("prototype", "finetune"):
+                T.fewshot_from_episodes(run, rng.uniform(base - 20, base + 20, 50), method=m,
+                                        shots=shots, protocol=protocol, dataset="hmdb51")
+    for k in (2, 4, 8, 16):
+        for fold in (1, 2, 3):
+            rec.write_record(run, T.allway_record(shots=k, fold=fold, top1=40.0 + k + fold))
+    rec.write_record(run, T.allway_record(method="frozen", shots=2, fold=1, top1=30.0))  # n=1
+    rec.write_record(run, T.full_record(top1=85.0))
+    out = tmp_path / "out"
+    paths = write_plots(read_records(run).records, out)
+    assert sorted(p.name for p in paths) == [
+        "allway_toy.png", "allway_toy.svg", "fewshot_hmdb51.png", "fewshot_hmdb51.svg"]
+    _assert_images(paths, "fewshot_hmdb51")
+    _assert_images(paths, "allway_toy")
+    assert not list(out.glob(".*"))                    # no temp files left
+
+
+def test_no_plot_without_matching_records(tmp_path):
+    rec.write_record(tmp_path, T.full_record())
+    assert write_plots(read_records(tmp_path).records, tmp_path / "out") == []
