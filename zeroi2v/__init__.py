@@ -1,10 +1,20 @@
-"""ZeroI2V: zero-cost adaptation of image transformers to video (STDHA + mergeable linear adapters)."""
-from .adapters import ALL_PLACEMENTS, AdaptedLinear, LinearAdapter
-from .merge import check_merge, merge_adapters, save_merged
-from .model import ZeroI2V, count_params, create_model, data_config
-from .stdha import STDHAttention, parse_offsets
+"""ZeroI2V: zero-cost adaptation of image transformers to video (STDHA + mergeable linear adapters).
 
-__all__ = [
-    "ALL_PLACEMENTS", "AdaptedLinear", "LinearAdapter", "STDHAttention", "ZeroI2V", "check_merge",
-    "count_params", "create_model", "data_config", "merge_adapters", "parse_offsets", "save_merged",
-]
+The model API is imported lazily, so `zeroi2v.errors` and `zeroi2v.io` (used by every command)
+load without importing torch and timm.
+"""
+import importlib
+
+_EXPORTS = {
+    "ALL_PLACEMENTS": "adapters", "AdaptedLinear": "adapters", "LinearAdapter": "adapters",
+    "check_merge": "merge", "merge_adapters": "merge", "save_merged": "merge",
+    "ZeroI2V": "model", "count_params": "model", "create_model": "model", "data_config": "model",
+    "STDHAttention": "stdha", "parse_offsets": "stdha",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
