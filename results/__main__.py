@@ -32,7 +32,8 @@ class ReportConfig:
 
 def parse_args(argv: list[str] | None) -> ReportConfig:
     p = argparse.ArgumentParser(prog="python -m results", description=__doc__.splitlines()[0])
-    p.add_argument("run_dirs", nargs="+", metavar="DIR", help="run directories (searched recursively)")
+    p.add_argument("run_dirs", nargs="+", metavar="DIR",
+                   help="run directories (searched recursively)")
     p.add_argument("--format", action="append", choices=formats.FORMATS, dest="formats",
                    help="table format (repeatable); default: markdown on stdout, all formats "
                         "written with --out")
@@ -58,8 +59,8 @@ def parse_args(argv: list[str] | None) -> ReportConfig:
 def _read(cfg: ReportConfig) -> load.Loaded:
     for d in (*cfg.run_dirs, *cfg.bench):
         if not Path(d).exists():
-            raise UserError(f"{d} does not exist; pass a run directory written by python -m "
-                            "fewshot.run or python -m zeroi2v.train")
+            raise UserError(f"{d} does not exist; pass run directories or bench files written by python -m "
+                            "fewshot.run, zeroi2v.train or zeroi2v.bench")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", load.RecordWarning)
         loaded = load.read_records(*cfg.run_dirs, bench_files=list(cfg.bench))

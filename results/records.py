@@ -23,7 +23,8 @@ views are non-empty strings.
 
 Per-episode accuracies (few-shot records, optional but needed for paired comparisons):
 `episode_accuracies` is a POSIX-style path *relative to the run directory*, i.e. relative to the
-parent of the record file's directory (`<run_dir>/records/x.json` -> `<run_dir>/<episode_accuracies>`).
+parent of the record file's directory:
+`<run_dir>/records/x.json` -> `<run_dir>/<episode_accuracies>`.
 The file is a `.npy` float array of shape (n_episodes,), accuracy per episode in percent, in
 episode-index order of the episode set named by `episode_set_hash`. Write it with
 `save_episode_accuracies(run_dir, name, acc)` (atomic, unique name under
@@ -115,7 +116,7 @@ def _check_relative(rel: Any) -> None:
 
 
 def validate(record: dict[str, Any]) -> dict[str, Any]:
-    """Return `record` if it follows the schema (see the module docstring), else raise RecordError."""
+    """Return `record` if it follows the schema (module docstring); else raise RecordError."""
     if not isinstance(record, dict):
         raise RecordError("record is not a JSON object")
     version = record.get("schema_version")
@@ -185,16 +186,36 @@ def write_record(run_dir: str | os.PathLike, record: dict[str, Any]) -> Path:
     with os.fdopen(fd, "w") as f:
         json.dump(record, f, indent=2, sort_keys=True, default=_json_default)
         f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    return _publish(tmp, out_dir, stem=record_name(record), suffix=".json")
+
+
+def _publish(tmp: str, out_dir: Path, *, stem: str, suffix: str) -> Path:
+    """Give a finished temp file in `out_dir` a fresh unique name `<stem>-<8 hex><suffix>`.
+
+    Never replaces an existing file, so concurrent writers cannot lose each other's results:
+    `os.link` fails if the name exists; on filesystems without hard links the name is reserved
+    with O_EXCL and the temp file renamed onto it.
+    """
     try:
-        while True:  # link() fails if the name exists: no record is ever replaced
-            path = out_dir / f"{record_name(record)}-{uuid.uuid4().hex[:8]}.json"
+        while True:
+            path = out_dir / f"{stem}-{uuid.uuid4().hex[:8]}{suffix}"
             try:
                 os.link(tmp, path)
                 return path
             except FileExistsError:
                 continue
+            except OSError:  # no hard links here
+                try:
+                    os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+                except FileExistsError:
+                    continue
+                os.replace(tmp, path)
+                return path
     finally:
-        os.unlink(tmp)
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def iter_record_files(*run_dirs: str | os.PathLike):
@@ -226,16 +247,10 @@ def save_episode_accuracies(run_dir: str | os.PathLike, name: str, acc: Any) -> 
     fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=out_dir)
     with os.fdopen(fd, "wb") as f:
         np.save(f, arr)
-    try:
-        while True:
-            fname = f"{safe}-{uuid.uuid4().hex[:8]}.npy"
-            try:
-                os.link(tmp, out_dir / fname)
-                return f"{EPISODE_ACC_DIR}/{fname}"
-            except FileExistsError:
-                continue
-    finally:
-        os.unlink(tmp)
+        f.flush()
+        os.fsync(f.fileno())
+    path = _publish(tmp, out_dir, stem=safe, suffix=".npy")
+    return f"{EPISODE_ACC_DIR}/{path.name}"
 
 
 def episode_accuracies_path(record_path: str | os.PathLike, record: dict[str, Any]) -> Path | None:

@@ -224,7 +224,8 @@ def paired_table(df: pd.DataFrame) -> Table | None:
 ALLWAY_NOTE = (
     "Cells: mean top-1 (%) over folds ± 95% t-interval, t(0.975, n-1)·s/sqrt(n); "
     "'(n=1)': a single fold, no interval. 'full': full-supervised top-1 of the same dataset "
-    "(mean over seeds, same interval). A fold run more than once: the newest record is used."
+    "(mean over seeds, same interval). No entry is marked best: a few folds give no reliable "
+    "significance test. A fold run more than once: the newest record is used."
 )
 
 

@@ -7,7 +7,8 @@ import subprocess
 
 import pytest
 
-from results.formats import cell_text, latex_escape, render, render_all, to_csv, to_latex, to_markdown
+from results.formats import (cell_text, latex_escape, render, render_all, to_csv, to_latex,
+                             to_markdown)
 from results.tables import Cell, Table
 
 

@@ -1,7 +1,5 @@
 """Reading records: recursion, bad files skipped with a warning, duplicates, benchmark files."""
 import json
-import os
-import time
 
 import pytest
 

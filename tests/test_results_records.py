@@ -95,5 +95,19 @@ def test_parallel_writers_lose_nothing(tmp_path):
     assert len(files) == workers * each
     loaded = read_records(tmp_path, deduplicate=False)
     assert len(loaded.records) == workers * each and not loaded.skipped
-    assert sorted(loaded.records["seed"]) == sorted(w * 1000 + i for w in range(4) for i in range(25))
+    expected = sorted(w * 1000 + i for w in range(4) for i in range(25))
+    assert sorted(loaded.records["seed"]) == expected
     assert not list((tmp_path / "records").glob(".*"))  # no temp files left behind
+
+
+def test_write_without_hard_links(tmp_path, monkeypatch):
+    def no_link(*a, **k):
+        raise PermissionError("no hard links on this filesystem")
+
+    monkeypatch.setattr(rec.os, "link", no_link)
+    paths = {rec.write_record(tmp_path, T.fewshot_record()) for _ in range(3)}
+    assert len(paths) == 3
+    assert all(rec.validate(json.loads(p.read_text())) for p in paths)
+    rel = rec.save_episode_accuracies(tmp_path, "m", [1.0, 2.0])
+    np.testing.assert_array_equal(np.load(tmp_path / rel), [1.0, 2.0])
+    assert not [p for p in tmp_path.rglob(".*") if p.is_file()]

@@ -39,7 +39,8 @@ def test_fewshot_cells_and_significant_bold(tmp_path):
     rec.write_record(tmp_path, T.fewshot_record(method="zeroi2v", shots=5, accuracy=90.0, ci95=1.0))
     t = _tables(tmp_path)["fewshot"]
     assert [r[0][0] for r in t.rows] == ["Frozen image model", "ZeroI2V"]   # METHODS order
-    assert t.columns == [("toy", "5-way", "1-shot", "prototype"), ("toy", "5-way", "5-shot", "prototype")]
+    assert t.columns == [("toy", "5-way", "1-shot", "prototype"),
+                         ("toy", "5-way", "5-shot", "prototype")]
     c = _cell(t, "Frozen image model", ("toy", "5-way", "1-shot"))
     assert c.mean == pytest.approx(60.0)
     assert c.half_width == pytest.approx(1.96 * base.std(ddof=1) / math.sqrt(300))
