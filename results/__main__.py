@@ -59,8 +59,8 @@ def parse_args(argv: list[str] | None) -> ReportConfig:
 def _read(cfg: ReportConfig) -> load.Loaded:
     for d in (*cfg.run_dirs, *cfg.bench):
         if not Path(d).exists():
-            raise UserError(f"{d} does not exist; pass run directories or bench files written by python -m "
-                            "fewshot.run, zeroi2v.train or zeroi2v.bench")
+            raise UserError(f"{d} does not exist; pass run directories or bench files written "
+                            "by python -m fewshot.run, zeroi2v.train or zeroi2v.bench")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", load.RecordWarning)
         loaded = load.read_records(*cfg.run_dirs, bench_files=list(cfg.bench))
