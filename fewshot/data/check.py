@@ -1,0 +1,112 @@
+"""`python -m fewshot.data check`: scan a dataset and report per split what a run would read.
+
+Per split: number of videos, classes, per-class counts, and every problem (malformed annotation
+line, missing file, unreadable / truncated / zero-frame video). Exit status 0 when all is well,
+2 when anything is wrong (the problems are listed by file name).
+"""
+from __future__ import annotations
+
+import collections
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from zeroi2v.errors import UserError
+
+from .common import BadData, Problem
+from .registry import Reader, check_fold, resolve_dir
+from .video import VideoError, probe
+
+
+@dataclass
+class SplitReport:
+    split: str
+    videos: int = 0
+    classes: int = 0
+    per_class: dict[str, int] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+
+def check_toy_splits(root: Path, known: set[str]) -> list[str]:
+    """The episodic split files of the toy set must name videos of its lists."""
+    problems = []
+    for split in ("train", "val", "test"):
+        path = root / "splits" / f"{split}.txt"
+        if not path.is_file():
+            problems.append(f"{path}: episodic split file missing")
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            vid = line.split("//videos/", 1)[-1]
+            if "//videos/" not in line or vid not in known:
+                problems.append(f"{path}:{number}: names no listed video ({line!r})")
+    return problems
+
+
+def check_dataset(reader: Reader, root, *, fold: int = 1, decode: str = "ends", show=print) -> list[SplitReport]:
+    from tqdm import tqdm
+
+    root = resolve_dir(root, reader)
+    check_fold(reader, fold)
+    reports, seen = [], set()
+    for split in reader.splits_at(root):
+        bad = BadData("skip", what=f"{reader.name} {split}")
+        report = SplitReport(split)
+        try:
+            items = reader.list_split(root, split, fold=fold, bad=bad)
+        except UserError as e:  # a missing or unparseable annotation file: nothing to scan in this split
+            report.problems.append(str(e))
+            reports.append(report)
+            continue
+        report.problems.extend(str(p) for p in bad.problems)
+        for item in tqdm(items, desc=f"{reader.name} {split}", unit="video", file=sys.stderr, leave=False):
+            if item.path in seen:
+                continue
+            try:
+                probe(item.path, decode=decode)
+            except VideoError as e:
+                report.problems.append(str(Problem(str(item.path), str(e))))
+        seen.update(item.path for item in items)
+        counts = collections.Counter(item.class_name for item in items)
+        report.videos, report.classes = len(items), len(counts)
+        report.per_class = dict(sorted(counts.items(), key=lambda kv: kv[0].lower()))
+        if not items:
+            report.problems.append(f"split {split} lists no videos")
+        reports.append(report)
+    if reader.name == "toy":
+        known = {p.relative_to(root / "videos").as_posix() for p in (root / "videos").glob("*/*")} if (root / "videos").is_dir() else set()
+        extra = check_toy_splits(root, known)
+        if extra:
+            reports.append(SplitReport("splits/ (episodic)", problems=extra))
+    return reports
+
+
+def print_report(reader: Reader, root, reports: list[SplitReport], *, fold: int, show=print) -> int:
+    """Print the reports; return the exit status (0 fine, 2 problems)."""
+    show(f"{reader.name} at {root}" + (f" (fold {fold})" if len(reader.folds) > 1 else ""))
+    total_problems = 0
+    for r in reports:
+        counts = list(r.per_class.values())
+        span = f" ({min(counts)}-{max(counts)} per class)" if counts else ""
+        show(f"split {r.split}: {r.videos} videos, {r.classes} classes{span}, {len(r.problems)} problem(s)")
+        total_problems += len(r.problems)
+    listed = [r for r in reports if r.per_class]
+    names = sorted({c for r in listed for c in r.per_class}, key=str.lower)
+    if names:
+        width = max(len("class"), *(len(c) for c in names))
+        show("per-class counts:")
+        show(f"  {'class':<{width}}" + "".join(f"  {r.split:>7}" for r in listed))
+        for name in names:
+            show(f"  {name:<{width}}" + "".join(f"  {r.per_class.get(name, 0):>7}" for r in listed))
+    for r in reports:
+        for p in r.problems:
+            show(f"PROBLEM [{r.split}] {p}")
+    videos = sum(r.videos for r in reports)
+    if total_problems:
+        show(f"FAILED: {total_problems} problem(s) in {reader.name} ({videos} videos listed); see PROBLEM lines above")
+        return 2
+    show(f"OK: {len(reports)} split(s), {videos} videos, no problems")
+    return 0
+
+
+def report_json(reports: list[SplitReport]) -> list[dict]:
+    return [asdict(r) for r in reports]

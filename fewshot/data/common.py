@@ -1,0 +1,100 @@
+"""Shared pieces of the data layer: the `VideoItem` record and the bad-data policy.
+
+Bad data (a missing file, a corrupt / truncated / zero-frame video, a malformed annotation line)
+is never silent. `on_error="error"` (the default) raises a one-line `UserError` naming the file,
+the line number where there is one, the reason and the fix. `on_error="skip"` logs each problem
+as a warning and `BadData.summary()` prints the final count.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from zeroi2v.errors import UserError
+
+log = logging.getLogger("fewshot.data")
+
+ON_ERROR = ("error", "skip")
+
+
+@dataclass(frozen=True)
+class VideoItem:
+    """One video of a dataset: `video_id` is the dataset's own key (see docs/CONTRACTS.md)."""
+
+    video_id: str
+    path: Path
+    label: int
+    class_name: str
+
+
+@dataclass(frozen=True)
+class Problem:
+    where: str  # "file" or "file:line"
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.reason}"
+
+
+def check_on_error(on_error: str) -> str:
+    if on_error not in ON_ERROR:
+        raise UserError(f"on_error={on_error!r} is not a bad-data policy; use one of {', '.join(ON_ERROR)}")
+    return on_error
+
+
+class BadData:
+    """Collects bad-data problems under a policy: `error` raises at the first, `skip` logs each one."""
+
+    def __init__(self, on_error: str = "error", *, what: str = "data"):
+        self.on_error = check_on_error(on_error)
+        self.what = what
+        self.problems: list[Problem] = []
+
+    def report(self, where: str | Path, reason: str, *, fix: str = "") -> None:
+        problem = Problem(str(where), " ".join(str(reason).split()))
+        if self.on_error == "error":
+            hint = fix or "fix or remove it, or pass on_error='skip' (--on-error skip) to skip bad items"
+            raise UserError(f"{problem}; {hint}")
+        self.problems.append(problem)
+        log.warning("skipping %s (%d skipped so far)", problem, len(self.problems))
+
+    def summary(self) -> int:
+        """Log the final count of skipped items (only when there were any); returns it."""
+        if self.problems:
+            log.warning("%s: skipped %d bad item(s) in total", self.what, len(self.problems))
+        return len(self.problems)
+
+    def __len__(self) -> int:
+        return len(self.problems)
+
+
+def read_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(1-based line number, stripped line) for every non-empty line of a text annotation file."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as e:
+        raise UserError(f"cannot read annotation file {path}: {e.strerror}; check the path and permissions") from None
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.strip().lstrip("\ufeff")
+        if line:
+            yield number, line
+
+
+def first_existing(root: Path, candidates: tuple[str, ...], *, what: str, env: str, layout: str) -> Path:
+    """The first of `root/candidate` that exists, else a UserError describing the expected layout."""
+    for c in candidates:
+        p = root / c
+        if p.exists():
+            return p
+    tried = ", ".join(str(root / c) for c in candidates)
+    raise UserError(
+        f"{what} not found under {root} (tried {tried}); expected layout: {layout}; "
+        f"point --data-root or ${env} at the dataset root"
+    )
+
+
+def natural_key(s: str) -> list:
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", s)]

@@ -1,0 +1,118 @@
+"""`VideoClipDataset`: items -> normalised multi-view clips, one decord `get_batch` per sample.
+
+__getitem__(i) -> (video (V, C, T, H, W) float32, label int), V = num_clips * num_crops.
+Train: one random temporal sample per clip, one random resized crop and a random horizontal flip
+(through `flip_map`) shared by all frames. Test: deterministic centre sampling, short side resized
+to `size`, then centre crop (num_crops=1) or three crops (num_crops=3).
+The dataset holds only paths and numbers (no open readers), so it pickles for DataLoader workers.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from zeroi2v.errors import UserError
+
+from . import transforms as T
+from .common import VideoItem, check_on_error
+from .sampling import sample_indices
+from .video import VideoError, open_video, read_frames
+
+log = logging.getLogger("fewshot.data")
+
+
+class VideoClipDataset(torch.utils.data.Dataset):
+    def __init__(
+        self,
+        items: Sequence[VideoItem],
+        *,
+        num_frames: int,
+        size: int,
+        train: bool,
+        mean: Sequence[float],
+        std: Sequence[float],
+        sampling: str = "uniform",
+        interval: int | None = None,
+        num_clips: int = 1,
+        num_crops: int = 1,
+        flip_map: Sequence[int] | dict[int, int] | None = None,
+        on_error: str = "error",
+        seed: int = 0,
+        flip: bool = True,
+        scale: tuple[float, float] = (0.25, 1.0),
+        short: str = "repeat",
+    ):
+        if sampling not in ("uniform", "dense"):
+            raise UserError(f"sampling={sampling!r} is not known; use uniform or dense")
+        if sampling == "dense" and not interval:
+            raise UserError("dense sampling needs an interval, e.g. --interval 16 for 8x16")
+        if num_crops not in (1, 3):
+            raise UserError(f"num_crops={num_crops}; use 1 (centre crop) or 3 (three-crop)")
+        if train and num_crops != 1:
+            raise UserError("training uses one random crop per clip; set num_crops=1")
+        if not items:
+            raise UserError("no videos to load (the list is empty); check the dataset root and split")
+        self.items = list(items)
+        self.num_frames, self.size, self.train = int(num_frames), int(size), bool(train)
+        self.mean, self.std = tuple(float(m) for m in mean), tuple(float(s) for s in std)
+        self.sampling, self.interval, self.short = sampling, interval, short
+        self.num_clips, self.num_crops = int(num_clips), int(num_crops)
+        self.flip_map = dict(enumerate(flip_map)) if isinstance(flip_map, (list, tuple)) else flip_map
+        self.on_error = check_on_error(on_error)
+        self.seed, self.flip, self.scale = int(seed), bool(flip), tuple(scale)
+        self.epoch = 0  # set_epoch() changes the training randomness per epoch
+        self.skipped: list[str] = []  # in this process (each DataLoader worker has its own)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def _rng(self, index: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, self.epoch, index])
+
+    def load(self, index: int) -> tuple[torch.Tensor, int]:
+        """The sample at `index`; raises VideoError for an unreadable video."""
+        item = self.items[index]
+        rng = self._rng(index)
+        vr = open_video(item.path)
+        idx = sample_indices(len(vr), self.num_frames, sampling=self.sampling, train=self.train, rng=rng,
+                             num_clips=self.num_clips, interval=self.interval, short=self.short)  # (Vt, T)
+        frames = torch.from_numpy(read_frames(vr, idx.reshape(-1)))  # (Vt*T, H, W, C) uint8, one get_batch
+        frames = T.to_tchw(frames)  # (Vt*T, C, H, W)
+        clips = frames.reshape(self.num_clips, self.num_frames, *frames.shape[1:])  # (Vt, T, C, H, W)
+        label = item.label
+        views = []
+        if self.train:
+            flip = False
+            if self.flip and rng.random() < 0.5:
+                target = label if self.flip_map is None else self.flip_map.get(label, label)
+                if target is not None and target >= 0:
+                    flip, label = True, int(target)
+            for clip in clips:
+                v = T.random_resized_crop(clip, self.size, rng=rng, scale=self.scale)
+                views.append(T.hflip(v) if flip else v)
+        else:
+            for clip in clips:
+                clip = T.resize_short(clip, self.size)
+                views.extend(T.three_crop(clip, self.size) if self.num_crops == 3 else [T.center_crop(clip, self.size)])
+        video = T.normalize(torch.stack(views), self.mean, self.std)  # (V, T, C, H, W) float32
+        return video.permute(0, 2, 1, 3, 4).contiguous(), int(label)  # (V, C, T, H, W)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        for attempt in range(len(self.items)):
+            i = (index + attempt) % len(self.items)
+            try:
+                return self.load(i)
+            except VideoError as e:
+                path = self.items[i].path
+                if self.on_error == "error":
+                    raise UserError(f"{path}: {e}; fix or remove the video, or pass on_error='skip' (--on-error skip)") from None
+                self.skipped.append(str(path))
+                log.warning("skipping %s: %s (using the next video; %d skipped so far in this process)",
+                            path, e, len(self.skipped))
+        raise UserError("every video of the dataset is unreadable; check the dataset with python -m fewshot.data check")
