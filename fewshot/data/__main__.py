@@ -32,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", required=True, help="output folder (created atomically)")
     t.add_argument("--seed", type=int, default=d.seed)
     t.add_argument("--videos-per-class", type=int, default=d.videos_per_class)
+    t.add_argument("--test-per-class", type=int, default=None,
+                   help=f"videos per class in testlist01 (default {d.test_per_class}, fewer for small sets)")
     t.add_argument("--frames", type=int, default=d.frames)
     t.add_argument("--size", type=int, default=d.size)
     t.add_argument("--images-per-class", type=int, default=d.images_per_class)
@@ -58,7 +60,10 @@ def main(argv: list[str] | None = None) -> int:
         for name in ("videos_per_class", "frames", "size", "images_per_class"):
             if getattr(args, name) <= 0:
                 raise UserError(f"--{name.replace('_', '-')} must be positive")
-        config = config_from(seed=args.seed, videos_per_class=args.videos_per_class, frames=args.frames,
+        test = args.test_per_class
+        if test is None:
+            test = max(1, min(ToyConfig.test_per_class, args.videos_per_class // 4))
+        config = config_from(seed=args.seed, videos_per_class=args.videos_per_class, test_per_class=test, frames=args.frames,
                              size=args.size, images_per_class=args.images_per_class)
         make_toy(args.out, config, workers=args.workers)
         return 0

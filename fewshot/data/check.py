@@ -49,7 +49,7 @@ def check_dataset(reader: Reader, root, *, fold: int = 1, decode: str = "ends", 
     check_fold(reader, fold)
     reports, seen = [], set()
     for split in reader.splits_at(root):
-        bad = BadData("skip", what=f"{reader.name} {split}")
+        bad = BadData("skip", what=f"{reader.name} {split}", log_each=False)
         report = SplitReport(split)
         try:
             items = reader.list_split(root, split, fold=fold, bad=bad)

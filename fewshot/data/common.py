@@ -48,9 +48,10 @@ def check_on_error(on_error: str) -> str:
 class BadData:
     """Collects bad-data problems under a policy: `error` raises at the first, `skip` logs each one."""
 
-    def __init__(self, on_error: str = "error", *, what: str = "data"):
+    def __init__(self, on_error: str = "error", *, what: str = "data", log_each: bool = True):
         self.on_error = check_on_error(on_error)
         self.what = what
+        self.log_each = log_each  # False when the caller reports the problems itself (the check command)
         self.problems: list[Problem] = []
 
     def report(self, where: str | Path, reason: str, *, fix: str = "") -> None:
@@ -59,7 +60,8 @@ class BadData:
             hint = fix or "fix or remove it, or pass on_error='skip' (--on-error skip) to skip bad items"
             raise UserError(f"{problem}; {hint}")
         self.problems.append(problem)
-        log.warning("skipping %s (%d skipped so far)", problem, len(self.problems))
+        if self.log_each:
+            log.warning("skipping %s (%d skipped so far)", problem, len(self.problems))
 
     def summary(self) -> int:
         """Log the final count of skipped items (only when there were any); returns it."""

@@ -82,7 +82,7 @@ class VideoClipDataset(torch.utils.data.Dataset):
         vr = open_video(item.path)
         idx = sample_indices(len(vr), self.num_frames, sampling=self.sampling, train=self.train, rng=rng,
                              num_clips=self.num_clips, interval=self.interval, short=self.short)  # (Vt, T)
-        frames = torch.from_numpy(read_frames(vr, idx.reshape(-1)))  # (Vt*T, H, W, C) uint8, one get_batch
+        frames = torch.from_numpy(read_frames(vr, idx.reshape(-1), path=item.path))  # (Vt*T, H, W, C) uint8, one get_batch
         frames = T.to_tchw(frames)  # (Vt*T, C, H, W)
         clips = frames.reshape(self.num_clips, self.num_frames, *frames.shape[1:])  # (Vt, T, C, H, W)
         label = item.label

@@ -29,14 +29,17 @@ def uniform_indices(
 ) -> np.ndarray:
     """TSN segments over an n-frame video -> (num_clips, T) sorted indices in [0, n)."""
     _check(n, num_frames, num_clips)
-    seg = n / num_frames  # segment length in frames (may be < 1 for short videos: frames repeat)
-    starts = np.arange(num_frames) * seg  # (T,)
     if train:
         rng = rng if rng is not None else np.random.default_rng()
-        offsets = rng.random((num_clips, num_frames)) * seg  # (V, T)
+        frac = rng.random((num_clips, num_frames))  # (V, T) position inside each segment
     else:
-        offsets = np.broadcast_to(((np.arange(num_clips) + 0.5) / num_clips * seg)[:, None], (num_clips, num_frames))
-    idx = np.floor(starts[None, :] + offsets).astype(np.int64)
+        frac = np.broadcast_to(((np.arange(num_clips) + 0.5) / num_clips)[:, None], (num_clips, num_frames))
+    if n >= num_frames:  # integer segment edges: every segment has >= 1 frame, indices strictly increase
+        edges = np.floor(np.linspace(0, n, num_frames + 1) + 1e-9).astype(np.int64)  # (T+1,)
+        idx = edges[None, :-1] + np.floor(frac * np.diff(edges)[None, :]).astype(np.int64)
+    else:  # shorter than T: segments under one frame, so frames repeat (sorted)
+        seg = n / num_frames
+        idx = np.floor((np.arange(num_frames)[None, :] + frac) * seg).astype(np.int64)
     return np.clip(idx, 0, n - 1)
 
 

@@ -86,13 +86,36 @@ def open_video(path: str | Path, *, num_threads: int = 1):
     return vr
 
 
-def read_frames(vr, indices: Sequence[int] | np.ndarray) -> np.ndarray:
-    """One `get_batch` call: (N, H, W, 3) uint8 for the N frame `indices` (may repeat)."""
+def _read_frames_pyav(path: Path, indices: list[int]) -> np.ndarray:
+    """Sequential PyAV decode of the wanted frames: (N, H, W, 3) uint8 (decord fallback)."""
+    import av
+
+    wanted = sorted(set(indices))
+    found: dict[int, np.ndarray] = {}
+    with av.open(str(path)) as container:
+        for i, frame in enumerate(container.decode(video=0)):
+            if i in wanted:
+                found[i] = frame.to_ndarray(format="rgb24")
+            if i >= wanted[-1]:
+                break
+    if len(found) < len(wanted):
+        raise VideoError(f"corrupt or truncated video: only {len(found)} of the {len(wanted)} wanted frames decode")
+    return np.stack([found[i] for i in indices])
+
+
+def read_frames(vr, indices: Sequence[int] | np.ndarray, *, path: str | Path | None = None) -> np.ndarray:
+    """One `get_batch` call: (N, H, W, 3) uint8 for the N frame `indices` (may repeat).
+
+    decord 0.6 cannot batch-copy frames of a few small widths (16, 24, 48, 72 px: padded rows,
+    "DECORDArrayCopyFromTo: The size must exact"); given `path`, those frames are decoded with PyAV.
+    """
     idx = [int(i) for i in np.asarray(indices).reshape(-1)]
     try:
         with _native_stderr_silenced():
             batch = vr.get_batch(idx).asnumpy()  # (N, H, W, 3)
     except Exception as e:
+        if "DECORDArrayCopyFromTo" in str(e) and path is not None:
+            return _read_frames_pyav(Path(path), idx)
         msg = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
         msg = msg.split(": ", 1)[-1] if "video_reader" in msg else msg
         raise VideoError(f"corrupt or truncated video: decoding frames failed ({msg[:120]})") from None
@@ -109,10 +132,10 @@ def probe(path: str | Path, *, decode: str = "ends") -> int:
     vr = open_video(path)
     n = len(vr)
     if decode == "ends":
-        read_frames(vr, sorted({0, n // 2, n - 1}))
+        read_frames(vr, sorted({0, n // 2, n - 1}), path=path)
     elif decode == "full":
         for start in range(0, n, 64):
-            read_frames(vr, range(start, min(n, start + 64)))
+            read_frames(vr, range(start, min(n, start + 64)), path=path)
     elif decode != "header":
         raise ValueError(f"decode={decode!r}: use header, ends or full")
     return n
