@@ -146,3 +146,13 @@ def test_default_toy_generation_time(tmp_path):
     assert len(data.list_videos("toy", root, "train")) == 32 * 15
     images, labels, names = data.load_toy_frames(root)
     assert tuple(images.shape[1:]) == (3, 64, 64) and len(names) == 36
+
+
+def test_resolve_root_toy_defaults_to_generated_cache(tiny, monkeypatch, tmp_path):
+    monkeypatch.delenv("ZEROI2V_TOY_ROOT", raising=False)
+    monkeypatch.setenv("ZEROI2V_CACHE", str(tmp_path / "cache"))
+    made = []
+    monkeypatch.setattr(toy, "make_toy", lambda root: made.append(root) or root)
+    assert data.resolve_root("toy", None) == tmp_path / "cache" / "toy" and made == [tmp_path / "cache" / "toy"]
+    monkeypatch.setenv("ZEROI2V_TOY_ROOT", str(tiny))
+    assert data.resolve_root("toy", None) == tiny

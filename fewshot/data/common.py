@@ -8,7 +8,6 @@ as a warning and `BadData.summary()` prints the final count.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -96,7 +95,3 @@ def first_existing(root: Path, candidates: tuple[str, ...], *, what: str, env: s
         f"{what} not found under {root} (tried {tried}); expected layout: {layout}; "
         f"point --data-root or ${env} at the dataset root"
     )
-
-
-def natural_key(s: str) -> list:
-    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", s)]
