@@ -1,0 +1,121 @@
+"""Stage a: adapt ZeroI2V on the base (train) classes, select the epoch on val few-shot accuracy.
+
+Trains adapters, temporal embedding, final norm and a head over the base classes with
+cross-entropy (`zeroi2v.engine.train_one_epoch`). After every epoch the val split -- whose
+classes are disjoint from the base classes, as in every few-shot benchmark -- is embedded and
+scored with the prototype protocol on a fixed set of val episodes; the best epoch's trainables
+are kept. `last.pt` (trainables, optimiser, scheduler, RNG states, epoch, history) is written
+atomically every epoch, so an interrupted run continues with --resume and ends with the same
+weights.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from zeroi2v.io import atomic_torch_save, sha256_json
+
+from .embed import ViewConfig, embed_videos
+from .protocols import episode_tensors, mean_ci95, prototype_accuracy
+
+log = logging.getLogger("fewshot")
+
+
+@dataclass(frozen=True)
+class AdaptConfig:
+    epochs: int = 4
+    batch_size: int = 8
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    warmup_epochs: float = 0.5
+    label_smoothing: float = 0.0
+    val_episodes: int = 300
+    ways: int = 5
+    shots: int = 1
+    num_workers: int = 0
+    seed: int = 0
+
+
+def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    names = {n for n, p in model.named_parameters() if p.requires_grad}
+    return {k: v.detach().clone() for k, v in model.state_dict().items() if k in names}
+
+
+def rng_state() -> dict:
+    return dict(torch=torch.get_rng_state(), numpy=np.random.get_state(), python=random.getstate())
+
+
+def set_rng_state(s: dict) -> None:
+    torch.set_rng_state(s["torch"])
+    np.random.set_state(s["numpy"])
+    random.setstate(s["python"])
+
+
+def val_accuracy(model, val_items, val_episodes, view: ViewConfig, *, device, batch_size, num_workers) -> float:
+    feats, row_of, _ = embed_videos(model, val_items, view, path=None, device=device, batch_size=batch_size,
+                                    num_workers=num_workers, desc="val embed")
+    support, query = episode_tensors(feats, row_of, val_episodes)
+    return mean_ci95(prototype_accuracy(support, query))[0]
+
+
+def adapt(model, *, train_items, val_items, val_episodes, view: ViewConfig, cfg: AdaptConfig, out_dir: Path,
+          device: str = "cpu", resume: bool = False) -> dict:
+    """Train `model` in place; load the best epoch's trainables into it; return the history."""
+    from fewshot import data
+    from zeroi2v.engine import train_one_epoch
+    from zeroi2v.optim import build_optimizer, warmup_cosine
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    key = sha256_json(dataclasses.asdict(cfg))
+    last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
+    model.to(device)
+    torch.manual_seed(cfg.seed)
+    ds = data.VideoClipDataset(train_items, num_frames=view.num_frames, size=view.size, train=True,
+                               mean=view.mean, std=view.std, seed=cfg.seed)
+    if len(ds) < cfg.batch_size:
+        from zeroi2v.errors import UserError
+        raise UserError(f"batch size {cfg.batch_size} is larger than the {len(ds)} base-class videos; "
+                        f"lower --batch-size")
+    steps_per_epoch = len(ds) // cfg.batch_size
+    optimizer = build_optimizer(model, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = warmup_cosine(optimizer, warmup_steps=int(cfg.warmup_epochs * steps_per_epoch),
+                              total_steps=cfg.epochs * steps_per_epoch)
+    state = dict(epoch=0, history=[], best_acc=-1.0, best_epoch=-1)
+    if resume and last_path.is_file():
+        ckpt = torch.load(last_path, map_location="cpu", weights_only=False)
+        if ckpt["key"] == key:
+            model.load_state_dict(ckpt["trainables"], strict=False)
+            optimizer.load_state_dict(ckpt["optimizer"])
+            scheduler.load_state_dict(ckpt["scheduler"])
+            set_rng_state(ckpt["rng"])
+            state = ckpt["state"]
+            log.info("resumed adaptation from %s after epoch %d", last_path, state["epoch"])
+        else:
+            log.warning("%s was written with another configuration; adapting from scratch", last_path)
+    for epoch in range(state["epoch"], cfg.epochs):
+        ds.set_epoch(epoch)
+        g = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)  # data order from (seed, epoch)
+        loader = torch.utils.data.DataLoader(ds, batch_size=cfg.batch_size, shuffle=True, drop_last=True,
+                                             generator=g, num_workers=cfg.num_workers)
+        stats = train_one_epoch(model, loader, optimizer, scheduler, device=device, epoch=epoch,
+                                label_smoothing=cfg.label_smoothing)
+        acc = val_accuracy(model, val_items, val_episodes, view, device=device, batch_size=cfg.batch_size,
+                           num_workers=cfg.num_workers)
+        log.info("epoch %d: train loss %.3f, train acc %.1f%%, val %d-way %d-shot prototype acc %.2f%%",
+                 epoch, stats["loss"], stats["acc"], cfg.ways, cfg.shots, acc)
+        state["history"].append(dict(epoch=epoch, loss=stats["loss"], train_acc=stats["acc"], val_acc=acc))
+        if acc > state["best_acc"]:
+            state.update(best_acc=acc, best_epoch=epoch)
+            atomic_torch_save(trainable_state(model), best_path)
+        state["epoch"] = epoch + 1
+        atomic_torch_save(dict(key=key, trainables=trainable_state(model), optimizer=optimizer.state_dict(),
+                               scheduler=scheduler.state_dict(), rng=rng_state(), state=state), last_path)
+    model.load_state_dict(torch.load(best_path, map_location="cpu", weights_only=True), strict=False)
+    log.info("adaptation done: best epoch %d (val acc %.2f%%); read %s", state["best_epoch"], state["best_acc"], best_path)
+    return state

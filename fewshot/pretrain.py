@@ -1,0 +1,84 @@
+"""Image pre-training of the demo's tiny ViT on the toy frame set (shape x colour), cached.
+
+The demo needs an *image* model to adapt, as ZeroI2V adapts CLIP on real data. No weights can be
+downloaded, so a tiny timm ViT is trained on single toy frames labelled by shape and colour: it
+knows what is in a frame and nothing about motion. The checkpoint is a plain timm state dict
+(`.pth`), loaded through the same local-file path as CLIP weights, and cached by a hash of
+everything that determines it, so later runs reuse it.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from zeroi2v.io import atomic_torch_save, sha256_json
+
+log = logging.getLogger("fewshot")
+
+TOY_BACKBONE = "vit_tiny_patch16_224"
+TOY_VIT = dict(img_size=64, patch_size=8, embed_dim=96, depth=4, num_heads=6)  # 65 tokens per frame
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    backbone: str = TOY_BACKBONE
+    timm_kwargs: dict = field(default_factory=lambda: dict(TOY_VIT))
+    epochs: int = 6
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    seed: int = 0
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("ZEROI2V_CACHE", Path.home() / ".cache" / "zeroi2v"))
+
+
+def pretrain_toy_vit(toy_root: Path, cfg: PretrainConfig = PretrainConfig(), *, mean, std) -> Path:
+    """Train (or reuse) the tiny image ViT on toy frames; returns the checkpoint path."""
+    import timm
+
+    from fewshot import data
+
+    toy_meta = (Path(toy_root) / "toy.json").read_text()
+    path = cache_dir() / "pretrained" / f"toy-vit-{sha256_json([asdict(cfg), toy_meta])[:16]}.pth"
+    if path.is_file():
+        log.info("image backbone: reusing %s", path)
+        return path
+    images, labels, names = data.load_toy_frames(toy_root)  # (N, 3, H, W) uint8
+    log.info("image pre-training %s on %d toy frames, %d shape/colour classes", cfg.backbone, len(images), len(names))
+    torch.manual_seed(cfg.seed)
+    model = timm.create_model(cfg.backbone, num_classes=len(names), **cfg.timm_kwargs)
+    H = cfg.timm_kwargs.get("img_size", images.shape[-1])
+    mean_t, std_t = torch.tensor(mean).view(1, 3, 1, 1), torch.tensor(std).view(1, 3, 1, 1)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps = cfg.epochs * -(-len(images) // cfg.batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=steps, pct_start=0.1)
+    g = torch.Generator().manual_seed(cfg.seed)
+    model.train()
+    bar = tqdm(total=steps, desc="image pre-training", unit="step")
+    for _ in range(cfg.epochs):
+        for idx in torch.randperm(len(images), generator=g).split(cfg.batch_size):
+            x = images[idx].float() / 255
+            if x.shape[-1] != H:
+                x = F.interpolate(x, size=(H, H), mode="bilinear", align_corners=False)
+            flip = torch.rand(len(idx), generator=g) < 0.5  # shapes and colours are flip-invariant
+            x = torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
+            loss = F.cross_entropy(model((x - mean_t) / std_t), labels[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            bar.update()
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+    bar.close()
+    model.reset_classifier(0)
+    atomic_torch_save(model.state_dict(), path)
+    log.info("wrote image backbone %s", path)
+    return path

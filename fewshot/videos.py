@@ -1,0 +1,60 @@
+"""Few-shot benchmark -> videos on disk: join an episodic split with the dataset reader's index.
+
+To add a dataset: give it a reader in `fewshot/data/` (layout, annotations, video ids), a split in
+`episodes/splits/`, and an entry in `episodes.splits.READER_OF`; nothing here changes.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from episodes import splits as ep_splits
+from zeroi2v.errors import UserError
+
+log = logging.getLogger("fewshot")
+
+ALIASES = {"ssv2": "ssv2_full", "kinetics": "kinetics100", "k100": "kinetics100"}
+
+
+def canonical_dataset(name: str) -> str:
+    name = ALIASES.get(name, name)
+    if name not in ep_splits.FEWSHOT_DATASETS:
+        raise UserError(f"unknown few-shot dataset {name!r}; use one of "
+                        f"{', '.join(ep_splits.FEWSHOT_DATASETS)} (ssv2 = ssv2_full)")
+    return name
+
+
+@dataclass(frozen=True)
+class FewShotData:
+    dataset: str
+    root: Path
+    items: dict  # video id -> VideoItem, every video the splits need that is on disk
+    splits: dict  # split -> list[SplitEntry] (only entries whose video is on disk)
+
+
+def load_fewshot_data(dataset: str, data_root: str | None, *, on_error: str = "error",
+                      splits: tuple[str, ...] = ("train", "val", "test")) -> FewShotData:
+    """Resolve the data root, index the reader's videos and join the episodic splits to them."""
+    from fewshot import data
+
+    reader = ep_splits.READER_OF[dataset]
+    root = data.resolve_root(reader, data_root)
+    index = data.index_videos(reader, root, on_error=on_error)
+    labels = {vid: item.class_name for vid, item in index.items()}
+    out: dict[str, list] = {}
+    for split in splits:
+        entries = ep_splits.load_split(dataset, split, root=root if dataset == "toy" else None,
+                                       video_labels=labels if reader == "ssv2" else None)
+        missing = [e.video_id for e in entries if e.video_id not in index]
+        if missing and on_error == "error":
+            raise UserError(f"{len(missing)} of {len(entries)} {dataset} {split} videos are not in the dataset "
+                            f"under {root} (first: {missing[0]}); fix --data-root, or pass --on-error skip "
+                            f"to leave them out")
+        if missing:
+            log.warning("%s %s: %d of %d videos not found under %s, left out (first: %s)",
+                        dataset, split, len(missing), len(entries), root, missing[0])
+        out[split] = [e for e in entries if e.video_id in index]
+        log.info("%s %s: %d videos, %d classes (read from %s)", dataset, split, len(out[split]),
+                 len({e.label for e in out[split]}), root)
+    return FewShotData(dataset=dataset, root=root, items=index, splits=out)
