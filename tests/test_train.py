@@ -14,7 +14,7 @@ import torch
 from zeroi2v import train
 
 REPO = Path(__file__).resolve().parents[1]
-TINY_MODEL = json.dumps(dict(embed_dim=32, depth=2, num_heads=4))
+TINY_MODEL = json.dumps(dict(patch_size=8, embed_dim=32, depth=2, num_heads=4))
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,7 @@ def test_train_eval_merge_eval_export(toy_root, tmp_path):
     import zeroi2v
 
     out = tmp_path / "run"
-    assert train.main(tiny_args(toy_root, out, "--epochs", "2", "--test-views", "1x3")) == 0
+    assert train.main(tiny_args(toy_root, out, "--epochs", "2", "--test-views", "1x3", "--eval-every", "1")) == 0
     rec = read_record(out)
     assert rec["kind"] == rec["protocol"] == "full" and rec["dataset"] == "toy" and rec["method"] == "zeroi2v"
     assert rec["views"] == "1x3" and rec["n_test"] == 8 and rec["world_size"] == 1
@@ -76,6 +76,7 @@ def test_train_eval_merge_eval_export(toy_root, tmp_path):
     assert cfg["size"] == 32 and cfg["lr"] == 3e-4 and cfg["weight_decay"] == 0.05 and cfg["head_dropout"] == 0.5
     ck = trainables(out)
     assert ck["epoch"] == 2 and ck["step"] == 8 and len(ck["history"]) == 2
+    assert "top1" in ck["history"][0]  # --eval-every 1 evaluated after epoch 1
     # the export reloads as a plain (adapter-free) model equal to the trained one
     # frozen weights come from the seeded init: rebuild them the same way
     torch.manual_seed(0)
@@ -134,6 +135,8 @@ def test_unknown_dataset_and_missing_weights_or_data(tmp_path, capsys, monkeypat
     monkeypatch.delenv("ZEROI2V_UCF101_ROOT", raising=False)
     assert train.main(["--dataset", "k700", "--out", str(tmp_path / "a")]) == 2
     assert "unknown dataset 'k700'" in capsys.readouterr().err
+    assert train.main(["--dataset", "toy", "--resume"]) == 2
+    assert "--resume needs --out" in capsys.readouterr().err
     assert train.main(["--dataset", "ucf101", "--out", str(tmp_path / "b")]) == 2
     assert "--pretrained" in capsys.readouterr().err
     weights = tmp_path / "w.pth"
