@@ -52,8 +52,8 @@ MODELS = ("plain", "merged", "unmerged", "aim")
 # ZeroI2V paper (Li et al. 2023), ViT-B/16, 8 frames x 3 views: 422 "GFLOPs" (fvcore: multiply-adds).
 PAPER_GFLOPS_3VIEWS = 422.0
 PAPER_VIEWS = 3
-AIM_PAPER_FLOPS_OVERHEAD = 0.44
-EPISODE_TARGETS_S = dict(prototype=1.0, finetune=30.0)  # seconds per 10 000 episodes (2 CPU cores)  # AIM ViT-B/16 8 frames: 202 vs 140 GFLOPs per view (AIM paper / ZeroI2V Table)
+AIM_PAPER_FLOPS_OVERHEAD = 0.44  # AIM ViT-B/16 8 frames: 202 vs 140 GFLOPs per view (AIM paper)
+EPISODE_TARGETS_S = dict(prototype=1.0, finetune=30.0)  # seconds per 10 000 episodes (2 CPU cores)
 
 
 @dataclass(frozen=True)
@@ -380,7 +380,8 @@ def paper_comparison(rows: list[dict], cfg: BenchConfig) -> dict:
     merged = next(r for r in rows if r["name"] == "merged")
     ours = merged["gmacs"] * PAPER_VIEWS
     aim = next((r for r in rows if r["name"] == "aim"), None)
-    return dict(paper_gflops_3views=PAPER_GFLOPS_3VIEWS, ours_gmacs_3views=ours, ours_gflops_3views=merged["gflops"] * PAPER_VIEWS,
+    return dict(paper_gflops_3views=PAPER_GFLOPS_3VIEWS, ours_gmacs_3views=ours,
+                ours_gflops_3views=merged["gflops"] * PAPER_VIEWS,
                 ratio_to_paper=ours / PAPER_GFLOPS_3VIEWS,
                 comparable=cfg.backbone.startswith("vit_base_patch16") and cfg.frames == 8 and not cfg.timm_kwargs,
                 note="papers count a multiply-add as one FLOP (fvcore); torch.utils.flop_counter counts two: "
@@ -407,22 +408,26 @@ def markdown(report: dict) -> str:
                      f"| {r['latency_ratio']:.3f} (paired {r['latency_ratio_paired']:.3f}) | {r['throughput']:.2f} | {mem} |")
     c, p = report["checks"], report["paper"]
     lines += ["", f"- merged vs unmerged: max abs diff {c['merge_max_abs']:.2e}, max rel diff {c['merge_max_rel']:.2e}; "
-                  f"merged params = plain + T·D ({c['temporal_embedding_params']:,}): {c['merged_params_equal_plain_plus_TD']}",
+                  f"merged params = plain + T·D ({c['temporal_embedding_params']:,}): "
+                  f"{c['merged_params_equal_plain_plus_TD']}",
               f"- FLOPs per {PAPER_VIEWS} views: {p['ours_gmacs_3views']:.1f} GMACs ({p['ours_gflops_3views']:.1f} GFLOPs "
               f"counting 2 per multiply-add) vs the paper's {p['paper_gflops_3views']:.0f} GFLOPs (multiply-adds)"
               + ("" if p["comparable"] else " — not comparable for this configuration")]
     if p["aim_flops_overhead"] is not None:
-        lines.append(f"- AIM-style peer overhead: FLOPs {p['aim_flops_overhead']:+.1%} (AIM paper {p['aim_paper_flops_overhead']:+.0%}), "
+        lines.append(f"- AIM-style peer overhead: FLOPs {p['aim_flops_overhead']:+.1%} "
+                     f"(AIM paper {p['aim_paper_flops_overhead']:+.0%}), "
                      f"latency {p['aim_latency_overhead']:+.1%}")
     if report.get("episodes"):
         e = report["episodes"]
-        lines += ["", f"Episode evaluation: {e['episodes']:,} {e['ways']}-way {e['shots']}-shot {e['queries']}-query episodes, "
-                      f"{e['dim']}-d synthetic cached features ({e['torch_threads']} threads); sampling {e['sample_s']:.2f} s, "
+        lines += ["", f"Episode evaluation: {e['episodes']:,} {e['ways']}-way {e['shots']}-shot "
+                      f"{e['queries']}-query episodes, {e['dim']}-d synthetic cached features "
+                      f"({e['torch_threads']} threads); sampling {e['sample_s']:.2f} s, "
                       f"gather {e['gather_s']:.2f} s", "",
                   "| protocol | seconds | episodes/s | target | accuracy % |", "|---|---:|---:|---:|---:|"]
         for name, r in e["protocols"].items():
             target = "" if r["target_s"] is None else f"≤ {r['target_s']:g} s {'✓' if r['meets_target'] else '✗'}"
-            lines.append(f"| {name} | {r['seconds']:.2f} | {r['episodes_per_s']:,.0f} | {target} | {r['accuracy']:.1f} ± {r['ci95']:.1f} |")
+            lines.append(f"| {name} | {r['seconds']:.2f} | {r['episodes_per_s']:,.0f} | {target} "
+                         f"| {r['accuracy']:.1f} ± {r['ci95']:.1f} |")
     if report.get("data"):
         d = report["data"]
         lines += ["", f"Data loading: toy videos, {d['frames']} frames at {d['size']}², batch 1, "
