@@ -195,8 +195,8 @@ def test_flops_and_throughput_on_a_linear_layer():
     model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 2 * 4 * 4, 10))
     x = torch.zeros(1, 3, 2, 4, 4)
     assert engine.count_flops(model, x) == 2 * 96 * 10
-    assert engine.gflops_per_view(model, num_frames=2, size=4) == pytest.approx(96 * 10 / 1e9)
-    assert engine.gflops_per_view(model, num_frames=2, size=4, macs=False) == pytest.approx(2 * 96 * 10 / 1e9)
+    assert engine.gflops_per_view(model, num_frames=2, size=4) == pytest.approx(2 * 96 * 10 / 1e9)
+    assert engine.gflops_per_view(model, num_frames=2, size=4, macs=True) == pytest.approx(96 * 10 / 1e9)
     assert engine.throughput(model, num_frames=2, size=4, batch=2, iters=2) > 0
 
 

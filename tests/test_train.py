@@ -113,6 +113,34 @@ def test_kshot_allway_multiview(toy_root, tmp_path):
                   train.D.init_distributed("cpu"))
 
 
+def test_real_dataset_path_with_pretrained_weights(toy_root, tmp_path):
+    """The toy is laid out like UCF101, so the ucf101 reader, --pretrained and the 1x3 default run on it."""
+    import timm
+
+    from zeroi2v.io import sha256_file
+
+    torch.manual_seed(1)
+    vit = timm.create_model("vit_tiny_patch16_224", num_classes=0, img_size=32, **json.loads(TINY_MODEL))
+    weights = tmp_path / "tiny.pth"
+    torch.save(vit.state_dict(), weights)
+    out = tmp_path / "ucf"
+    args = tiny_args(toy_root, out, "--epochs", "1", "--size", "32", "--pretrained", weights,
+                     "--backbone", "vit_tiny_patch16_224", "--no-throughput")
+    args[args.index("toy")] = "ucf101"
+    assert train.main(args) == 0
+    rec = read_record(out)
+    assert rec["dataset"] == "ucf101" and rec["views"] == "1x3" and rec["top1"] == rec["top1_merged"]
+    assert rec["pretrained_sha256"] == sha256_file(weights)
+    ck = trainables(out)
+    # the frozen weights are the checkpoint's: patch embedding untouched by training
+    import zeroi2v
+
+    loaded = zeroi2v.create_model("vit_tiny_patch16_224", num_frames=4, num_classes=4, adapters=None,
+                                  pretrained=str(out / "merged.safetensors"))
+    assert torch.equal(loaded.backbone.patch_embed.proj.weight, vit.patch_embed.proj.weight)
+    assert ck["config"]["workers"] >= 1
+
+
 # ---------------------------------------------------------------- bad values
 
 

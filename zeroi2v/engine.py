@@ -263,9 +263,10 @@ def count_flops(model: nn.Module, x: torch.Tensor) -> int:
 
 
 def gflops_per_view(model: nn.Module, *, num_frames: int, size: int, device: torch.device | str = "cpu",
-                    macs: bool = True) -> float:
-    """GFLOPs of one view (1, 3, T, H, W). With macs=True (default) a multiply-add counts once,
-    the fvcore convention of the ZeroI2V/AIM papers (ViT-B/16, 8x224: ~140); else twice."""
+                    macs: bool = False) -> float:
+    """GFLOPs of one view (1, 3, T, H, W), torch.utils.flop_counter's count (a multiply-add = 2 FLOPs,
+    as in `zeroi2v.bench`). With macs=True a multiply-add counts once: the fvcore convention of the
+    ZeroI2V/AIM papers' "GFLOPs" (ViT-B/16, 8x224: ~140 per view)."""
     x = torch.zeros(1, 3, num_frames, size, size, device=device)
     flops = count_flops(model, x)
     return flops / (2 if macs else 1) / 1e9

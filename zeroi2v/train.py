@@ -177,7 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     a("--allway-dir", default=None, help="folder of all-way lists (default $ZEROI2V_ALLWAY_DIR or <data root>/allway)")
     a("--seed", type=int, default=0)
     a("--deterministic", action="store_true", help="torch.use_deterministic_algorithms(True) and no cudnn autotune")
-    a("--workers", type=int, default=None, help="DataLoader workers per process (default: toy 0, else 8)")
+    a("--workers", type=int, default=None,
+      help="DataLoader workers per process (default: toy 0, else min(8, cores per process - 1))")
     a("--device", default="auto", help="auto, cpu, cuda")
     a("--out", default=None, help="run folder (default runs/full/<dataset>_<method>_<time>)")
     a("--resume", action="store_true", help="continue from <out>/checkpoint.pt")
@@ -187,6 +188,12 @@ def build_parser() -> argparse.ArgumentParser:
     a("--on-error", default="error", help="bad videos: error (stop) or skip")
     a("--no-progress", action="store_true", help="no progress bars")
     return p
+
+
+def default_workers() -> int:
+    """8 DataLoader workers per process, fewer when the machine has fewer cores per process."""
+    per_process = (os.cpu_count() or 1) // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    return max(1, min(8, per_process - 1))
 
 
 def toy_frame_size(data_root: str | None) -> int:
@@ -271,7 +278,7 @@ def resolve_config(args: argparse.Namespace, *, out: str) -> TrainConfig:
         adapter_dropout=args.adapter_dropout, clip_grad=args.clip_grad, amp=args.amp, sampling=sampling,
         interval=interval, test_views=views, train_subset=args.train_subset, allway_dir=args.allway_dir,
         seed=args.seed, deterministic=args.deterministic,
-        workers=args.workers if args.workers is not None else (0 if toy else 8), device=args.device,
+        workers=args.workers if args.workers is not None else (0 if toy else default_workers()), device=args.device,
         resume=args.resume, eval_every=args.eval_every, log_every=args.log_every,
         throughput=not args.no_throughput, on_error=args.on_error, progress=not args.no_progress)
 
@@ -639,7 +646,8 @@ def run(args: argparse.Namespace, info: D.DistInfo) -> int:
             row.update(top1=ev["top1"], top5=ev["top5"])
         history.append(row)
         log(f"epoch {epoch + 1}/{cfg.epochs}: loss {stats['loss']:.4f} train top-1 {stats['acc']:.2f}% "
-            f"lr {stats['lr']:.2e} ({stats['seconds']:.1f} s)" + (f" | test top-1 {row['top1']:.2f}%" if "top1" in row else ""))
+            f"lr {stats['lr']:.2e} ({stats['seconds']:.1f} s)"
+            + (f" | test top-1 {row['top1']:.2f}%" if "top1" in row else ""))
         save_checkpoint(ckpt_path, model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler,
                         epoch=epoch + 1, step=step, cfg=cfg, history=history, fingerprint=fingerprint)
     stages["train"] = time.perf_counter() - t_train
@@ -680,7 +688,7 @@ def run(args: argparse.Namespace, info: D.DistInfo) -> int:
         plain_total = plain_params(cfg, model, num_classes)
         stages["cost"] = time.perf_counter() - t
         stages["total"] = time.perf_counter() - t0
-        log(f"cost: {gflops:.3f} GFLOPs per view (multiply-adds), params {merged_total:,} merged "
+        log(f"cost: {gflops:.3f} GFLOPs per view ({gflops / 2:.3f} GMACs), params {merged_total:,} merged "
             f"(+{merged_total - plain_total:,} over the plain image model)"
             + (f", throughput {tput:.1f} views/s" if tput else ""))
         write_results(cfg, out, res=res, res_m=res_m, diff=diff, prob_diff=prob_diff, model=model, params=params,
@@ -697,7 +705,8 @@ def write_results(cfg: TrainConfig, out: Path, *, res, res_m, diff, prob_diff, m
     fields = dict(dataset=cfg.dataset, method=cfg.method, backbone=cfg.backbone, seed=cfg.seed,
                   protocol=cfg.protocol, top1=res["top1"], top5=res["top5"], top1_merged=res_m["top1"],
                   top5_merged=res_m["top5"], views=cfg.test_views, n_test=res["n"], num_classes=num_classes,
-                  gflops_per_view=gflops, params_total=merged_total, params_total_unmerged=params["total"],
+                  gflops_per_view=gflops, gmacs_per_view=gflops / 2, params_total=merged_total,
+                  params_total_unmerged=params["total"],
                   params_trainable=params["trainable"], params_new=merged_total - plain_total, throughput=tput,
                   merge_max_abs_diff=diff["max_abs"], merge_max_rel_diff=diff["max_rel"],
                   merge_max_prob_diff=prob_diff, stage_seconds=stages, world_size=info.world_size,
