@@ -40,6 +40,9 @@ class AdaptConfig:
     shots: int = 1
     num_workers: int = 0
     seed: int = 0
+    flip: bool = True  # horizontal flip (with flip_map for direction-labelled classes)
+    flip_map: tuple[int, ...] | None = None
+    crop_scale: tuple[float, float] = (0.25, 1.0)
 
 
 def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -77,7 +80,8 @@ def adapt(model, *, train_items, val_items, val_episodes, view: ViewConfig, cfg:
     model.to(device)
     torch.manual_seed(cfg.seed)
     ds = data.VideoClipDataset(train_items, num_frames=view.num_frames, size=view.size, train=True,
-                               mean=view.mean, std=view.std, seed=cfg.seed)
+                               mean=view.mean, std=view.std, seed=cfg.seed, flip=cfg.flip,
+                               flip_map=list(cfg.flip_map) if cfg.flip_map else None, scale=cfg.crop_scale)
     if len(ds) < cfg.batch_size:
         from zeroi2v.errors import UserError
         raise UserError(f"batch size {cfg.batch_size} is larger than the {len(ds)} base-class videos; "

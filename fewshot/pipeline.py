@@ -5,6 +5,7 @@ import copy
 import dataclasses
 import logging
 import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -24,17 +25,22 @@ from .videos import FewShotData, load_fewshot_data
 log = logging.getLogger("fewshot")
 
 
-def resolve_pretrained(cfg, fs: FewShotData, *, mean, std) -> str:
-    if cfg.pretrained:
-        if not Path(cfg.pretrained).is_file():
-            raise UserError(f"pretrained weights {cfg.pretrained} not found; pass --pretrained with a local "
-                            f"file (OpenAI CLIP ViT-B-16.pt, or a timm .pth/.safetensors of {cfg.backbone})")
-        return cfg.pretrained
-    if cfg.dataset != "toy":
+def check_weights(cfg) -> None:
+    if cfg.pretrained and not Path(cfg.pretrained).is_file():
+        raise UserError(f"pretrained weights {cfg.pretrained} not found; pass --pretrained with a local "
+                        f"file (OpenAI CLIP ViT-B-16.pt, or a timm .pth/.safetensors of {cfg.backbone})")
+    if not cfg.pretrained and cfg.dataset != "toy":
         raise UserError(f"{cfg.dataset} needs image weights for {cfg.backbone}: pass --pretrained FILE (e.g. "
                         f"OpenAI CLIP ViT-B-16.pt or a timm .safetensors); nothing is downloaded")
+
+
+def resolve_pretrained(cfg, fs: FewShotData, *, mean, std, cache_root: Path) -> str:
+    """The image weights: --pretrained, or (toy) the tiny ViT pre-trained on toy frames."""
+    check_weights(cfg)
+    if cfg.pretrained:
+        return cfg.pretrained
     pcfg = PretrainConfig(backbone=cfg.backbone, timm_kwargs=dict(cfg.timm_kwargs), seed=cfg.seed)
-    return str(pretrain_toy_vit(fs.root, pcfg, mean=mean, std=std))
+    return str(pretrain_toy_vit(fs.root, pcfg, mean=mean, std=std, cache_root=cache_root))
 
 
 def build_model(cfg, method: str, *, num_classes: int = 0, pretrained: str | None):
@@ -70,6 +76,18 @@ def episode_sets(cfg, fs: FewShotData, out: Path) -> list[tuple[list[dict], dict
     return sets
 
 
+def augmentation(dataset: str, train_items: list) -> dict:
+    """Direction-safe flips: none on toy (left/right and cw/ccw motions), SSv2 swaps left/right labels."""
+    if dataset == "toy":
+        return dict(flip=False)
+    if dataset.startswith("ssv2"):
+        from fewshot import data
+
+        names = [n for _, n in sorted({(it.label, it.class_name) for it in train_items})]
+        return dict(flip_map=tuple(data.flip_label_map(names)))
+    return {}
+
+
 def labelled(fs: FewShotData, split: str) -> list:
     """The split's videos with their split-local class index as label."""
     return [dataclasses.replace(fs.items[e.video_id], label=e.label) for e in fs.splits[split]]
@@ -78,19 +96,20 @@ def labelled(fs: FewShotData, split: str) -> list:
 def run(cfg) -> str:
     import zeroi2v
     from results.formats import render
-    from results.load import read_records
+    from results.load import RecordWarning, read_records
     from results.tables import fewshot_table
 
     out = Path(cfg.out)
+    check_weights(cfg)  # missing weights or data: one line before anything is logged or written
+    fs = load_fewshot_data(cfg.dataset, cfg.data_root, on_error=cfg.on_error)
     atomic_write_json(out / "config.json", dataclasses.asdict(cfg))
     log.info("config: %s", out / "config.json")
     cache_root = Path(cfg.cache_dir) if cfg.cache_dir else cache_dir()
-    fs = load_fewshot_data(cfg.dataset, cfg.data_root, on_error=cfg.on_error)
     probe = zeroi2v.create_model(cfg.backbone, num_frames=cfg.frames, adapters=None, **cfg.timm_kwargs)
     dc = zeroi2v.data_config(probe)
     size = cfg.size or probe.backbone.patch_embed.img_size[0]  # the model's input size, not the pretrained cfg's
     view = ViewConfig(num_frames=cfg.frames, size=size, mean=dc["mean"], std=dc["std"])
-    pretrained = resolve_pretrained(cfg, fs, mean=dc["mean"], std=dc["std"])
+    pretrained = resolve_pretrained(cfg, fs, mean=dc["mean"], std=dc["std"], cache_root=cache_root)
     pretrained_sha = sha256_file(pretrained)
     sets = episode_sets(cfg, fs, out)
     n_val_classes = len({e.label for e in fs.splits["val"]})
@@ -109,7 +128,7 @@ def run(cfg) -> str:
         diff = None
         if adapted:
             acfg = AdaptConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, ways=cfg.ways,
-                               num_workers=cfg.num_workers, seed=cfg.seed)
+                               num_workers=cfg.num_workers, seed=cfg.seed, **augmentation(cfg.dataset, train_items))
             log.info("[%s] stage a: adapting on %d base-class videos (%d classes), %d epochs", method,
                      len(train_items), n_base, cfg.epochs)
             adapt(model, train_items=train_items, val_items=val_items, val_episodes=val_eps, view=view, cfg=acfg,
@@ -155,7 +174,9 @@ def run(cfg) -> str:
                 written = rec.write_record(out, record)
                 log.info("[%s] %d-shot %s: %.2f ± %.2f %% over %d episodes -> %s", method, desc["shots"], protocol,
                          mean, ci, len(eps), written)
-    table = fewshot_table(read_records(out).records)
+    with warnings.catch_warnings():  # earlier runs' records in `out` are superseded by this run's
+        warnings.simplefilter("ignore", RecordWarning)
+        table = fewshot_table(read_records(out).records)
     return render(table, "markdown") if table is not None else "(no few-shot records)"
 
 

@@ -40,14 +40,15 @@ def cache_dir() -> Path:
     return Path(os.environ.get("ZEROI2V_CACHE", Path.home() / ".cache" / "zeroi2v"))
 
 
-def pretrain_toy_vit(toy_root: Path, cfg: PretrainConfig = PretrainConfig(), *, mean, std) -> Path:
+def pretrain_toy_vit(toy_root: Path, cfg: PretrainConfig = PretrainConfig(), *, mean, std,
+                     cache_root: Path | None = None) -> Path:
     """Train (or reuse) the tiny image ViT on toy frames; returns the checkpoint path."""
     import timm
 
     from fewshot import data
 
     toy_meta = (Path(toy_root) / "toy.json").read_text()
-    path = cache_dir() / "pretrained" / f"toy-vit-{sha256_json([asdict(cfg), toy_meta])[:16]}.pth"
+    path = (cache_root or cache_dir()) / "pretrained" / f"toy-vit-{sha256_json([asdict(cfg), toy_meta])[:16]}.pth"
     if path.is_file():
         log.info("image backbone: reusing %s", path)
         return path

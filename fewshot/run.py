@@ -64,6 +64,18 @@ def _ints(s: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"{s!r} is not a comma-separated list of integers") from None
 
 
+def _json_dict(s: str) -> dict:
+    import json
+
+    try:
+        d = json.loads(s)
+    except json.JSONDecodeError:
+        d = None
+    if not isinstance(d, dict):
+        raise argparse.ArgumentTypeError(f"{s!r} is not a JSON object like '{{\"img_size\": 64}}'")
+    return d
+
+
 def _names(s: str) -> tuple[str, ...]:
     return tuple(x.strip() for x in s.split(",") if x.strip())
 
@@ -83,6 +95,8 @@ def parse_args(argv: list[str] | None = None) -> RunConfig:
     p.add_argument("--episodes", type=int, default=d.episodes)
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--backbone", default=d.backbone, help="timm ViT name (default: tiny toy ViT / vit_base_patch16_clip_224)")
+    p.add_argument("--timm-kwargs", type=_json_dict, default=d.timm_kwargs,
+                   help='JSON of timm.create_model arguments, e.g. \'{"img_size": 112}\'')
     p.add_argument("--pretrained", default=d.pretrained, help="local image weights: OpenAI CLIP .pt, timm .pth/.safetensors")
     p.add_argument("--data-root", default=d.data_root)
     p.add_argument("--frames", type=int, default=d.frames)

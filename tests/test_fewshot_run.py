@@ -1,0 +1,117 @@
+"""End to end: a very small toy few-shot run through every stage, cache reuse, resume, CLI errors."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fewshot import run as fsrun
+from fewshot.data import ToyConfig, make_toy
+
+TINY_VIT = '{"img_size": 32, "patch_size": 8, "embed_dim": 32, "depth": 2, "num_heads": 4}'
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    root = tmp_path_factory.mktemp("toy") / "data"
+    make_toy(root, ToyConfig(num_classes=9, class_split=(3, 3, 3), videos_per_class=6, test_per_class=2,
+                             frames=8, size=32, images_per_class=4))
+    return root
+
+
+def args(toy, out, cache, *extra):
+    return ["--data-root", str(toy), "--timm-kwargs", TINY_VIT, "--frames", "4", "--ways", "3",
+            "--shots", "1,2", "--episodes", "30", "--epochs", "2", "--batch-size", "3",
+            "--out", str(out), "--cache-dir", str(cache), *extra]
+
+
+def records(out):
+    recs = [json.loads(p.read_text()) for p in sorted((Path(out) / "records").glob("*.json"))]
+    return {(r["method"], r["shots"], r["protocol"]): r for r in recs}
+
+
+@pytest.fixture(scope="module")
+def reference(toy, tmp_path_factory):
+    base = tmp_path_factory.mktemp("ref")
+    assert fsrun.main(args(toy, base / "run", base / "cache")) == 0
+    return base
+
+
+def test_end_to_end_writes_a_record_per_method_shots_and_protocol(reference, capsys):
+    recs = records(reference / "run")
+    assert set(recs) == {(m, k, p) for m in fsrun.METHODS for k in (1, 2) for p in ("prototype", "finetune")}
+    for (method, shots, protocol), r in recs.items():
+        assert r["ways"] == 3 and r["n_episodes"] == 30 and 0 <= r["accuracy"] <= 100
+        acc = __import__("numpy").load(reference / "run" / r["episode_accuracies"])
+        assert len(acc) == 30 and abs(acc.mean() - r["accuracy"]) < 1e-9
+        assert abs(r["ci95"] - 1.96 * acc.std(ddof=1) / 30**0.5) < 1e-9
+        if method == "frozen":
+            assert r["merge_max_abs_diff"] is None and r["params_trainable"] == 0
+        else:
+            assert r["merge_max_rel_diff"] <= 1e-5
+            assert (reference / "run" / method / "merged.safetensors").is_file()
+        assert r["stdha"] == ([-1, 1, 0, 0] if method == "zeroi2v" else [0, 0, 0, 0])
+    # every method is evaluated on the same episode set for a given shot count
+    for shots in (1, 2):
+        assert len({r["episode_set_hash"] for (m, k, p), r in recs.items() if k == shots}) == 1
+    assert json.loads((reference / "run" / "config.json").read_text())["dataset"] == "toy"
+
+
+def test_second_run_embeds_nothing_and_resume_skips_finished_stages(toy, reference):
+    out = reference / "run"
+    assert fsrun.main(args(toy, out, reference / "cache", "--resume")) == 0
+    newest = {}
+    for p in sorted((out / "records").glob("*.json")):
+        r = json.loads(p.read_text())
+        key = (r["method"], r["shots"], r["protocol"])
+        if key not in newest or r["created"] >= newest[key]["created"]:
+            newest[key] = r
+    assert sum(r["embedded"] for r in newest.values()) == 0
+    n_test = len((toy / "splits" / "test.txt").read_text().splitlines())
+    assert all(r["embed_cached"] == n_test for r in newest.values())
+
+
+def test_resume_after_an_interruption_gives_the_same_records(toy, reference, tmp_path, monkeypatch):
+    import zeroi2v.engine as engine
+
+    real = engine.train_one_epoch
+    calls = {"n": 0}
+
+    def dies_in_second_epoch(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt  # as if the run were stopped during epoch 1
+        return real(*a, **k)
+
+    monkeypatch.setattr(engine, "train_one_epoch", dies_in_second_epoch)
+    assert fsrun.main(args(toy, tmp_path / "run", tmp_path / "cache", "--methods", "zeroi2v")) == 130
+    assert (tmp_path / "run" / "zeroi2v" / "last.pt").is_file()
+    monkeypatch.setattr(engine, "train_one_epoch", real)
+    assert fsrun.main(args(toy, tmp_path / "run", tmp_path / "cache", "--methods", "zeroi2v", "--resume")) == 0
+    ref, got = records(reference / "run"), records(tmp_path / "run")
+    for key, r in got.items():
+        assert r["accuracy"] == ref[key]["accuracy"], key
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--dataset", "ssv2", "--shots", "5"], "ssv2_full needs image weights"),
+    (["--dataset", "ssv2", "--pretrained", __file__], "no ssv2 data root"),
+    (["--dataset", "hmdb51", "--pretrained", "/nope/ViT-B-16.pt"], "pretrained weights /nope/ViT-B-16.pt not found"),
+    (["--dataset", "nope"], "unknown few-shot dataset"),
+    (["--ways", "0"], "--ways must be a positive integer"),
+    (["--methods", "frozen,magic"], "unknown method/protocol magic"),
+])
+def test_bad_input_is_one_line_and_exit_2(argv, message, tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZEROI2V_")}
+    env["ZEROI2V_CACHE"] = str(tmp_path)
+    p = subprocess.run([sys.executable, "-m", "fewshot.run", *argv, "--out", str(tmp_path / "o")],
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert p.returncode == 2
+    assert message in p.stderr and len(p.stderr.strip().splitlines()) == 1 and "Traceback" not in p.stderr
+
+
+def test_impossible_ways_for_the_split_is_a_one_line_error(toy, tmp_path, capsys):
+    assert fsrun.main(args(toy, tmp_path / "o", tmp_path / "c", "--ways", "7", "--methods", "frozen")) == 2
+    assert "ways" in capsys.readouterr().err
