@@ -40,7 +40,7 @@ def prototype_accuracy(support: torch.Tensor, query: torch.Tensor) -> torch.Tens
 @dataclass(frozen=True)
 class FinetuneConfig:
     steps: int = 100
-    lr: float = 1.0
+    lr: float = 0.01  # stable for logit_scale 10 on unit-norm features (curvature <= scale^2)
     momentum: float = 0.9
     weight_decay: float = 1e-3
     logit_scale: float = 10.0  # logits = scale * (x / |x| @ w + b)
