@@ -28,7 +28,8 @@ def toy_root(tmp_path_factory):
 
 def tiny_args(root, out, *extra):
     return ["--dataset", "toy", "--data-root", str(root), "--frames", "4", "--batch-size", "4",
-            "--model-kwargs", TINY_MODEL, "--no-progress", "--out", str(out), *map(str, extra)]
+            "--model-kwargs", TINY_MODEL, "--no-progress", "--out", str(out), "--pretrained", "none",
+            *map(str, extra)]
 
 
 def read_record(out):
@@ -90,7 +91,7 @@ def test_train_eval_merge_eval_export(toy_root, tmp_path):
     assert diff["max_rel"] < 1e-5
 
 
-def test_kshot_allway_multiview(toy_root, tmp_path):
+def test_kshot_allway_multiview_default_toy_weights(toy_root, tmp_path, monkeypatch):
     from episodes.allway import allway_subsets, write_allway_lists
     from fewshot import data
 
@@ -99,9 +100,13 @@ def test_kshot_allway_multiview(toy_root, tmp_path):
     write_allway_lists(lists, "toy", allway_subsets([(v.video_id, v.label) for v in items], (2,), folds=2))
     out = tmp_path / "k2"
     args = tiny_args(toy_root, out, "--epochs", "1", "--batch-size", "2", "--train-subset", "kshot:2:2",
-                     "--allway-dir", lists, "--test-views", "2x3", "--method", "zeroi2v_no_stdha", "--no-throughput")
+                     "--allway-dir", lists, "--test-views", "2x3", "--method", "zeroi2v_no_stdha", "--no-throughput",
+                     "--label-smoothing", "0.1", "--accum", "2")
+    args.remove("none"), args.remove("--pretrained")  # toy default: the image ViT pre-trained on toy frames
+    monkeypatch.setenv("ZEROI2V_CACHE", str(tmp_path / "cache"))
     assert train.main(args) == 0
     rec = read_record(out)
+    assert rec["pretrained"].startswith(str(tmp_path / "cache" / "pretrained"))
     assert rec["kind"] == rec["protocol"] == "kshot-allway" and rec["shots"] == 2 and rec["fold"] == 2
     assert rec["views"] == "2x3" and rec["method"] == "zeroi2v_no_stdha" and rec["stdha"] == [0, 0, 0, 0]
     assert rec["throughput"] is None

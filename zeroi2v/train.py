@@ -5,8 +5,9 @@
     torchrun --nproc_per_node 8 -m zeroi2v.train --dataset k400 --data-root R --pretrained F --out runs/k400
     python -m zeroi2v.train --dataset hmdb51 ... --train-subset kshot:2:1 --allway-dir lists/   # all-way K-shot
 
-Toy (the default demo data, generated on first use): a tiny random-init ViT (patch 16, dim 96,
-depth 4, 3 heads) on the toy's 64 px frames, 8 frames, 1x1 test view -- about a minute on 2 CPU cores.
+Toy (the default demo data, generated on first use): the few-shot demo's tiny ViT (patch 8, dim 96,
+depth 4, 6 heads) image-pretrained on toy frames (`fewshot.pretrain`, cached; --pretrained none for
+random init) on the toy's 64 px frames, 8 frames, 1x1 test view -- about a minute on 2 CPU cores.
 Real datasets: vit_base_patch16_clip_224 at 224 px, 8 frames, and --pretrained is required.
 
 Recipe (original defaults): AdamW lr 3e-4, weight decay 0.05 (none on norms, biases, embeddings),
@@ -45,7 +46,8 @@ from .io import atomic_torch_save, atomic_write_json, sha256_file
 DATASETS = {"toy": "toy", "hmdb51": "hmdb51", "ucf101": "ucf101", "ssv2": "ssv2", "k400": "kinetics"}
 METHODS = ("zeroi2v", "zeroi2v_no_stdha", "frozen")
 TOY_BACKBONE = "vit_tiny_patch16_224"
-TOY_MODEL_KWARGS = dict(patch_size=16, embed_dim=96, depth=4, num_heads=3)
+TOY_MODEL_KWARGS = dict(patch_size=8, embed_dim=96, depth=4, num_heads=6)  # fewshot.pretrain.TOY_VIT (+ img_size)
+TOY_PRETRAINED = "toy-image-vit"  # default weights on toy: fewshot.pretrain's tiny ViT trained on toy frames
 REAL_BACKBONE = "vit_base_patch16_clip_224"
 # per dataset: views (clips x crops), frames, size, epochs, batch, sampling, interval, test split, stdha
 DEFAULTS: dict[str, dict[str, Any]] = {
@@ -102,6 +104,7 @@ class TrainConfig:
     seed: int = 0
     deterministic: bool = False
     workers: int = 0
+    threads: int | None = None
     device: str = "auto"
     resume: bool = False
     eval_every: int = 0
@@ -150,7 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     a("--split", type=int, default=1, help="official train/test fold (HMDB51/UCF101: 1..3)")
     a("--backbone", default=None, help=f"timm ViT name (toy: {TOY_BACKBONE} made tiny; else {REAL_BACKBONE})")
     a("--pretrained", default=None, help="local image-model checkpoint (.pth/.safetensors/OpenAI CLIP .pt); "
-                                         "required except on toy")
+                                         "required except on toy, where the default is the tiny ViT image-"
+                                         "pretrained on toy frames (cached) and 'none' means random init")
     a("--frames", type=int, default=None, help="frames per clip (default 8)")
     a("--size", type=int, default=None, help="input size in px (default 224; toy: its frame size)")
     a("--model-kwargs", default=None, help="JSON of extra timm arguments, e.g. "
@@ -180,6 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
     a("--workers", type=int, default=None,
       help="DataLoader workers per process (default: toy 0, else min(8, cores per process - 1))")
     a("--device", default="auto", help="auto, cpu, cuda")
+    a("--threads", type=int, default=None,
+      help="CPU intra-op threads (default: toy 1 -- a tiny model gains nothing from more and OpenMP "
+           "spin-waits badly on a busy machine; else torch's default)")
     a("--out", default=None, help="run folder (default runs/full/<dataset>_<method>_<time>)")
     a("--resume", action="store_true", help="continue from <out>/checkpoint.pt")
     a("--eval-every", type=int, default=0, help="also evaluate every N epochs (0: only at the end)")
@@ -226,7 +233,7 @@ def resolve_config(args: argparse.Namespace, *, out: str) -> TrainConfig:
                             ("--frames", args.frames, 1), ("--size", args.size, 8), ("--split", args.split, 1),
                             ("--eval-batch-size", args.eval_batch_size, 1), ("--workers", args.workers, 0),
                             ("--eval-every", args.eval_every, 0), ("--log-every", args.log_every, 0),
-                            ("--interval", args.interval, 1)):
+                            ("--interval", args.interval, 1), ("--threads", args.threads, 1)):
         if value is not None and value < lo:
             raise UserError(f"{name} {value} must be >= {lo}")
     for name, value in (("--lr", args.lr), ("--weight-decay", args.weight_decay),
@@ -257,11 +264,17 @@ def resolve_config(args: argparse.Namespace, *, out: str) -> TrainConfig:
     views = "x".join(map(str, engine.parse_views(views)))
     if args.train_subset:
         parse_subset(args.train_subset)
-    if args.pretrained is None and not toy:
+    if (args.pretrained is None or args.pretrained == "none") and not toy:
         raise UserError(f"--dataset {args.dataset} needs image weights: pass --pretrained FILE (a local "
                         f"{backbone} checkpoint, e.g. OpenAI CLIP ViT-B-16.pt); nothing is downloaded")
-    if args.pretrained is not None and not Path(args.pretrained).expanduser().is_file():
+    if args.pretrained is None:
+        pretrained = TOY_PRETRAINED
+    elif args.pretrained == "none":
+        pretrained = None
+    elif not Path(args.pretrained).expanduser().is_file():
         raise UserError(f"--pretrained {args.pretrained} not found; pass a local checkpoint file")
+    else:
+        pretrained = str(Path(args.pretrained).expanduser().resolve())
     stdha = args.stdha or d["stdha"]
     if args.method in ("zeroi2v_no_stdha", "frozen"):
         stdha = "none"
@@ -269,7 +282,7 @@ def resolve_config(args: argparse.Namespace, *, out: str) -> TrainConfig:
     size = args.size or d["size"] or toy_frame_size(args.data_root)
     return TrainConfig(
         dataset=args.dataset, out=out, data_root=args.data_root, split=args.split, backbone=backbone,
-        pretrained=str(Path(args.pretrained).expanduser().resolve()) if args.pretrained else None,
+        pretrained=pretrained,
         frames=args.frames or d["frames"], size=size, model_kwargs=model_kwargs,
         method=args.method, stdha=stdha, epochs=epochs, batch_size=batch,
         eval_batch_size=args.eval_batch_size or batch, accum=args.accum, lr=args.lr,
@@ -278,7 +291,8 @@ def resolve_config(args: argparse.Namespace, *, out: str) -> TrainConfig:
         adapter_dropout=args.adapter_dropout, clip_grad=args.clip_grad, amp=args.amp, sampling=sampling,
         interval=interval, test_views=views, train_subset=args.train_subset, allway_dir=args.allway_dir,
         seed=args.seed, deterministic=args.deterministic,
-        workers=args.workers if args.workers is not None else (0 if toy else default_workers()), device=args.device,
+        workers=args.workers if args.workers is not None else (0 if toy else default_workers()),
+        threads=args.threads if args.threads is not None else (1 if toy else None), device=args.device,
         resume=args.resume, eval_every=args.eval_every, log_every=args.log_every,
         throughput=not args.no_throughput, on_error=args.on_error, progress=not args.no_progress)
 
@@ -425,6 +439,28 @@ def build_loaders(cfg: TrainConfig, train_items, test_items, class_names, mean, 
 # ---------------------------------------------------------------- model
 
 
+def toy_pretrained(cfg: TrainConfig, info: D.DistInfo) -> str:
+    """The tiny image ViT pre-trained on toy frames (fewshot.pretrain, the few-shot demo's backbone),
+    trained once by rank 0 and cached by a hash of its settings."""
+    import timm
+
+    from fewshot import data
+    from fewshot.pretrain import PretrainConfig, pretrain_toy_vit
+
+    root = data.resolve_root("toy", cfg.data_root)
+    kwargs = {**cfg.model_kwargs, "img_size": cfg.model_kwargs.get("img_size", cfg.size)}
+    dc = timm.data.resolve_data_config({}, model=timm.create_model(cfg.backbone, pretrained=False, num_classes=0,
+                                                                   **kwargs))
+    pcfg = PretrainConfig(backbone=cfg.backbone, timm_kwargs=kwargs, seed=cfg.seed)
+    if info.is_main:
+        path = pretrain_toy_vit(root, pcfg, mean=dc["mean"], std=dc["std"])
+    D.barrier()
+    if not info.is_main:
+        path = pretrain_toy_vit(root, pcfg, mean=dc["mean"], std=dc["std"])  # cached by rank 0
+    log(f"image weights: {path} ({cfg.backbone} pre-trained on toy frames, cached; --pretrained none for random init)")
+    return str(path)
+
+
 def build_model(cfg: TrainConfig, num_classes: int):
     from .model import create_model
 
@@ -562,9 +598,13 @@ def run(args: argparse.Namespace, info: D.DistInfo) -> int:
         torch.backends.cudnn.benchmark = False
     elif info.device.type == "cuda":
         torch.backends.cudnn.benchmark = True
+    if info.device.type == "cpu" and cfg.threads:
+        torch.set_num_threads(cfg.threads)
     ckpt_path = out / "checkpoint.pt"
     if ckpt_path.exists() and not cfg.resume:
         raise UserError(f"{ckpt_path} exists; pass --resume to continue that run or choose another --out")
+    if cfg.pretrained == TOY_PRETRAINED:
+        cfg = dataclasses.replace(cfg, pretrained=toy_pretrained(cfg, info))
     stages: dict[str, float] = {}
     t0 = time.perf_counter()
 
