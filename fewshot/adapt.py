@@ -22,7 +22,7 @@ import torch
 from zeroi2v.io import atomic_torch_save, sha256_json
 
 from .embed import ViewConfig, embed_videos
-from .protocols import episode_tensors, mean_ci95, prototype_accuracy
+from .protocols import episode_indices, mean_ci95, prototype_from_table, similarity_table
 
 log = logging.getLogger("fewshot")
 
@@ -63,8 +63,8 @@ def set_rng_state(s: dict) -> None:
 def val_accuracy(model, val_items, val_episodes, view: ViewConfig, *, device, batch_size, num_workers) -> float:
     feats, row_of, _ = embed_videos(model, val_items, view, path=None, device=device, batch_size=batch_size,
                                     num_workers=num_workers, desc="val embed")
-    support, query = episode_tensors(feats, row_of, val_episodes)
-    return mean_ci95(prototype_accuracy(support, query))[0]
+    sup, qry = episode_indices(row_of, val_episodes)
+    return mean_ci95(prototype_from_table(similarity_table(feats), sup, qry))[0]
 
 
 def adapt(model, *, train_items, val_items, val_episodes, view: ViewConfig, cfg: AdaptConfig, out_dir: Path,

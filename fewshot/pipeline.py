@@ -19,7 +19,7 @@ from zeroi2v.io import atomic_write_json, sha256_file
 from .adapt import AdaptConfig, adapt
 from .embed import ViewConfig, cache_path, embed_videos, model_hash
 from .pretrain import PretrainConfig, cache_dir, pretrain_toy_vit
-from .protocols import episode_tensors, evaluate, mean_ci95
+from .protocols import episode_indices, evaluate_table, mean_ci95, similarity_table
 from .videos import FewShotData, load_fewshot_data
 
 log = logging.getLogger("fewshot")
@@ -151,11 +151,12 @@ def run(cfg) -> str:
                                             batch_size=cfg.batch_size, num_workers=cfg.num_workers,
                                             on_error=cfg.on_error, desc=f"[{method}] embed test")
         seconds["embed"] = time.perf_counter() - t
+        sim = similarity_table(feats)  # (N, N) cosine similarities: all both protocols need
         for eps, desc, ep_file in sets:
-            support, query = episode_tensors(feats, row_of, eps)
+            sup, qry = episode_indices(row_of, eps)  # (E, W, K), (E, W, Q) rows of `sim`
             for protocol in cfg.protocols:
                 t = time.perf_counter()
-                acc = evaluate(protocol, support, query)
+                acc = evaluate_table(protocol, sim, sup, qry)
                 seconds[f"eval_{protocol}"] = time.perf_counter() - t
                 mean, ci, std = mean_ci95(acc)
                 name = f"{cfg.dataset}-{method}-{desc['ways']}w{desc['shots']}s-{protocol}"

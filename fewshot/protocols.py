@@ -12,6 +12,11 @@ Q queries per class; class w of an episode is row w -- and return per-episode ac
   the same iterates as the primal form (tests/test_protocols.py checks it against an explicit
   D x W classifier) at a cost independent of D. All episodes of a chunk are one tensor program;
   episodes share no parameters, so the result equals a loop over episodes.
+
+Both protocols only need cosine similarities between videos, so `evaluate_table` runs them from
+one (N x N) similarity table of the cached features and the episodes' row indices: no
+(E, W, K, D) tensor is ever gathered. The (support, query) tensor functions are the reference
+the table form is tested against.
 """
 from __future__ import annotations
 
@@ -47,26 +52,30 @@ class FinetuneConfig:
     chunk: int = 2000  # episodes per tensor program (bounds memory)
 
 
-def _finetune_chunk(support: torch.Tensor, query: torch.Tensor, cfg: FinetuneConfig) -> torch.Tensor:
-    E, W, K, D = support.shape
-    Q = query.shape[2]
-    xs = F.normalize(support.float(), dim=-1).reshape(E, W * K, D)  # (E, W*K, D)
-    xq = F.normalize(query.float(), dim=-1).reshape(E, W * Q, D)  # (E, W*Q, D)
-    gram = torch.bmm(xs, xs.transpose(1, 2))  # (E, W*K, W*K)
-    gram_q = torch.bmm(xq, xs.transpose(1, 2))  # (E, W*Q, W*K)
-    onehot = F.one_hot(_labels(E, W, K, xs.device), W).float()  # (E, W*K, W)
-    A = torch.zeros(E, W * K, W, device=xs.device)  # weights W = xs^T A, (E, D, W) never built
-    b = torch.zeros(E, 1, W, device=xs.device)
+def _finetune_gram(gram: torch.Tensor, gram_q: torch.Tensor, W: int, cfg: FinetuneConfig) -> torch.Tensor:
+    """Dual-form descent from Gram matrices: gram (E, W*K, W*K) support x support, gram_q (E, W*Q, W*K)."""
+    E, WK, _ = gram.shape
+    K, Q = WK // W, gram_q.shape[1] // W
+    onehot = F.one_hot(_labels(E, W, K, gram.device), W).float()  # (E, W*K, W)
+    A = torch.zeros(E, WK, W, device=gram.device)  # weights W = xs^T A, (E, D, W) never built
+    b = torch.zeros(E, 1, W, device=gram.device)
     vA, vb = torch.zeros_like(A), torch.zeros_like(b)
     for _ in range(cfg.steps):
         logits = cfg.logit_scale * (torch.bmm(gram, A) + b)  # (E, W*K, W)
-        dz = cfg.logit_scale * (logits.softmax(-1) - onehot) / (W * K)  # d(mean CE)/d(xW + b)
+        dz = cfg.logit_scale * (logits.softmax(-1) - onehot) / WK  # d(mean CE)/d(xW + b)
         vA.mul_(cfg.momentum).add_(dz + cfg.weight_decay * A)  # grad_W = xs^T (dz + wd A)
         vb.mul_(cfg.momentum).add_(dz.sum(1, keepdim=True))
         A.sub_(cfg.lr * vA)
         b.sub_(cfg.lr * vb)
     pred = (torch.bmm(gram_q, A) + b).argmax(-1)  # (E, W*Q)
-    return (pred == _labels(E, W, Q, xq.device)).float().mean(1)
+    return (pred == _labels(E, W, Q, gram.device)).float().mean(1)
+
+
+def _finetune_chunk(support: torch.Tensor, query: torch.Tensor, cfg: FinetuneConfig) -> torch.Tensor:
+    E, W, K, D = support.shape
+    xs = F.normalize(support.float(), dim=-1).reshape(E, W * K, D)  # (E, W*K, D)
+    xq = F.normalize(query.float(), dim=-1).reshape(E, -1, D)  # (E, W*Q, D)
+    return _finetune_gram(torch.bmm(xs, xs.transpose(1, 2)), torch.bmm(xq, xs.transpose(1, 2)), W, cfg)
 
 
 def finetune_primal(support: torch.Tensor, query: torch.Tensor, cfg: FinetuneConfig) -> torch.Tensor:
@@ -107,12 +116,58 @@ def episode_tensors(features: torch.Tensor, row_of: dict[str, int], episodes: Se
     return features[sup], features[qry]
 
 
+def episode_indices(row_of: dict[str, int], episodes: Sequence[dict]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Row indices (E, W, K) of the support and (E, W, Q) of the query videos of episode dicts."""
+    sup = torch.tensor([[[row_of[v] for v in cls] for cls in ep["support"]] for ep in episodes])
+    qry = torch.tensor([[[row_of[v] for v in cls] for cls in ep["query"]] for ep in episodes])
+    return sup, qry
+
+
+def similarity_table(features: torch.Tensor) -> torch.Tensor:
+    """Cosine similarities (N, N) between all cached video features (N, D)."""
+    f = F.normalize(features.float(), dim=-1)
+    return f @ f.T
+
+
+def prototype_from_table(sim: torch.Tensor, sup: torch.Tensor, qry: torch.Tensor) -> torch.Tensor:
+    """Prototype accuracy from similarities: cos(q, mean_k s_k) = mean_k S[q,s_k] / |mean_k s_k|."""
+    E, W, K = sup.shape
+    s = sup.reshape(E, W * K)
+    q = qry.reshape(E, -1)  # (E, W*Q)
+    qs = sim[q[:, :, None], s[:, None, :]].view(E, q.shape[1], W, K).mean(-1)  # (E, W*Q, W) = q . proto
+    ss = sim[s[:, :, None], s[:, None, :]].view(E, W, K, W, K)
+    norm = ss.diagonal(dim1=1, dim2=3).mean((1, 2)).clamp_min(1e-12).sqrt()  # (E, W) = |proto|
+    pred = (qs / norm[:, None, :]).argmax(-1)
+    return (pred == _labels(E, W, qry.shape[2], sim.device)).float().mean(1)
+
+
+def finetune_from_table(sim: torch.Tensor, sup: torch.Tensor, qry: torch.Tensor,
+                        cfg: FinetuneConfig = FinetuneConfig()) -> torch.Tensor:
+    E, W, K = sup.shape
+    out = []
+    for i in range(0, E, cfg.chunk):
+        s, q = sup[i:i + cfg.chunk].flatten(1), qry[i:i + cfg.chunk].flatten(1)
+        out.append(_finetune_gram(sim[s[:, :, None], s[:, None, :]], sim[q[:, :, None], s[:, None, :]], W, cfg))
+    return torch.cat(out)
+
+
 def evaluate(protocol: str, support: torch.Tensor, query: torch.Tensor,
              finetune: FinetuneConfig = FinetuneConfig()) -> torch.Tensor:
+    """Reference form on gathered (E, W, K, D) / (E, W, Q, D) embeddings."""
     if protocol == "prototype":
         return prototype_accuracy(support, query)
     if protocol == "finetune":
         return finetune_accuracy(support, query, finetune)
+    raise ValueError(f"unknown protocol {protocol!r}; choose from {', '.join(PROTOCOLS)}")
+
+
+def evaluate_table(protocol: str, sim: torch.Tensor, sup: torch.Tensor, qry: torch.Tensor,
+                   finetune: FinetuneConfig = FinetuneConfig()) -> torch.Tensor:
+    """Per-episode accuracy (E,) from a similarity table and episode row indices."""
+    if protocol == "prototype":
+        return prototype_from_table(sim, sup, qry)
+    if protocol == "finetune":
+        return finetune_from_table(sim, sup, qry, finetune)
     raise ValueError(f"unknown protocol {protocol!r}; choose from {', '.join(PROTOCOLS)}")
 
 

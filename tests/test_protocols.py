@@ -2,8 +2,8 @@ import math
 
 import torch
 
-from fewshot.protocols import (FinetuneConfig, episode_tensors, finetune_accuracy, finetune_primal, mean_ci95,
-                               prototype_accuracy)
+from fewshot.protocols import (FinetuneConfig, episode_indices, episode_tensors, evaluate, evaluate_table,
+                               finetune_accuracy, finetune_primal, mean_ci95, prototype_accuracy, similarity_table)
 
 
 def test_prototype_on_hand_made_features_with_known_accuracy():
@@ -67,3 +67,24 @@ def test_episode_tensors_gathers_rows_by_video_id():
     s, q = episode_tensors(feats, row_of, eps)
     assert s.shape == (1, 2, 2, 2) and q.shape == (1, 2, 1, 2)
     assert s[0, 1, 0].tolist() == [4.0, 5.0] and q[0, 1, 0].tolist() == [10.0, 11.0]
+
+
+def test_similarity_table_form_equals_gathered_embeddings():
+    """Fast (N x N table + indices) vs reference (gathered (E, W, K, D) tensors), both protocols."""
+    from episodes.episode_set import sample_episode_set
+    from episodes.splits import SplitEntry
+
+    g = torch.Generator().manual_seed(3)
+    centres = torch.randn(8, 1, 24, generator=g)
+    feats = (centres + 0.8 * torch.randn(8, 10, 24, generator=g)).reshape(80, 24)  # 8 classes x 10 videos
+    entries = [SplitEntry(f"v{i}", i // 10, f"c{i // 10}") for i in range(80)]
+    eps = sample_episode_set(entries, 5, 3, 2, 200, 0)
+    row_of = {f"v{i}": i for i in range(80)}
+    support, query = episode_tensors(feats, row_of, eps)
+    sup, qry = episode_indices(row_of, eps)
+    sim = similarity_table(feats)
+    for protocol in ("prototype", "finetune"):
+        ref, fast = evaluate(protocol, support, query), evaluate_table(protocol, sim, sup, qry)
+        assert (ref != fast).float().mean() <= 0.01, protocol  # float ties aside, the same predictions
+        assert abs(ref.mean().item() - fast.mean().item()) < 0.005
+        assert 0.3 < fast.mean().item() < 1.0
