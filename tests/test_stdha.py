@@ -2,7 +2,7 @@ import pytest
 import torch
 from timm.layers import Attention
 
-from zeroi2v.stdha import STDHAttention, parse_offsets, source_frames
+from zeroi2v.stdha import STDHAttention, _runs, parse_offsets
 
 
 def make_attn(dim=32, heads=4, seed=0):
@@ -40,10 +40,15 @@ def test_parse_offsets_defaults_of_the_original_configs():
         parse_offsets([1, 0], num_heads=4)
 
 
-def test_source_frames_keep_own_frame_at_clip_ends():
-    assert source_frames(4, -1).tolist() == [0, 0, 1, 2]
-    assert source_frames(4, 1).tolist() == [1, 2, 3, 3]
-    assert source_frames(4, 2).tolist() == [2, 3, 2, 3]
+def test_heads_are_grouped_into_runs_of_equal_offsets():
+    assert _runs([-1, 1, 1, 0, 0, 2]) == [(-1, 0, 1), (1, 1, 3), (0, 3, 5), (2, 5, 6)]
+
+
+def test_offsets_beyond_the_clip_keep_every_frame_own():
+    attn = make_attn(seed=5)
+    x = torch.randn(6, 9, 32)
+    expected = STDHAttention(attn, num_frames=3, offsets=[0, 0, 0, 0])(x)
+    torch.testing.assert_close(STDHAttention(attn, num_frames=3, offsets=[3, -4, 0, 0])(x), expected)
 
 
 def test_zero_offsets_equal_timm_attention_exactly():

@@ -53,11 +53,15 @@ def parse_offsets(spec: OffsetSpec, *, num_heads: int, preset_ssv2: bool = False
     return offsets
 
 
-def source_frames(num_frames: int, offset: int) -> torch.Tensor:
-    """Frame each frame t reads K/V from: t+offset, or t itself at the clip ends."""
-    t = torch.arange(num_frames)
-    src = t + offset
-    return torch.where((src >= 0) & (src < num_frames), src, t)
+def _runs(offsets: Sequence[int]) -> list[tuple[int, int, int]]:
+    """Maximal runs of equal offsets: [-1, 1, 1, 0] -> [(-1, 0, 1), (1, 1, 3), (0, 3, 4)]."""
+    runs: list[tuple[int, int, int]] = []
+    for h, d in enumerate(offsets):
+        if runs and runs[-1][0] == d and runs[-1][2] == h:
+            runs[-1] = (d, runs[-1][1], h + 1)
+        else:
+            runs.append((d, h, h + 1))
+    return runs
 
 
 class STDHAttention(nn.Module):
@@ -79,11 +83,8 @@ class STDHAttention(nn.Module):
         self.qkv, self.q_norm, self.k_norm = attn.qkv, attn.q_norm, attn.k_norm
         self.attn_drop, self.norm = attn.attn_drop, attn.norm
         self.proj, self.proj_drop = attn.proj, attn.proj_drop
-        # For each distinct Δ ≠ 0: the heads it applies to and each frame's source frame.
-        self._shifts: list[tuple[torch.Tensor, torch.Tensor]] = [
-            (torch.tensor([h for h, o in enumerate(self.offsets) if o == d]), source_frames(num_frames, d))
-            for d in sorted(set(self.offsets) - {0})
-        ]
+        # Runs of adjacent heads sharing an offset Δ ≠ 0: (Δ, first head, last head + 1).
+        self._runs = [(d, h0, h1) for d, h0, h1 in _runs(self.offsets) if d != 0]
 
     def extra_repr(self) -> str:
         return f"num_heads={self.num_heads}, num_frames={self.num_frames}, offsets={self.offsets}"
@@ -91,13 +92,19 @@ class STDHAttention(nn.Module):
     def shift_kv(self, qkv: torch.Tensor) -> torch.Tensor:
         """Move K and V of the shifted heads across frames, in place on the fresh qkv output.
 
-        qkv: (B, T, N, 3, H, hd). Only the shifted heads are gathered (a copy of |shifted|/H of
-        K and V), then written back; Q and the other heads are untouched.
+        qkv: (B, T, N, 3, H, hd). For a run of heads with offset Δ > 0, frames t < T-Δ take frame
+        t+Δ's K/V and the last Δ frames keep their own (Δ < 0 mirrored). Only those heads' K/V are
+        copied (a slice clone of |run|/H of K and V); Q and the other heads are untouched.
         """
-        for heads, src in self._shifts:
-            heads, src = heads.to(qkv.device), src.to(qkv.device)
-            kv = qkv[:, :, :, 1:].index_select(4, heads)  # (B, T, N, 2, h, hd): shifted heads only
-            qkv[:, :, :, 1:, heads] = kv.index_select(1, src)  # frame t <- frame src[t]
+        T = qkv.shape[1]
+        for d, h0, h1 in self._runs:
+            if abs(d) >= T:
+                continue  # every frame is a clip end: all keep their own
+            kv = qkv[:, :, :, 1:, h0:h1]  # (B, T, N, 2, h, hd), a view
+            if d > 0:
+                kv[:, : T - d] = kv[:, d:].clone()
+            else:
+                kv[:, -d:] = kv[:, : T + d].clone()
         return qkv
 
     def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None, **kwargs) -> torch.Tensor:
@@ -106,7 +113,7 @@ class STDHAttention(nn.Module):
         if BT % T:
             raise ValueError(f"batch of {BT} frames is not a multiple of num_frames={T}")
         qkv = self.qkv(x)  # (B*T, N, 3*H*hd), a fresh tensor: safe to edit in place
-        if self._shifts:
+        if self._runs:
             qkv = self.shift_kv(qkv.view(BT // T, T, N, 3, self.num_heads, self.head_dim))
         q, k, v = qkv.reshape(BT, N, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
         q, k = self.q_norm(q), self.k_norm(k)  # (B*T, H, N, hd)
