@@ -644,9 +644,9 @@ def run(args: argparse.Namespace, info: D.DistInfo) -> int:
                              fingerprint=fingerprint)
         start_epoch, step, history = ck["epoch"], ck["step"], list(ck.get("history", []))
         log(f"resumed from {ckpt_path}: {start_epoch} epoch(s) done, step {step}")
-    elif cfg.resume:
-        log(f"--resume: no checkpoint at {ckpt_path}; starting from scratch")
     else:
+        if cfg.resume:
+            log(f"--resume: no checkpoint at {ckpt_path}; starting from scratch")
         torch.manual_seed(cfg.seed + info.rank)  # dropout differs per rank; data order comes from the sampler
     if D.is_main():
         atomic_write_json(out / "config.json", dict(dataclasses.asdict(cfg), world_size=info.world_size,
@@ -746,8 +746,8 @@ def write_results(cfg: TrainConfig, out: Path, *, res, res_m, diff, prob_diff, m
                   protocol=cfg.protocol, top1=res["top1"], top5=res["top5"], top1_merged=res_m["top1"],
                   top5_merged=res_m["top5"], views=cfg.test_views, n_test=res["n"], num_classes=num_classes,
                   gflops_per_view=gflops, gmacs_per_view=gflops / 2, params_total=merged_total,
-                  params_total_unmerged=params["total"],
-                  params_trainable=params["trainable"], params_new=merged_total - plain_total, throughput=tput,
+                  params_total_unmerged=params["total"], params_trainable=params["trainable"],
+                  params_new=merged_total - plain_total, throughput=tput, eval_videos_per_s=res["videos_per_s"],
                   merge_max_abs_diff=diff["max_abs"], merge_max_rel_diff=diff["max_rel"],
                   merge_max_prob_diff=prob_diff, stage_seconds=stages, world_size=info.world_size,
                   config=dataclasses.asdict(cfg), pretrained=cfg.pretrained,
