@@ -66,3 +66,17 @@ def test_data_config_uses_clip_or_imagenet_statistics():
 def test_wrong_frame_count_is_reported():
     with pytest.raises(ValueError, match="num_frames=4"):
         tiny_model()(video(frames=3))
+
+
+def test_same_seed_gives_the_same_adapters_in_every_process():
+    """Adapter construction order must not depend on Python's per-process string hashing."""
+    import subprocess
+    import sys
+
+    code = ("import torch, zeroi2v; torch.manual_seed(0); "
+            "m = zeroi2v.create_model('vit_tiny_patch16_224', num_frames=2, img_size=32, patch_size=8, "
+            "embed_dim=32, depth=2, num_heads=4); "
+            "print(sum(p.double().sum().item() * (i + 1) for i, p in enumerate(m.parameters())))")
+    outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**__import__("os").environ, "PYTHONHASHSEED": str(h)}).stdout for h in (1, 2, 3)}
+    assert len(outs) == 1

@@ -44,7 +44,7 @@ class ZeroI2V(nn.Module):
         for block in backbone.blocks:
             if any(self.stdha_offsets):
                 block.attn = STDHAttention(block.attn, num_frames=num_frames, offsets=self.stdha_offsets)
-            for path in {PLACEMENTS[p][0] for p in adapters}:
+            for path in dict.fromkeys(PLACEMENTS[p][0] for p in adapters):  # ordered: same init every process
                 sides = {PLACEMENTS[p][1] for p in adapters if PLACEMENTS[p][0] == path}
                 parent, name = block.get_submodule(path.rsplit(".", 1)[0]), path.rsplit(".", 1)[1]
                 setattr(parent, name, AdaptedLinear(

