@@ -21,7 +21,7 @@ import torch
 
 from zeroi2v.io import atomic_torch_save, sha256_json
 
-from .embed import ViewConfig, embed_videos
+from .embed import ViewConfig, batch_features
 from .protocols import episode_indices, mean_ci95, prototype_from_table, similarity_table
 
 log = logging.getLogger("fewshot")
@@ -29,17 +29,19 @@ log = logging.getLogger("fewshot")
 
 @dataclass(frozen=True)
 class AdaptConfig:
-    epochs: int = 4
+    epochs: int = 10
     batch_size: int = 8
     lr: float = 1e-3
     weight_decay: float = 0.05
-    warmup_epochs: float = 0.5
+    warmup_epochs: float = 1.0
     label_smoothing: float = 0.0
-    val_episodes: int = 300
+    select: str = "val"  # "val": the epoch with the best val few-shot accuracy; "last": the last epoch
+    val_episodes: int = 1000
     ways: int = 5
-    shots: int = 1
+    shots: int = 5
     num_workers: int = 0
     seed: int = 0
+    keep_decoded: bool = False  # small datasets (toy): decode every video once and keep it in memory
     flip: bool = True  # horizontal flip (with flip_map for direction-labelled classes)
     flip_map: tuple[int, ...] | None = None
     crop_scale: tuple[float, float] = (0.25, 1.0)
@@ -60,9 +62,9 @@ def set_rng_state(s: dict) -> None:
     random.setstate(s["python"])
 
 
-def val_accuracy(model, val_items, val_episodes, view: ViewConfig, *, device, batch_size, num_workers) -> float:
-    feats, row_of, _ = embed_videos(model, val_items, view, path=None, device=device, batch_size=batch_size,
-                                    num_workers=num_workers, desc="val embed")
+def val_accuracy(model, loader, row_of: dict[str, int], val_episodes, *, device) -> float:
+    """Prototype accuracy (%) of the current model on the fixed val episodes."""
+    feats = torch.cat(list(batch_features(model, loader, device=device, desc="val embed")))
     sup, qry = episode_indices(row_of, val_episodes)
     return mean_ci95(prototype_from_table(similarity_table(feats), sup, qry))[0]
 
@@ -81,11 +83,16 @@ def adapt(model, *, train_items, val_items, val_episodes, view: ViewConfig, cfg:
     torch.manual_seed(cfg.seed)
     ds = data.VideoClipDataset(train_items, num_frames=view.num_frames, size=view.size, train=True,
                                mean=view.mean, std=view.std, seed=cfg.seed, flip=cfg.flip,
-                               flip_map=list(cfg.flip_map) if cfg.flip_map else None, scale=cfg.crop_scale)
+                               flip_map=list(cfg.flip_map) if cfg.flip_map else None, scale=cfg.crop_scale,
+                               keep_decoded=cfg.keep_decoded)
     if len(ds) < cfg.batch_size:
         from zeroi2v.errors import UserError
         raise UserError(f"batch size {cfg.batch_size} is larger than the {len(ds)} base-class videos; "
                         f"lower --batch-size")
+    val_ds = data.VideoClipDataset(val_items, num_frames=view.num_frames, size=view.size, train=False,
+                                   mean=view.mean, std=view.std, keep_decoded=cfg.keep_decoded)
+    val_loader = torch.utils.data.DataLoader(val_ds, batch_size=cfg.batch_size, num_workers=cfg.num_workers)
+    val_rows = {it.video_id: r for r, it in enumerate(val_items)}
     steps_per_epoch = len(ds) // cfg.batch_size
     optimizer = build_optimizer(model, lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = warmup_cosine(optimizer, warmup_steps=int(cfg.warmup_epochs * steps_per_epoch),
@@ -109,17 +116,17 @@ def adapt(model, *, train_items, val_items, val_episodes, view: ViewConfig, cfg:
                                              generator=g, num_workers=cfg.num_workers)
         stats = train_one_epoch(model, loader, optimizer, scheduler, device=device, epoch=epoch,
                                 label_smoothing=cfg.label_smoothing)
-        acc = val_accuracy(model, val_items, val_episodes, view, device=device, batch_size=cfg.batch_size,
-                           num_workers=cfg.num_workers)
+        acc = val_accuracy(model, val_loader, val_rows, val_episodes, device=device)
         log.info("epoch %d: train loss %.3f, train acc %.1f%%, val %d-way %d-shot prototype acc %.2f%%",
                  epoch, stats["loss"], stats["acc"], cfg.ways, cfg.shots, acc)
         state["history"].append(dict(epoch=epoch, loss=stats["loss"], train_acc=stats["acc"], val_acc=acc))
-        if acc > state["best_acc"]:
+        if acc > state["best_acc"] or cfg.select == "last":
             state.update(best_acc=acc, best_epoch=epoch)
             atomic_torch_save(trainable_state(model), best_path)
         state["epoch"] = epoch + 1
         atomic_torch_save(dict(key=key, trainables=trainable_state(model), optimizer=optimizer.state_dict(),
                                scheduler=scheduler.state_dict(), rng=rng_state(), state=state), last_path)
     model.load_state_dict(torch.load(best_path, map_location="cpu", weights_only=True), strict=False)
-    log.info("adaptation done: best epoch %d (val acc %.2f%%); read %s", state["best_epoch"], state["best_acc"], best_path)
+    log.info("adaptation done: kept epoch %d (%s; val acc %.2f%%); read %s", state["best_epoch"],
+             "best val" if cfg.select == "val" else "last", state["history"][state["best_epoch"]]["val_acc"], best_path)
     return state

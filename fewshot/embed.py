@@ -82,20 +82,13 @@ def embed_videos(model: torch.nn.Module, items: list, view: ViewConfig, *, path:
                                    std=view.std, num_clips=view.num_clips, num_crops=view.num_crops,
                                    sampling=view.sampling, interval=view.interval, on_error=on_error)
         loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, num_workers=num_workers, shuffle=False)
-        model.eval().to(device)
-        amp = torch.autocast("cuda", dtype=torch.bfloat16) if str(device).startswith("cuda") else torch.autocast("cpu", enabled=False)
         done, since_save = 0, 0
-        for batch in tqdm(loader, desc=desc, unit="batch"):
-            video = batch[0]
-            B, V = video.shape[:2]
-            with amp:
-                feats = model.forward_features(video.to(device).flatten(0, 1))  # (B*V, D)
-            feats = feats.float().view(B, V, -1).mean(1).cpu()  # average the views
-            for it, f in zip(todo[done:done + B], feats):
+        for feats in batch_features(model, loader, device=device, desc=desc):
+            for it, f in zip(todo[done:done + len(feats)], feats):
                 cache[it.video_id] = f.clone()
-            done += B
-            since_save += B
-            stats.embedded += B
+            done += len(feats)
+            since_save += len(feats)
+            stats.embedded += len(feats)
             if path is not None and since_save >= save_every:
                 _save(path, cache)
                 since_save = 0
@@ -105,6 +98,19 @@ def embed_videos(model: torch.nn.Module, items: list, view: ViewConfig, *, path:
         log.info("%s: all %d videos cached in %s", desc, len(items), path)
     ids = [it.video_id for it in items]
     return torch.stack([cache[i] for i in ids]), {v: r for r, v in enumerate(ids)}, stats
+
+
+@torch.inference_mode()
+def batch_features(model: torch.nn.Module, loader, *, device: str = "cpu", desc: str = "embed"):
+    """Yield view-averaged features (B, D) per batch of (video (B, V, C, T, H, W), label) in eval mode."""
+    model.eval().to(device)
+    cuda = str(device).startswith("cuda")
+    for batch in tqdm(loader, desc=desc, unit="batch"):
+        video = batch[0]
+        B, V = video.shape[:2]
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
+            feats = model.forward_features(video.to(device).flatten(0, 1))  # (B*V, D)
+        yield feats.float().view(B, V, -1).mean(1).cpu()  # average the views
 
 
 def _save(path: Path, cache: dict[str, torch.Tensor]) -> None:

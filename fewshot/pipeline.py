@@ -43,15 +43,14 @@ def resolve_pretrained(cfg, fs: FewShotData, *, mean, std, cache_root: Path) -> 
     return str(pretrain_toy_vit(fs.root, pcfg, mean=mean, std=std, cache_root=cache_root))
 
 
-def build_model(cfg, method: str, *, num_classes: int = 0, pretrained: str | None):
+def build_model(cfg, method: str, *, num_classes: int = 0, pretrained: str | None, **model_kw):
     import zeroi2v
 
     kinds = {"frozen": dict(stdha=None, adapters=None, temporal_embedding=False),
              "zeroi2v_no_stdha": dict(stdha=None), "zeroi2v": dict(stdha=cfg.stdha)}
     torch.manual_seed(cfg.seed)
     return zeroi2v.create_model(cfg.backbone, num_frames=cfg.frames, num_classes=num_classes,
-                                pretrained=pretrained, head_dropout=0.5 if num_classes else 0.0,
-                                **kinds[method], **cfg.timm_kwargs)
+                                pretrained=pretrained, **kinds[method], **model_kw, **cfg.timm_kwargs)
 
 
 def episode_sets(cfg, fs: FewShotData, out: Path) -> list[tuple[list[dict], dict, str]]:
@@ -76,16 +75,26 @@ def episode_sets(cfg, fs: FewShotData, out: Path) -> list[tuple[list[dict], dict
     return sets
 
 
-def augmentation(dataset: str, train_items: list) -> dict:
-    """Direction-safe flips: none on toy (left/right and cw/ccw motions), SSv2 swaps left/right labels."""
+def recipe(dataset: str, train_items: list) -> tuple[dict, dict]:
+    """Per-dataset (model, adaptation) settings beyond the command line.
+
+    Real data: the original recipe (adapter scale 0.5, adapter dropout 0.1, head dropout 0.5),
+    flips with SSv2's left/right label swap, the epoch selected on val few-shot accuracy.
+    Toy: the tiny demo model learns faster with adapter scale 1 and no dropout; no flips (left/right
+    and cw/ccw are classes); frames kept decoded; the last epoch is kept, because the toy's six val
+    classes (small up/down moves, shakes, a squash) stay at chance for every method and epoch
+    (measured), so selecting on them would pick an epoch at random.
+    """
     if dataset == "toy":
-        return dict(flip=False)
+        return (dict(adapter_scale=1.0, adapter_dropout=0.0, head_dropout=0.0),
+                dict(flip=False, crop_scale=(0.6, 1.0), keep_decoded=True, select="last"))
+    model = dict(adapter_scale=0.5, adapter_dropout=0.1, head_dropout=0.5)
     if dataset.startswith("ssv2"):
         from fewshot import data
 
         names = [n for _, n in sorted({(it.label, it.class_name) for it in train_items})]
-        return dict(flip_map=tuple(data.flip_label_map(names)))
-    return {}
+        return model, dict(flip_map=tuple(data.flip_label_map(names)))
+    return model, {}
 
 
 def labelled(fs: FewShotData, split: str) -> list:
@@ -118,17 +127,19 @@ def run(cfg) -> str:
     train_items, val_items = labelled(fs, "train"), labelled(fs, "val")
     test_items = [fs.items[e.video_id] for e in fs.splits["test"]]
     n_base = len({it.label for it in train_items})
+    model_kw, adapt_kw = recipe(cfg.dataset, train_items)
 
     for method in cfg.methods:
         seconds: dict[str, float] = {}
         t = time.perf_counter()
         adapted = method != "frozen"
-        model = build_model(cfg, method, num_classes=n_base if adapted else 0, pretrained=pretrained)
+        model = build_model(cfg, method, num_classes=n_base if adapted else 0, pretrained=pretrained,
+                            **(model_kw if adapted else {}))
         params = zeroi2v.count_params(model)
         diff = None
         if adapted:
             acfg = AdaptConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, ways=cfg.ways,
-                               num_workers=cfg.num_workers, seed=cfg.seed, **augmentation(cfg.dataset, train_items))
+                               num_workers=cfg.num_workers, seed=cfg.seed, **adapt_kw)
             log.info("[%s] stage a: adapting on %d base-class videos (%d classes), %d epochs", method,
                      len(train_items), n_base, cfg.epochs)
             adapt(model, train_items=train_items, val_items=val_items, val_episodes=val_eps, view=view, cfg=acfg,

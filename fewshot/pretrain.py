@@ -1,10 +1,12 @@
-"""Image pre-training of the demo's tiny ViT on the toy frame set (shape x colour), cached.
+"""Image pre-training of the demo's tiny ViT on the toy frame set, cached.
 
 The demo needs an *image* model to adapt, as ZeroI2V adapts CLIP on real data. No weights can be
-downloaded, so a tiny timm ViT is trained on single toy frames labelled by shape and colour: it
-knows what is in a frame and nothing about motion. The checkpoint is a plain timm state dict
-(`.pth`), loaded through the same local-file path as CLIP weights, and cached by a hash of
-everything that determines it, so later runs reuse it.
+downloaded, so a tiny timm ViT is trained on single toy frames: classify the object's shape x colour
+and regress where it is and how big (x, y, radius), from the pooled CLS feature. It knows what is in
+a frame and where, and nothing about motion. (With shape x colour alone its features discard
+position, and no adapter can recover motion from them in the demo's budget.) The checkpoint is a
+plain timm state dict (`.pth`, the regression head dropped), loaded through the same local-file path
+as CLIP weights, and cached by a hash of everything that determines it, so later runs reuse it.
 """
 from __future__ import annotations
 
@@ -22,18 +24,22 @@ from zeroi2v.io import atomic_torch_save, sha256_json
 log = logging.getLogger("fewshot")
 
 TOY_BACKBONE = "vit_tiny_patch16_224"
-TOY_VIT = dict(img_size=64, patch_size=8, embed_dim=96, depth=4, num_heads=6)  # 65 tokens per frame
+TOY_VIT = dict(img_size=64, patch_size=16, embed_dim=96, depth=4, num_heads=6)  # 17 tokens per frame
 
 
 @dataclass(frozen=True)
 class PretrainConfig:
     backbone: str = TOY_BACKBONE
     timm_kwargs: dict = field(default_factory=lambda: dict(TOY_VIT))
-    epochs: int = 6
-    batch_size: int = 128
+    epochs: int = 10
+    batch_size: int = 32
     lr: float = 1e-3
     weight_decay: float = 0.05
+    class_weight: float = 0.1  # loss = class_weight * CE(shape x colour) + MSE(standardised x, y, r)
     seed: int = 0
+
+# Standardisation of the geometry targets (the toy draws x, y ~ U(0.3, 0.7), r ~ U(0.12, 0.24)).
+GEOMETRY_MEAN, GEOMETRY_STD = (0.5, 0.5, 0.18), (0.2, 0.2, 0.06)
 
 
 def cache_dir() -> Path:
@@ -53,12 +59,16 @@ def pretrain_toy_vit(toy_root: Path, cfg: PretrainConfig = PretrainConfig(), *, 
         log.info("image backbone: reusing %s", path)
         return path
     images, labels, names = data.load_toy_frames(toy_root)  # (N, 3, H, W) uint8
-    log.info("image pre-training %s on %d toy frames, %d shape/colour classes", cfg.backbone, len(images), len(names))
+    geometry = (data.load_toy_geometry(toy_root) - torch.tensor(GEOMETRY_MEAN)) / torch.tensor(GEOMETRY_STD)
+    log.info("image pre-training %s on %d toy frames: %d shape/colour classes + object position and size",
+             cfg.backbone, len(images), len(names))
     torch.manual_seed(cfg.seed)
     model = timm.create_model(cfg.backbone, num_classes=len(names), **cfg.timm_kwargs)
+    where = torch.nn.Linear(model.embed_dim, 3)  # regression head on the pooled CLS feature
     H = cfg.timm_kwargs.get("img_size", images.shape[-1])
     mean_t, std_t = torch.tensor(mean).view(1, 3, 1, 1), torch.tensor(std).view(1, 3, 1, 1)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    params = list(model.parameters()) + list(where.parameters())
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps = cfg.epochs * -(-len(images) // cfg.batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=steps, pct_start=0.1)
     g = torch.Generator().manual_seed(cfg.seed)
@@ -69,15 +79,20 @@ def pretrain_toy_vit(toy_root: Path, cfg: PretrainConfig = PretrainConfig(), *, 
             x = images[idx].float() / 255
             if x.shape[-1] != H:
                 x = F.interpolate(x, size=(H, H), mode="bilinear", align_corners=False)
-            flip = torch.rand(len(idx), generator=g) < 0.5  # shapes and colours are flip-invariant
+            flip = torch.rand(len(idx), generator=g) < 0.5  # mirrored frames: same class, x negated
             x = torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
-            loss = F.cross_entropy(model((x - mean_t) / std_t), labels[idx])
+            target = geometry[idx].clone()
+            target[flip, 0] = -target[flip, 0]
+            feats = model.forward_head(model.forward_features((x - mean_t) / std_t), pre_logits=True)  # (B, D)
+            ce = F.cross_entropy(model.head(feats), labels[idx])
+            mse = F.mse_loss(where(feats), target)
+            loss = cfg.class_weight * ce + mse
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
             bar.update()
-            bar.set_postfix(loss=f"{loss.item():.3f}")
+            bar.set_postfix(ce=f"{ce.item():.3f}", mse=f"{mse.item():.3f}")
     bar.close()
     model.reset_classifier(0)
     atomic_torch_save(model.state_dict(), path)

@@ -48,9 +48,9 @@ class RunConfig:
     out: str = ""  # "" -> runs/fewshot-<dataset>
     resume: bool = False
     episodes_file: str | None = None
-    epochs: int = 0  # 0 -> 4 on toy, 10 on real data
-    batch_size: int = 0  # 0 -> 16 on toy, 8 on real data
-    lr: float = 1e-3
+    epochs: int = 0  # 0 -> 30 on toy, 10 on real data
+    batch_size: int = 8
+    lr: float = 0.0  # 0 -> 2e-3 on toy, 3e-4 (the original recipe) on real data
     num_workers: int = 0
     device: str = "cpu"
     on_error: str = "error"
@@ -131,8 +131,8 @@ def resolve(cfg: RunConfig) -> RunConfig:
             raise UserError(f"--{name} must be a positive integer, got {getattr(cfg, name)}")
     if not cfg.shots or min(cfg.shots) < 1:
         raise UserError(f"--shots must be positive integers, got {','.join(map(str, cfg.shots)) or 'nothing'}")
-    if cfg.epochs < 0 or cfg.batch_size < 0 or cfg.num_workers < 0:
-        raise UserError("--epochs, --batch-size and --num-workers cannot be negative")
+    if cfg.epochs < 0 or cfg.batch_size < 1 or cfg.num_workers < 0 or cfg.lr < 0:
+        raise UserError("--epochs, --lr and --num-workers cannot be negative, --batch-size must be positive")
     bad = [m for m in cfg.methods if m not in METHODS] + [p for p in cfg.protocols if p not in PROTOCOLS]
     if bad or not cfg.methods or not cfg.protocols:
         raise UserError(f"unknown method/protocol {bad[0] if bad else '(none given)'}; methods: "
@@ -142,8 +142,8 @@ def resolve(cfg: RunConfig) -> RunConfig:
         cfg, dataset=dataset, backbone=backbone,
         timm_kwargs=cfg.timm_kwargs or (dict(TOY_VIT) if toy and not cfg.backbone else {}),
         stdha=cfg.stdha or ("ssv2" if dataset.startswith("ssv2") else "default"),
-        out=cfg.out or f"runs/fewshot-{dataset}", epochs=cfg.epochs or (4 if toy else 10),
-        batch_size=cfg.batch_size or (16 if toy else 8))
+        out=cfg.out or f"runs/fewshot-{dataset}", epochs=cfg.epochs or (30 if toy else 10),
+        lr=cfg.lr or (2e-3 if toy else 3e-4))
 
 
 def setup_logging(out: Path) -> None:

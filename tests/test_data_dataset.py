@@ -125,3 +125,16 @@ def test_flip_produces_mirrored_frames(items):
         cols = v.sum(1).argmax(-1)  # brightest column per frame
         mirrored += bool((cols.diff() <= 0).all() and (cols.diff() < 0).any())
     assert 0 < mirrored < 10 and np.isfinite(ref.numpy()).all()
+
+
+def test_keep_decoded_gives_the_same_samples_and_decodes_each_video_once(items, count_get_batch):
+    kw = dict(num_frames=8, size=24, train=True, mean=MEAN, std=STD, seed=3)
+    plain = data.VideoClipDataset(items, **kw)
+    kept = data.VideoClipDataset(items, keep_decoded=True, **kw)
+    for epoch in range(2):
+        plain.set_epoch(epoch)
+        kept.set_epoch(epoch)
+        for i in range(len(items)):
+            a, b = plain[i], kept[i]
+            assert a[1] == b[1] and torch.equal(a[0], b[0])
+    assert len(count_get_batch) == 2 * len(items) + len(items)  # plain: every call; kept: once per video

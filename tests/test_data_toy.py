@@ -156,3 +156,19 @@ def test_resolve_root_toy_defaults_to_generated_cache(tiny, monkeypatch, tmp_pat
     assert data.resolve_root("toy", None) == tmp_path / "cache" / "toy" and made == [tmp_path / "cache" / "toy"]
     monkeypatch.setenv("ZEROI2V_TOY_ROOT", str(tiny))
     assert data.resolve_root("toy", None) == tiny
+
+
+def test_frame_geometry_for_position_aware_pretraining(tiny):
+    images, _, _ = data.load_toy_frames(tiny)
+    geometry = data.load_toy_geometry(tiny)  # (N, 3): x, y, r of the drawn object
+    assert geometry.shape == (len(images), 3)
+    assert geometry[:, :2].min() >= 0.3 and geometry[:, :2].max() <= 0.7
+    assert geometry[:, 2].min() >= 0.12 and geometry[:, 2].max() <= 0.24
+    # it is the geometry the frame was drawn with: re-render frame 0 from its seed
+    cfg = toy.ToyConfig(**{k: v for k, v in __import__("json").loads((tiny / "toy.json").read_text())["config"].items()
+                           if k != "class_split"})
+    names = [f"{c}_{s}" for c in toy.COLOURS for s in toy.SHAPES]
+    colour, shape = names[0].split("_", 1)
+    image, xyr = toy.render_image(np.random.default_rng([cfg.seed, 10_000, 0]), shape=shape, colour=colour, size=cfg.size)
+    assert np.allclose(xyr, geometry[0].numpy(), atol=1e-6)
+    assert np.array_equal(image.transpose(2, 0, 1), images[0].numpy())

@@ -23,6 +23,8 @@ import timm
 import torch
 from torch import nn
 
+from .model import input_tokens
+
 
 class GeluAdapter(nn.Module):
     """`[x +] fc2(gelu(fc1(x)))`; fc2 starts at zero (the adapter's branch is 0 at start)."""
@@ -92,18 +94,10 @@ class AIMModel(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        B, C, T, H, W = x.shape
-        if T != self.num_frames:
-            raise ValueError(f"clip has {T} frames, the model was built for num_frames={self.num_frames}")
         vit = self.backbone
-        x = x.transpose(1, 2).reshape(B * T, C, H, W)  # (B*T, C, H, W)
-        x = vit._pos_embed(vit.patch_embed(x))  # (B*T, N, D)
-        if self.temporal_embedding is not None:
-            _, N, D = x.shape
-            x = (x.view(B, T, N, D) + self.temporal_embedding[None, :, None, :]).view(B * T, N, D)
-        x = vit.blocks(vit.norm_pre(vit.patch_drop(x)))
-        x = vit.forward_head(vit.norm(x), pre_logits=True)  # (B*T, D)
-        return x.view(B, T, -1).mean(1)
+        x = input_tokens(vit, x, num_frames=self.num_frames, temporal_embedding=self.temporal_embedding)
+        x = vit.forward_head(vit.norm(vit.blocks(x)), pre_logits=True)  # (B*T, D)
+        return x.view(x.shape[0] // self.num_frames, self.num_frames, -1).mean(1)
 
 
 def create_aim_model(backbone: str, *, num_frames: int, adapter_ratio: float = 0.25, adapter_scale: float = 0.5,

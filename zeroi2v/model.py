@@ -69,18 +69,8 @@ class ZeroI2V(nn.Module):
 
     def frame_tokens(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, T, H, W) -> tokens after the final norm, (B*T, N, D)."""
-        B, C, T, H, W = x.shape
-        if T != self.num_frames:
-            raise ValueError(f"clip has {T} frames, the model was built for num_frames={self.num_frames}")
-        vit = self.backbone
-        x = x.transpose(1, 2).reshape(B * T, C, H, W)  # (B*T, C, H, W)
-        x = vit._pos_embed(vit.patch_embed(x))  # (B*T, N, D)
-        if self.temporal_embedding is not None:
-            _, N, D = x.shape
-            x = (x.view(B, T, N, D) + self.temporal_embedding[None, :, None, :]).view(B * T, N, D)
-        x = vit.norm_pre(vit.patch_drop(x))
-        x = vit.blocks(x)
-        return vit.norm(x)
+        x = input_tokens(self.backbone, x, num_frames=self.num_frames, temporal_embedding=self.temporal_embedding)
+        return self.backbone.norm(self.backbone.blocks(x))
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled video features (B, D): per-frame CLS (timm's pooling + fc_norm), mean over T."""
@@ -90,6 +80,21 @@ class ZeroI2V(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.head_drop(self.forward_features(x)))
+
+
+def input_tokens(vit: nn.Module, x: torch.Tensor, *, num_frames: int,
+                 temporal_embedding: torch.Tensor | None) -> torch.Tensor:
+    """Video (B, C, T, H, W) -> per-frame tokens entering the first block, (B*T, N, D): patch and
+    position embedding of each frame, plus the (T, D) temporal embedding on every token of frame t."""
+    B, C, T, H, W = x.shape
+    if T != num_frames:
+        raise ValueError(f"clip has {T} frames, the model was built for num_frames={num_frames}")
+    x = x.transpose(1, 2).reshape(B * T, C, H, W)  # (B*T, C, H, W)
+    x = vit._pos_embed(vit.patch_embed(x))  # (B*T, N, D)
+    if temporal_embedding is not None:
+        _, N, D = x.shape
+        x = (x.view(B, T, N, D) + temporal_embedding[None, :, None, :]).view(B * T, N, D)
+    return vit.norm_pre(vit.patch_drop(x))
 
 
 def create_model(backbone: str, *, num_frames: int, num_classes: int = 0, pretrained: str | None = None,

@@ -20,7 +20,7 @@ from .common import BadData, VideoItem
 from .dataset import VideoClipDataset
 from .registry import Reader, list_with
 from .sampling import dense_indices, sample_indices, uniform_indices
-from .toy import ToyConfig, ensure_toy, load_toy_frames, make_toy
+from .toy import ToyConfig, ensure_toy, load_toy_frames, load_toy_geometry, make_toy
 from .transforms import backbone_mean_std, flip_label_map
 
 READERS: dict[str, Reader] = {
@@ -29,7 +29,7 @@ READERS: dict[str, Reader] = {
 
 __all__ = [
     "READERS", "Reader", "VideoItem", "VideoClipDataset", "BadData", "ToyConfig",
-    "resolve_root", "list_videos", "index_videos", "get_reader", "ensure_toy", "make_toy", "load_toy_frames",
+    "resolve_root", "list_videos", "index_videos", "get_reader", "ensure_toy", "make_toy", "load_toy_frames", "load_toy_geometry",
     "uniform_indices", "dense_indices", "sample_indices", "flip_label_map", "backbone_mean_std",
 ]  # fmt: skip
 

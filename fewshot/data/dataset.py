@@ -44,6 +44,7 @@ class VideoClipDataset(torch.utils.data.Dataset):
         flip: bool = True,
         scale: tuple[float, float] = (0.25, 1.0),
         short: str = "repeat",
+        keep_decoded: bool = False,
     ):
         if sampling not in ("uniform", "dense"):
             raise UserError(f"sampling={sampling!r} is not known; use uniform or dense")
@@ -63,6 +64,8 @@ class VideoClipDataset(torch.utils.data.Dataset):
         self.flip_map = dict(enumerate(flip_map)) if isinstance(flip_map, (list, tuple)) else flip_map
         self.on_error = check_on_error(on_error)
         self.seed, self.flip, self.scale = int(seed), bool(flip), tuple(scale)
+        self.keep_decoded = bool(keep_decoded)  # small datasets (toy): decode each video once, keep uint8 frames
+        self._decoded: dict[int, torch.Tensor] = {}  # per process
         self.epoch = 0  # set_epoch() changes the training randomness per epoch
         self.skipped: list[str] = []  # in this process (each DataLoader worker has its own)
 
@@ -79,10 +82,17 @@ class VideoClipDataset(torch.utils.data.Dataset):
         """The sample at `index`; raises VideoError for an unreadable video."""
         item = self.items[index]
         rng = self._rng(index)
-        vr = open_video(item.path)
-        idx = sample_indices(len(vr), self.num_frames, sampling=self.sampling, train=self.train, rng=rng,
-                             num_clips=self.num_clips, interval=self.interval, short=self.short)  # (Vt, T)
-        frames = torch.from_numpy(read_frames(vr, idx.reshape(-1), path=item.path))  # (Vt*T, H, W, C) uint8, one get_batch
+        full = self._decoded.get(index)
+        vr = open_video(item.path) if full is None else None
+        idx = sample_indices(len(vr) if full is None else len(full), self.num_frames, sampling=self.sampling,
+                             train=self.train, rng=rng, num_clips=self.num_clips, interval=self.interval,
+                             short=self.short)  # (Vt, T)
+        if self.keep_decoded and full is None:  # every frame, once: one get_batch
+            full = self._decoded[index] = torch.from_numpy(read_frames(vr, range(len(vr)), path=item.path))
+        if full is not None:
+            frames = full[torch.from_numpy(idx.reshape(-1))]  # (Vt*T, H, W, C) uint8
+        else:
+            frames = torch.from_numpy(read_frames(vr, idx.reshape(-1), path=item.path))  # one get_batch
         frames = T.to_tchw(frames)  # (Vt*T, C, H, W)
         clips = frames.reshape(self.num_clips, self.num_frames, *frames.shape[1:])  # (Vt, T, C, H, W)
         label = item.label

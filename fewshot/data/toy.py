@@ -48,7 +48,7 @@ from .registry import Reader
 from .ucf101 import parse_lists
 
 ENV = "ZEROI2V_TOY_ROOT"
-FORMAT = "zeroi2v-toy/1"
+FORMAT = "zeroi2v-toy/2"  # 2: frames.npz carries each frame's object geometry
 LAYOUT = "videos/<class>/<file>.mp4 + ucfTrainTestlist/ + splits/ + frames.npz + toy.json (python -m fewshot.data make-toy)"
 
 SHAPES = ("square", "triangle", "ellipse", "semicircle", "cross", "lshape")
@@ -329,13 +329,14 @@ def render_video(motion: str, rng: np.random.Generator, *, frames: int, size: in
     return video
 
 
-def render_image(rng: np.random.Generator, *, shape: str, colour: str, size: int) -> np.ndarray:
-    """(H, W, 3) uint8: one object of the given shape and colour, random everything else."""
+def render_image(rng: np.random.Generator, *, shape: str, colour: str, size: int) -> tuple[np.ndarray, tuple]:
+    """(H, W, 3) uint8: one object of the given shape and colour, random everything else; and its
+    geometry (x, y, r): centre and radius in frame units."""
     canvas = background(rng, size)
     look = draw_look(rng, shape=shape, colour=colour)
-    composite(canvas, look, x=rng.uniform(0.3, 0.7), y=rng.uniform(0.3, 0.7), r=rng.uniform(0.12, 0.24),
-              angle=rng.uniform(0, 2 * math.pi))
-    return downsample(canvas)
+    x, y, r = rng.uniform(0.3, 0.7), rng.uniform(0.3, 0.7), rng.uniform(0.12, 0.24)
+    composite(canvas, look, x=x, y=y, r=r, angle=rng.uniform(0, 2 * math.pi))
+    return downsample(canvas), (x, y, r)
 
 
 def encode_mp4(path: Path, video: np.ndarray, *, fps: int) -> None:
@@ -393,17 +394,20 @@ def _make_class(args: tuple[Path, ToyConfig, int, str]) -> int:
     return config.videos_per_class
 
 
-def make_frames(config: ToyConfig) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Single frames labelled "<colour>_<shape>": images (N, 3, H, W) uint8, labels (N,) int64."""
+def make_frames(config: ToyConfig) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray]:
+    """Single frames labelled "<colour>_<shape>": images (N, 3, H, W) uint8, labels (N,) int64,
+    class names, and geometry (N, 3) float32: the object's centre x, y and radius (frame units)."""
     names = [f"{c}_{s}" for c in COLOURS for s in SHAPES]
     n = config.images_per_class * len(names)
     images = np.empty((n, 3, config.size, config.size), np.uint8)
+    geometry = np.empty((n, 3), np.float32)
     labels = np.repeat(np.arange(len(names)), config.images_per_class)
     for i, label in enumerate(labels):
         colour, shape = names[label].split("_", 1)
         rng = np.random.default_rng([config.seed, 10_000, i])
-        images[i] = render_image(rng, shape=shape, colour=colour, size=config.size).transpose(2, 0, 1)
-    return images, labels.astype(np.int64), names
+        image, geometry[i] = render_image(rng, shape=shape, colour=colour, size=config.size)
+        images[i] = image.transpose(2, 0, 1)
+    return images, labels.astype(np.int64), names, geometry
 
 
 def write_toy(out: Path, config: ToyConfig, *, workers: int = 1) -> None:
@@ -438,10 +442,11 @@ def write_toy(out: Path, config: ToyConfig, *, workers: int = 1) -> None:
         atomic_write_text(out / "splits" / f"{split}.txt", "".join(
             f"{split}{k}//videos/{c}/{video_file(c, i)}\n" for k, c in enumerate(classes) for i in range(config.videos_per_class)))
 
-    images, labels, frame_names = make_frames(config)
+    images, labels, frame_names, geometry = make_frames(config)
     with atomic_path(out / "frames.npz") as tmp:
         with open(tmp, "wb") as f:
-            np.savez_compressed(f, images=images, labels=labels, class_names=np.array(frame_names))
+            np.savez_compressed(f, images=images, labels=labels, class_names=np.array(frame_names),
+                                geometry=geometry)
     atomic_write_json(out / "toy.json", {
         "format": FORMAT, "config": asdict(config), "classes": names, "class_splits": splits,
         "videos": len(names) * config.videos_per_class, "images": int(len(labels)), "image_classes": frame_names,
@@ -502,6 +507,8 @@ def ensure_toy(root: str | os.PathLike | None = None) -> Path:
     root = Path(root).expanduser() if root is not None else default_root()
     if read_meta(root) is not None:
         return root
+    if root == default_root() and (root / "toy.json").is_file():  # our cache, from an older format
+        shutil.rmtree(root)
     return make_toy(root)
 
 
@@ -511,6 +518,16 @@ def require(root: Path) -> dict:
         raise UserError(f"{root} is not a finished toy dataset (no valid toy.json); "
                         f"generate it with: python -m fewshot.data make-toy --out {root}")
     return meta
+
+
+def load_toy_geometry(root: str | os.PathLike):
+    """FloatTensor (N, 3): centre x, y and radius of the object in each toy frame (frame units)."""
+    import torch
+
+    root = Path(root)
+    require(root)
+    with np.load(root / "frames.npz") as z:
+        return torch.from_numpy(z["geometry"]).float()
 
 
 def load_toy_frames(root: str | os.PathLike):
