@@ -422,7 +422,9 @@ def build_loaders(cfg: TrainConfig, train_items, test_items, class_names, mean, 
     common = dict(num_frames=cfg.frames, size=cfg.size, mean=mean, std=std, sampling=cfg.sampling,
                   interval=cfg.interval, on_error=cfg.on_error, seed=cfg.seed)
     flip_map = data.flip_label_map(class_names) if cfg.dataset == "ssv2" else None
-    train_ds = data.VideoClipDataset(train_items, train=True, flip_map=flip_map, **common)
+    toy = cfg.dataset == "toy"  # toy classes are directions (left/right, cw/ccw): never mirror them
+    train_ds = data.VideoClipDataset(train_items, train=True, flip_map=flip_map, flip=not toy, keep_decoded=toy,
+                                     scale=(0.6, 1.0) if toy else (0.25, 1.0), **common)
     clips, crops = engine.parse_views(cfg.test_views)
     test_ds = data.VideoClipDataset(test_items, train=False, num_clips=clips, num_crops=crops, **common)
     train_sampler = DistributedSampler(train_ds, num_replicas=info.world_size, rank=info.rank, shuffle=True,
