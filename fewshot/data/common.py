@@ -62,6 +62,14 @@ class BadData:
         if self.log_each:
             log.warning("skipping %s (%d skipped so far)", problem, len(self.problems))
 
+    def video_exists(self, file: Path, listed_at: str) -> bool:
+        """True if `file` exists; else reports it (error, or skip and count) and returns False."""
+        if file.is_file():
+            return True
+        self.report(file, f"video file not found (listed at {listed_at})",
+                    fix="restore the file or pass on_error='skip' (--on-error skip)")
+        return False
+
     def summary(self) -> int:
         """Log the final count of skipped items (only when there were any); returns it."""
         if self.problems:

@@ -70,9 +70,7 @@ def list_split(root: Path, split: str, *, fold: int, bad: BadData) -> list[Video
             if parts[1] != wanted:
                 continue
             file = videos / cls / parts[0]
-            if not file.is_file():
-                bad.report(file, f"video file not found (listed at {path.name}:{number})",
-                           fix="restore the file or pass on_error='skip' (--on-error skip)")
+            if not bad.video_exists(file, f"{path.name}:{number}"):
                 continue
             items.append(VideoItem(video_id=f"{cls}/{parts[0]}", path=file, label=label, class_name=cls))
     return items

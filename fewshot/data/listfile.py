@@ -56,9 +56,7 @@ def list_split(root: Path, split: str, *, fold: int, bad: BadData) -> list[Video
             bad.report(f"{path}:{number}", f"label {label} has no name in classes.txt ({len(classes)} classes)")
             continue
         file = root / rel
-        if not file.is_file():
-            bad.report(file, f"video file not found (listed at {path.name}:{number})",
-                       fix="restore the file or pass on_error='skip' (--on-error skip)")
+        if not bad.video_exists(file, f"{path.name}:{number}"):
             continue
         items.append(VideoItem(video_id=rel, path=file, label=label, class_name=classes[label] if classes else str(label)))
     return items

@@ -81,9 +81,7 @@ def list_split(root: Path, split: str, *, fold: int, bad: BadData) -> list[Video
             continue
         vid = str(entry["id"])
         file = videos / f"{vid}.webm"
-        if not file.is_file():
-            bad.report(file, f"video file not found (listed at {path.name} entry {number})",
-                       fix="restore the file or pass on_error='skip' (--on-error skip)")
+        if not bad.video_exists(file, f"{path.name} entry {number}"):
             continue
         items.append(VideoItem(video_id=vid, path=file, label=label_of[name], class_name=name))
     return items

@@ -82,9 +82,7 @@ def parse_lists(
             bad.report(f"{path}:{number}", f"label {parts[1]!r} does not match class {folder!r} (classInd says {label + 1})")
             continue
         file = videos / rel
-        if not file.is_file():
-            bad.report(file, f"video file not found (listed at {path.name}:{number})",
-                       fix="restore the file or pass on_error='skip' (--on-error skip)")
+        if not bad.video_exists(file, f"{path.name}:{number}"):
             continue
         items.append(VideoItem(video_id=rel, path=file, label=label, class_name=classes[label]))
     return items
