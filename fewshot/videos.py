@@ -41,6 +41,9 @@ def load_fewshot_data(dataset: str, data_root: str | None, *, on_error: str = "e
     reader = ep_splits.READER_OF[dataset]
     root = data.resolve_root(reader, data_root)
     index = data.index_videos(reader, root, on_error=on_error)
+    if reader == "hmdb51":  # the few-shot split uses clips the official folds mark unused (0)
+        wanted = {e.video_id for split in splits for e in ep_splits.load_split(dataset, split)}
+        index.update(locate_unlisted_hmdb51(root, wanted - set(index)))
     labels = {vid: item.class_name for vid, item in index.items()}
     out: dict[str, list] = {}
     for split in splits:
@@ -58,3 +61,22 @@ def load_fewshot_data(dataset: str, data_root: str | None, *, on_error: str = "e
         log.info("%s %s: %d videos, %d classes (read from %s)", dataset, split, len(out[split]),
                  len({e.label for e in out[split]}), root)
     return FewShotData(dataset=dataset, root=root, items=index, splits=out)
+
+
+def locate_unlisted_hmdb51(root: Path, video_ids: set[str]) -> dict:
+    """Find HMDB51 clips ("<class>/<file>.avi") that no official fold lists as train or test.
+
+    Each official fold marks about a third of a class's clips 0 (unused), and some are unused in all
+    three, yet the ARN few-shot split draws on every clip; they are looked up in the reader's video
+    folders directly.
+    """
+    from fewshot.data import VideoItem, hmdb51
+
+    found = {}
+    for vid in sorted(video_ids):
+        for folder in hmdb51.VIDEO_DIRS:
+            path = Path(root) / folder / vid
+            if path.is_file():
+                found[vid] = VideoItem(video_id=vid, path=path, label=-1, class_name=vid.split("/")[0])
+                break
+    return found

@@ -113,3 +113,17 @@ def test_bad_input_is_one_line_and_exit_2(argv, message, tmp_path):
 def test_impossible_ways_for_the_split_is_a_one_line_error(toy, tmp_path, capsys):
     assert fsrun.main(args(toy, tmp_path / "o", tmp_path / "c", "--ways", "7", "--methods", "frozen")) == 2
     assert "ways" in capsys.readouterr().err
+
+
+def test_a_given_episode_set_is_evaluated_as_is(toy, tmp_path):
+    from episodes.episode_set import episode_set_hash, sample_episode_set, write_episode_set
+    from episodes.splits import load_split
+
+    eps = sample_episode_set(load_split("toy", "test", root=toy), 3, 2, 1, 25, 7)
+    path = tmp_path / "set.jsonl"
+    write_episode_set(path, eps)
+    assert fsrun.main(args(toy, tmp_path / "run", tmp_path / "cache", "--methods", "frozen",
+                           "--episodes-file", str(path))) == 0
+    recs = records(tmp_path / "run")
+    assert set(recs) == {("frozen", 2, "prototype"), ("frozen", 2, "finetune")}
+    assert all(r["episode_set_hash"] == episode_set_hash(eps) and r["n_episodes"] == 25 for r in recs.values())
