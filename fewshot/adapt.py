@@ -115,7 +115,8 @@ def adapt(model, *, train_items, val_items, val_episodes, view: ViewConfig, cfg:
         loader = torch.utils.data.DataLoader(ds, batch_size=cfg.batch_size, shuffle=True, drop_last=True,
                                              generator=g, num_workers=cfg.num_workers)
         stats = train_one_epoch(model, loader, optimizer, scheduler, device=device, epoch=epoch,
-                                label_smoothing=cfg.label_smoothing)
+                                label_smoothing=cfg.label_smoothing,
+                                amp_dtype=torch.bfloat16 if str(device).startswith("cuda") else None)
         acc = val_accuracy(model, val_loader, val_rows, val_episodes, device=device)
         log.info("epoch %d: train loss %.3f, train acc %.1f%%, val %d-way %d-shot prototype acc %.2f%%",
                  epoch, stats["loss"], stats["acc"], cfg.ways, cfg.shots, acc)
