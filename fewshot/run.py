@@ -52,7 +52,7 @@ class RunConfig:
     batch_size: int = 8
     lr: float = 0.0  # 0 -> 2e-3 on toy, 3e-4 (the original recipe) on real data
     num_workers: int = 0
-    device: str = "cpu"
+    device: str = "auto"  # auto: cuda when torch sees a GPU, else cpu
     on_error: str = "error"
     cache_dir: str | None = None
 
@@ -110,7 +110,7 @@ def parse_args(argv: list[str] | None = None) -> RunConfig:
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--lr", type=float, default=d.lr)
     p.add_argument("--num-workers", type=int, default=d.num_workers)
-    p.add_argument("--device", default=d.device)
+    p.add_argument("--device", default=d.device, help="auto (GPU if available), cpu, cuda, cuda:1, ...")
     p.add_argument("--on-error", choices=("error", "skip"), default=d.on_error, help="unreadable/missing videos")
     p.add_argument("--cache-dir", default=d.cache_dir, help="feature and weight cache (default $ZEROI2V_CACHE or ~/.cache/zeroi2v)")
     a = p.parse_args(argv)
@@ -137,13 +137,15 @@ def resolve(cfg: RunConfig) -> RunConfig:
     if bad or not cfg.methods or not cfg.protocols:
         raise UserError(f"unknown method/protocol {bad[0] if bad else '(none given)'}; methods: "
                         f"{','.join(METHODS)}; protocols: {','.join(PROTOCOLS)}")
+    from zeroi2v.distributed import pick_device
+
     backbone = cfg.backbone or (TOY_BACKBONE if toy else REAL_BACKBONE)
     return dataclasses.replace(
         cfg, dataset=dataset, backbone=backbone,
         timm_kwargs=cfg.timm_kwargs or (dict(TOY_VIT) if toy and not cfg.backbone else {}),
         stdha=cfg.stdha or ("ssv2" if dataset.startswith("ssv2") else "default"),
         out=cfg.out or f"runs/fewshot-{dataset}", epochs=cfg.epochs or (30 if toy else 10),
-        lr=cfg.lr or (2e-3 if toy else 3e-4))
+        lr=cfg.lr or (2e-3 if toy else 3e-4), device=str(pick_device(cfg.device)))
 
 
 def setup_logging(out: Path) -> None:

@@ -100,6 +100,7 @@ def test_resume_after_an_interruption_gives_the_same_records(toy, reference, tmp
     (["--dataset", "nope"], "unknown few-shot dataset"),
     (["--ways", "0"], "--ways must be a positive integer"),
     (["--methods", "frozen,magic"], "unknown method/protocol magic"),
+    (["--device", "cuda"] if not __import__("torch").cuda.is_available() else ["--ways", "-1"], "--"),
 ])
 def test_bad_input_is_one_line_and_exit_2(argv, message, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("ZEROI2V_")}
