@@ -5,7 +5,7 @@
     torchrun --nproc_per_node 8 -m zeroi2v.train --dataset k400 --data-root R --pretrained F --out runs/k400
     python -m zeroi2v.train --dataset hmdb51 ... --train-subset kshot:2:1 --allway-dir lists/   # all-way K-shot
 
-Toy (the default demo data, generated on first use): the few-shot demo's tiny ViT (patch 8, dim 96,
+Toy (the default demo data, generated on first use): the few-shot demo's tiny ViT (patch 16, dim 96,
 depth 4, 6 heads) image-pretrained on toy frames (`fewshot.pretrain`, cached; --pretrained none for
 random init) on the toy's 64 px frames, 8 frames, 1x1 test view -- about a minute on 2 CPU cores.
 Real datasets: vit_base_patch16_clip_224 at 224 px, 8 frames, and --pretrained is required.
@@ -46,7 +46,13 @@ from .io import atomic_torch_save, atomic_write_json, sha256_file
 DATASETS = {"toy": "toy", "hmdb51": "hmdb51", "ucf101": "ucf101", "ssv2": "ssv2", "k400": "kinetics"}
 METHODS = ("zeroi2v", "zeroi2v_no_stdha", "frozen")
 TOY_BACKBONE = "vit_tiny_patch16_224"
-TOY_MODEL_KWARGS = dict(patch_size=8, embed_dim=96, depth=4, num_heads=6)  # fewshot.pretrain.TOY_VIT (+ img_size)
+
+
+def toy_model_kwargs() -> dict:
+    """The few-shot demo's tiny ViT (fewshot.pretrain.TOY_VIT) less img_size, which follows the toy's frames."""
+    from fewshot.pretrain import TOY_VIT
+
+    return {k: v for k, v in TOY_VIT.items() if k != "img_size"}
 TOY_PRETRAINED = "toy-image-vit"  # default weights on toy: fewshot.pretrain's tiny ViT trained on toy frames
 REAL_BACKBONE = "vit_base_patch16_clip_224"
 # per dataset: views (clips x crops), frames, size, epochs, batch, sampling, interval, test split, stdha
@@ -226,7 +232,7 @@ def resolve_config(args: argparse.Namespace, *, out: str) -> TrainConfig:
     if not isinstance(extra, dict):
         raise UserError("--model-kwargs must be a JSON object, e.g. '{\"depth\": 2}'")
     backbone = args.backbone or (TOY_BACKBONE if toy else REAL_BACKBONE)
-    model_kwargs = {**(TOY_MODEL_KWARGS if toy and backbone == TOY_BACKBONE else {}), **extra}
+    model_kwargs = {**(toy_model_kwargs() if toy and backbone == TOY_BACKBONE else {}), **extra}
     epochs = d["epochs"] if args.epochs is None else args.epochs
     batch = d["batch"] if args.batch_size is None else args.batch_size
     for name, value, lo in (("--epochs", epochs, 1), ("--batch-size", batch, 1), ("--accum", args.accum, 1),
