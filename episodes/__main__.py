@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from episodes import allway, episode_set, splits
-from zeroi2v.errors import UserError, cli
+from zeroi2v.errors import ArgumentParser, UserError, cli
 from zeroi2v.io import atomic_write_text
 
 
@@ -22,15 +22,8 @@ def _shots_list(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
 
-class _Parser(argparse.ArgumentParser):
-    """Argument errors become one-line UserErrors (exit 2 through `cli`), not usage dumps."""
-
-    def error(self, message: str):
-        raise UserError(f"{message}; see `{self.prog} --help`")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="python -m episodes", description=__doc__,
+    p = ArgumentParser(prog="python -m episodes", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("sample", help="write a seeded N-way K-shot episode set as JSONL")

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from zeroi2v.errors import UserError, cli
+from zeroi2v.errors import ArgumentParser, UserError, cli
 
 log = logging.getLogger("fewshot")
 
@@ -80,13 +80,8 @@ def _names(s: str) -> tuple[str, ...]:
     return tuple(x.strip() for x in s.split(",") if x.strip())
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line, exit 2, like every other bad input
-        raise UserError(f"{message} (see python -m fewshot.run --help)")
-
-
 def parse_args(argv: list[str] | None = None) -> RunConfig:
-    p = _Parser(prog="python -m fewshot.run", description=__doc__.split("\n")[0])
+    p = ArgumentParser(prog="python -m fewshot.run", description=__doc__.split("\n")[0])
     d = RunConfig()
     p.add_argument("--dataset", default=d.dataset, help="toy|ssv2_full|ssv2_small|hmdb51|ucf101|kinetics100 (ssv2 = ssv2_full)")
     p.add_argument("--shots", type=_ints, default=d.shots, help="K, or a list like 1,5")

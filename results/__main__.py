@@ -14,7 +14,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from zeroi2v.errors import UserError, cli
+from zeroi2v.errors import ArgumentParser, UserError, cli
 from zeroi2v.io import atomic_write_text
 
 from . import formats, load, tables
@@ -31,7 +31,7 @@ class ReportConfig:
 
 
 def parse_args(argv: list[str] | None) -> ReportConfig:
-    p = argparse.ArgumentParser(prog="python -m results", description=__doc__.splitlines()[0])
+    p = ArgumentParser(prog="python -m results", description=__doc__.splitlines()[0])
     p.add_argument("run_dirs", nargs="+", metavar="DIR",
                    help="run directories (searched recursively)")
     p.add_argument("--format", action="append", choices=formats.FORMATS, dest="formats",

@@ -45,7 +45,7 @@ os.environ.setdefault("KINETO_LOG_LEVEL", "5")  # the CPU memory profiler's GPU 
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from .errors import UserError, cli
+from .errors import ArgumentParser, UserError, cli
 
 SCHEMA = "zeroi2v-bench/1"
 MODELS = ("plain", "merged", "unmerged", "aim")
@@ -484,7 +484,7 @@ def _json_dict(s: str) -> dict:
 
 def parse_args(argv: list[str] | None = None) -> BenchConfig:
     d = BenchConfig()
-    p = argparse.ArgumentParser(prog="python -m zeroi2v.bench", description=__doc__.split("\n")[0],
+    p = ArgumentParser(prog="python -m zeroi2v.bench", description=__doc__.split("\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--backbone", default=d.backbone, help="timm ViT name (random weights, never downloaded)")
     p.add_argument("--frames", type=int, default=d.frames)

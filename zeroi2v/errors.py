@@ -6,6 +6,7 @@ prints that single line to stderr and exits with status 2 -- no traceback.
 """
 from __future__ import annotations
 
+import argparse
 import functools
 import sys
 from typing import Callable
@@ -18,6 +19,13 @@ class UserError(Exception):
 
     def __str__(self) -> str:
         return " ".join(str(self.args[0] if self.args else "").split())  # always one line
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse whose usage errors are one-line `UserError`s (exit 2 through `cli`), not usage dumps."""
+
+    def error(self, message: str):
+        raise UserError(f"{message}; see `{self.prog} --help`")
 
 
 def cli(main: Callable[..., int | None]) -> Callable[..., int]:

@@ -41,7 +41,7 @@ import torch
 
 from . import distributed as D
 from . import engine
-from .errors import UserError, cli
+from .errors import ArgumentParser, UserError, cli
 from .io import atomic_torch_save, atomic_write_json, sha256_file
 
 DATASETS = {"toy": "toy", "hmdb51": "hmdb51", "ucf101": "ucf101", "ssv2": "ssv2", "k400": "kinetics"}
@@ -146,13 +146,8 @@ def parse_subset(text: str) -> tuple[int, int]:
 # ---------------------------------------------------------------- command line
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line, exit 2 (through @cli)
-        raise UserError(f"{message} (see python -m zeroi2v.train --help)")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="python -m zeroi2v.train", description=__doc__,
+    p = ArgumentParser(prog="python -m zeroi2v.train", description=__doc__,
                 formatter_class=argparse.RawDescriptionHelpFormatter)
     a = p.add_argument
     a("--dataset", required=True, help=f"one of {', '.join(DATASETS)}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from zeroi2v.errors import UserError, cli
+from zeroi2v.errors import ArgumentParser, UserError, cli
 from zeroi2v.io import atomic_write_json
 
 from . import READERS, get_reader, resolve_root
@@ -18,7 +18,7 @@ from .toy import ToyConfig, config_from, make_toy
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m fewshot.data", description=__doc__.split("\n")[0])
+    p = ArgumentParser(prog="python -m fewshot.data", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
     c = sub.add_parser("check", help="scan a dataset: videos, classes, per-class counts, unreadable files")
     c.add_argument("--dataset", required=True, choices=list(READERS))
