@@ -1,7 +1,6 @@
 """The stages of a few-shot run, in order; `run(cfg)` returns the printed table (see run.py)."""
 from __future__ import annotations
 
-import copy
 import dataclasses
 import logging
 import time
@@ -35,8 +34,8 @@ def check_weights(cfg) -> None:
 
 
 def resolve_pretrained(cfg, fs: FewShotData, *, mean, std, cache_root: Path) -> str:
-    """The image weights: --pretrained, or (toy) the tiny ViT pre-trained on toy frames."""
-    check_weights(cfg)
+    """The image weights (checked by `check_weights` first): --pretrained, or (toy) the tiny ViT
+    pre-trained on toy frames."""
     if cfg.pretrained:
         return cfg.pretrained
     pcfg = PretrainConfig(backbone=cfg.backbone, timm_kwargs=dict(cfg.timm_kwargs), seed=cfg.seed)
@@ -121,13 +120,14 @@ def run(cfg) -> str:
     pretrained = resolve_pretrained(cfg, fs, mean=dc["mean"], std=dc["std"], cache_root=cache_root)
     pretrained_sha = sha256_file(pretrained)
     sets = episode_sets(cfg, fs, out)
-    n_val_classes = len({e.label for e in fs.splits["val"]})
-    val_eps = sample_episode_set(fs.splits["val"], min(cfg.ways, n_val_classes), 1, 1, 300, cfg.seed + 1,
-                                 source=f"{cfg.dataset} val")
     train_items, val_items = labelled(fs, "train"), labelled(fs, "val")
     test_items = [fs.items[e.video_id] for e in fs.splits["test"]]
     n_base = len({it.label for it in train_items})
     model_kw, adapt_kw = recipe(cfg.dataset, train_items)
+    acfg = AdaptConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, num_workers=cfg.num_workers,
+                       seed=cfg.seed, ways=min(cfg.ways, len({it.label for it in val_items})), **adapt_kw)
+    val_eps = sample_episode_set(fs.splits["val"], acfg.ways, acfg.shots, 1, acfg.val_episodes, cfg.seed + 1,
+                                 source=f"{cfg.dataset} val")  # the fixed val episodes that select the epoch
 
     for method in cfg.methods:
         seconds: dict[str, float] = {}
@@ -138,8 +138,6 @@ def run(cfg) -> str:
         params = zeroi2v.count_params(model)
         diff = None
         if adapted:
-            acfg = AdaptConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, ways=cfg.ways,
-                               num_workers=cfg.num_workers, seed=cfg.seed, **adapt_kw)
             log.info("[%s] stage a: adapting on %d base-class videos (%d classes), %d epochs", method,
                      len(train_items), n_base, cfg.epochs)
             adapt(model, train_items=train_items, val_items=val_items, val_episodes=val_eps, view=view, cfg=acfg,
@@ -147,12 +145,14 @@ def run(cfg) -> str:
             seconds["adapt"] = time.perf_counter() - t
             t = time.perf_counter()
             model.eval()
-            merged = zeroi2v.merge_adapters(copy.deepcopy(model))
+            export = out / method / "merged.safetensors"
+            zeroi2v.save_merged(model, export)  # folds a copy, checks it, writes it: what follows uses the file
+            merged = zeroi2v.create_model(cfg.backbone, num_frames=cfg.frames, num_classes=n_base, adapters=None,
+                                          pretrained=str(export), **cfg.timm_kwargs).to(cfg.device).eval()
             batch = torch.utils.data.default_collate([_test_clip(test_items[i], view) for i in range(2)])
             diff = zeroi2v.check_merge(model, merged, batch.flatten(0, 1).to(cfg.device))
-            log.info("[%s] stage b: merged; max |merged - unmerged| = %.2e (relative %.2e) on 2 test clips",
-                     method, diff["max_abs"], diff["max_rel"])
-            zeroi2v.save_merged(model, out / method / "merged.safetensors")
+            log.info("[%s] stage b: merged and exported to %s; max |merged - unmerged| = %.2e (relative %.2e) "
+                     "on 2 test clips", method, export, diff["max_abs"], diff["max_rel"])
             model = merged
             seconds["merge"] = time.perf_counter() - t
         t = time.perf_counter()

@@ -41,14 +41,13 @@ def load_fewshot_data(dataset: str, data_root: str | None, *, on_error: str = "e
     reader = ep_splits.READER_OF[dataset]
     root = data.resolve_root(reader, data_root)
     index = data.index_videos(reader, root, on_error=on_error)
-    if reader == "hmdb51":  # the few-shot split uses clips the official folds mark unused (0)
-        wanted = {e.video_id for split in splits for e in ep_splits.load_split(dataset, split)}
-        index.update(locate_unlisted_hmdb51(root, wanted - set(index)))
     labels = {vid: item.class_name for vid, item in index.items()}
     out: dict[str, list] = {}
     for split in splits:
         entries = ep_splits.load_split(dataset, split, root=root if dataset == "toy" else None,
                                        video_labels=labels if reader == "ssv2" else None)
+        if reader == "hmdb51":  # the few-shot split uses clips the official folds mark unused (0)
+            index.update(locate_unlisted_hmdb51(root, {e.video_id for e in entries} - set(index)))
         missing = [e.video_id for e in entries if e.video_id not in index]
         if missing and on_error == "error":
             raise UserError(f"{len(missing)} of {len(entries)} {dataset} {split} videos are not in the dataset "
