@@ -49,6 +49,18 @@ def _label(method: str, backbone: str, multi: bool) -> str:
     return f"{label} ({backbone})" if multi else label
 
 
+def _style(ax, shots, *, title: str, xlabel: str, ylabel: str) -> None:
+    """Log-2 shot axis ticked at the shots present, labels, grid, legend."""
+    ticks = sorted(int(k) for k in set(shots))
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(ticks, [str(k) for k in ticks])
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+
+
 def plot_fewshot(records: pd.DataFrame, out_dir: str | Path) -> list[Path]:
     """One figure per few-shot dataset; returns the written files."""
     df = fewshot_frame(records)
@@ -70,14 +82,8 @@ def plot_fewshot(records: pd.DataFrame, out_dir: str | Path) -> list[Path]:
                     msub = msub.sort_values("shots")
                     ax.errorbar(msub["shots"], msub["accuracy"], yerr=msub["ci95"], marker="o",
                                 capsize=3, label=_label(method, backbone, multi))
-            ax.set_xscale("log", base=2)
-            shots = sorted(psub["shots"].unique())
-            ax.set_xticks(shots, [str(s) for s in shots])
-            ax.set_title(f"{dataset}: {ways}-way, {protocol}")
-            ax.set_xlabel("shots")
-            ax.set_ylabel("accuracy (%) ± 95% CI")
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize=8)
+            _style(ax, psub["shots"], title=f"{dataset}: {ways}-way, {protocol}", xlabel="shots",
+                   ylabel="accuracy (%) ± 95% CI")
         for ax in list(axes.flat)[len(panels):]:
             ax.set_visible(False)
         fig.tight_layout()
@@ -116,14 +122,8 @@ def plot_allway(records: pd.DataFrame, out_dir: str | Path) -> list[Path]:
                 if not fsub.empty:
                     ax.axhline(float(fsub["top1"].astype(float).mean()), linestyle="--",
                                color=line.lines[0].get_color(), alpha=0.6)
-        ks = sorted(dsub["shots"].unique())
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(ks, [str(k) for k in ks])
-        ax.set_title(f"{dataset}: all-way K-shot (dashed: full)")
-        ax.set_xlabel("K (shots per class)")
-        ax.set_ylabel("top-1 (%) ± 95% t-interval")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        _style(ax, dsub["shots"], title=f"{dataset}: all-way K-shot (dashed: full)", xlabel="K (shots per class)",
+               ylabel="top-1 (%) ± 95% t-interval")
         fig.tight_layout()
         written += _save(fig, out_dir, f"allway_{_safe(dataset)}")
         plt.close(fig)
