@@ -64,10 +64,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_allway(args: argparse.Namespace) -> int:
-    try:
-        from fewshot import data
-    except ImportError as e:
-        raise UserError(f"fewshot.data is not available ({e}); install the full suite") from None
+    from zeroi2v import data  # torch-heavy; only this subcommand needs it
+
     if args.dataset not in data.READERS:
         raise UserError(f"unknown dataset {args.dataset!r}; choose one of {', '.join(data.READERS)}")
     root = data.resolve_root(args.dataset, args.data_root)

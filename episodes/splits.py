@@ -107,10 +107,8 @@ def _load_shipped(dataset: str, split: str) -> tuple[SplitEntry, ...]:
 def toy_split_path(root: str | Path | None, split: str) -> Path:
     """`<toy root>/splits/<split>.txt`; without a root the toy dataset is generated/cached first."""
     if root is None:
-        try:
-            from fewshot import data
-        except ImportError as e:
-            raise UserError(f"the toy dataset needs fewshot.data ({e}); pass --data-root") from None
+        from zeroi2v import data  # torch-heavy; only the toy dataset needs it
+
         root = data.ensure_toy()
     return Path(root) / "splits" / f"{split}.txt"
 

@@ -22,7 +22,7 @@ import torch
 from zeroi2v.io import atomic_torch_save, sha256_json
 
 from .embed import ViewConfig, batch_features
-from .protocols import episode_indices, mean_ci95, prototype_from_table, similarity_table
+from episodes.protocols import episode_indices, mean_ci95, prototype_from_table, similarity_table
 
 log = logging.getLogger("fewshot")
 
@@ -72,7 +72,7 @@ def val_accuracy(model, loader, row_of: dict[str, int], val_episodes, *, device)
 def adapt(model, *, train_items, val_items, val_episodes, view: ViewConfig, cfg: AdaptConfig, out_dir: Path,
           device: str = "cpu", resume: bool = False) -> dict:
     """Train `model` in place; load the best epoch's trainables into it; return the history."""
-    from fewshot import data
+    from zeroi2v import data
     from zeroi2v.engine import train_one_epoch
     from zeroi2v.optim import build_optimizer, warmup_cosine
 

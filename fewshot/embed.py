@@ -67,7 +67,7 @@ def embed_videos(model: torch.nn.Module, items: list, view: ViewConfig, *, path:
     """Features (N, D) of `items` (order of `items`), their row index by video id, and what was computed.
 
     `path` None: no cache (e.g. validation features of a model still being trained)."""
-    from fewshot import data
+    from zeroi2v import data
 
     stats = EmbedStats()
     cache: dict[str, torch.Tensor] = {}

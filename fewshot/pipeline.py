@@ -17,9 +17,9 @@ from zeroi2v.io import atomic_write_json, sha256_file
 
 from .adapt import AdaptConfig, adapt
 from .embed import ViewConfig, cache_path, embed_videos, model_hash
-from .pretrain import PretrainConfig, cache_dir, pretrain_toy_vit
-from .protocols import episode_indices, evaluate_table, mean_ci95, similarity_table
-from .videos import FewShotData, load_fewshot_data
+from zeroi2v.toyvit import PretrainConfig, cache_dir, pretrain_toy_vit
+from episodes.protocols import episode_indices, evaluate_table, mean_ci95, similarity_table
+from .splitdata import FewShotData, load_fewshot_data
 
 log = logging.getLogger("fewshot")
 
@@ -89,7 +89,7 @@ def recipe(dataset: str, train_items: list) -> tuple[dict, dict]:
                 dict(flip=False, crop_scale=(0.6, 1.0), keep_decoded=True, select="last"))
     model = dict(adapter_scale=0.5, adapter_dropout=0.1, head_dropout=0.5)
     if dataset.startswith("ssv2"):
-        from fewshot import data
+        from zeroi2v import data
 
         names = [n for _, n in sorted({(it.label, it.class_name) for it in train_items})]
         return model, dict(flip_map=tuple(data.flip_label_map(names)))
@@ -193,7 +193,7 @@ def run(cfg) -> str:
 
 
 def _test_clip(item, view: ViewConfig) -> torch.Tensor:
-    from fewshot import data
+    from zeroi2v import data
 
     ds = data.VideoClipDataset([item], num_frames=view.num_frames, size=view.size, train=False,
                                mean=view.mean, std=view.std, num_clips=view.num_clips, num_crops=view.num_crops)

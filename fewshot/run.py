@@ -115,9 +115,9 @@ def parse_args(argv: list[str] | None = None) -> RunConfig:
 
 def resolve(cfg: RunConfig) -> RunConfig:
     """Fill dataset-dependent defaults and validate; the result is what gets saved and recorded."""
-    from .pretrain import TOY_BACKBONE, TOY_VIT
-    from .protocols import PROTOCOLS
-    from .videos import canonical_dataset
+    from zeroi2v.toyvit import TOY_BACKBONE, TOY_VIT
+    from episodes.protocols import PROTOCOLS
+    from .splitdata import canonical_dataset
 
     dataset = canonical_dataset(cfg.dataset)
     toy = dataset == "toy"

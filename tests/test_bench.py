@@ -4,8 +4,8 @@ import json
 import pytest
 
 from tiny import BACKBONE, TINY
-from videos import make_tiny_toy
-from zeroi2v import bench
+from video_fixtures import make_tiny_toy
+from zeroi2v.bench import cli as bench
 
 TINY_ARGS = ["--backbone", BACKBONE, "--timm-kwargs", json.dumps(TINY), "--frames", "4", "--batch", "2",
              "--repeats", "3", "--warmup", "1"]

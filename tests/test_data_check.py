@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-import videos as V
+import video_fixtures as V
 from fewshot.data.__main__ import main
 
 REPO = Path(__file__).resolve().parents[1]

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-import videos as V
-from fewshot import data
+import video_fixtures as V
+from zeroi2v import data
 from zeroi2v.errors import UserError
 
 MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
@@ -99,7 +99,7 @@ def test_bad_video_error_and_skip(tmp_path, items, caplog):
     with pytest.raises(UserError, match="broken.mp4: corrupt or truncated"):
         ds[0]
     ds = data.VideoClipDataset(bad_items, num_frames=4, size=16, train=False, mean=MEAN, std=STD, on_error="skip")
-    with caplog.at_level(logging.WARNING, logger="fewshot.data"):
+    with caplog.at_level(logging.WARNING, logger="zeroi2v.data"):
         video, label = ds[0]
     assert label == 0 and video.shape == (1, 3, 4, 16, 16)  # the next readable video
     assert ds.skipped == [str(broken)] and any("broken.mp4" in r.getMessage() for r in caplog.records)

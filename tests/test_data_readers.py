@@ -7,9 +7,9 @@ import logging
 import numpy as np
 import pytest
 
-import videos as V
-from fewshot import data
-from fewshot.data.video import VideoError, open_video, probe, read_frames
+import video_fixtures as V
+from zeroi2v import data
+from zeroi2v.data.decode import VideoError, open_video, probe, read_frames
 from zeroi2v.errors import UserError
 
 
@@ -131,7 +131,7 @@ def test_malformed_line_skip_logs_each_and_count(tmp_path, caplog):
     root = V.make_hmdb51_tree(tmp_path / "hmdb")
     path = root / "testTrainMulti_7030_splits" / "fencing_test_split1.txt"
     path.write_text(path.read_text() + "garbage\nx.avi 7\n")
-    with caplog.at_level(logging.WARNING, logger="fewshot.data"):
+    with caplog.at_level(logging.WARNING, logger="zeroi2v.data"):
         items = data.list_videos("hmdb51", root, "train", on_error="skip")
     assert len(items) == 4  # the good ones are all there
     messages = [r.getMessage() for r in caplog.records]
@@ -146,7 +146,7 @@ def test_missing_video_file_policies(tmp_path, caplog):
     victim.unlink()
     with pytest.raises(UserError, match=r"train.csv:3: clip 0347ZoDXyP0_000001_000011 not found"):
         data.list_videos("kinetics", root, "train")
-    with caplog.at_level(logging.WARNING, logger="fewshot.data"):
+    with caplog.at_level(logging.WARNING, logger="zeroi2v.data"):
         items = data.list_videos("kinetics", root, "train", on_error="skip")
     assert "0347ZoDXyP0" not in ids(items) and len(items) == 3
     assert any("skipped 1 bad item(s)" in r.getMessage() for r in caplog.records)

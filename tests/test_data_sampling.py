@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fewshot.data.sampling import dense_indices, sample_indices, uniform_indices
+from zeroi2v.data.sampling import dense_indices, sample_indices, uniform_indices
 
 CASES = [(n, t, v) for n in (1, 3, 8, 16, 17, 100, 301) for t in (1, 4, 8, 16) for v in (1, 2, 3)]
 

@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pytest
 
-import videos as V
-from fewshot import data
-from fewshot.data import toy
-from fewshot.data.video import open_video, read_frames
+import video_fixtures as V
+from zeroi2v import data
+from zeroi2v.data import toy
+from zeroi2v.data.decode import open_video, read_frames
 from zeroi2v.errors import UserError
 
 

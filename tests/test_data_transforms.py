@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-import videos as V
-from fewshot.data import transforms as T
+import video_fixtures as V
+from zeroi2v.data import transforms as T
 
 
 def clip(t=4, h=24, w=40):
@@ -84,7 +84,7 @@ def test_flip_map_partnerless_direction_is_never_flipped():
 
 
 def test_flip_map_on_toy_names():
-    from fewshot.data.toy import MOTIONS
+    from zeroi2v.data.toy import MOTIONS
 
     names = list(MOTIONS)
     m = T.flip_label_map(names)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-import fewshot
+import zeroi2v
 from episodes import episode_set
 from episodes.__main__ import main
 from zeroi2v.io import sha256_file
@@ -79,7 +79,7 @@ def test_acceptance_subprocess(tmp_path):
 
 @pytest.fixture
 def fake_data(monkeypatch, tmp_path):
-    """A stand-in for fewshot.data (list_videos over an in-memory official training list)."""
+    """A stand-in for zeroi2v.data (list_videos over an in-memory official training list)."""
     Item = types.SimpleNamespace
     videos = [Item(video_id=f"C{c}/v_{j}.avi", label=c, class_name=f"C{c}") for c in range(4) for j in range(20)]
     videos += [Item(video_id="Few/v_0.avi", label=4, class_name="Few")]
@@ -89,12 +89,12 @@ def fake_data(monkeypatch, tmp_path):
         calls.append((dataset, Path(root), split, fold))
         return [v for v in videos if v.label < 4] if dataset == "ucf101" else videos
 
-    mod = types.ModuleType("fewshot.data")
+    mod = types.ModuleType("zeroi2v.data")
     mod.READERS = ("toy", "ssv2", "hmdb51", "ucf101", "kinetics", "list")
     mod.resolve_root = lambda dataset, data_root: Path(data_root or tmp_path)
     mod.list_videos = list_videos
-    monkeypatch.setitem(sys.modules, "fewshot.data", mod)
-    monkeypatch.setattr(fewshot, "data", mod, raising=False)
+    monkeypatch.setitem(sys.modules, "zeroi2v.data", mod)
+    monkeypatch.setattr(zeroi2v, "data", mod, raising=False)
     return calls
 
 

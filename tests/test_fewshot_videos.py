@@ -1,4 +1,4 @@
-from fewshot.videos import canonical_dataset, locate_unlisted_hmdb51
+from fewshot.splitdata import canonical_dataset, locate_unlisted_hmdb51
 
 import pytest
 

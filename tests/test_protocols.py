@@ -2,7 +2,7 @@ import math
 
 import torch
 
-from fewshot.protocols import (FinetuneConfig, episode_indices, episode_tensors, evaluate, evaluate_table,
+from episodes.protocols import (FinetuneConfig, episode_indices, episode_tensors, evaluate, evaluate_table,
                                finetune_accuracy, finetune_primal, mean_ci95, prototype_accuracy, similarity_table)
 
 

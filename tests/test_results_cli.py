@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from results import records as rec
-from results import testing as T
+import record_fixtures as T
 from results.__main__ import main
 
 REPO = Path(__file__).resolve().parents[1]

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from results import records as rec
-from results import testing as T
+import record_fixtures as T
 from results.load import RecordWarning, read_records
 
 

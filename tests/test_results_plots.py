@@ -2,7 +2,7 @@
 import numpy as np
 
 from results import records as rec
-from results import testing as T
+import record_fixtures as T
 from results.load import read_records
 from results.plots import write_plots
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from results import records as rec
-from results import testing as T
+import record_fixtures as T
 from results.load import read_records
 
 

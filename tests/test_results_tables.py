@@ -6,7 +6,7 @@ import pytest
 from scipy import stats
 
 from results import records as rec
-from results import testing as T
+import record_fixtures as T
 from results.load import read_records
 from results.tables import build_tables, efficiency_table
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from zeroi2v import train
+from zeroi2v.train import cli as train
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_MODEL = json.dumps(dict(patch_size=8, embed_dim=32, depth=2, num_heads=4))
@@ -19,7 +19,7 @@ TINY_MODEL = json.dumps(dict(patch_size=8, embed_dim=32, depth=2, num_heads=4))
 
 @pytest.fixture(scope="module")
 def toy_root(tmp_path_factory):
-    from fewshot.data import ToyConfig, make_toy
+    from zeroi2v.data import ToyConfig, make_toy
 
     root = tmp_path_factory.mktemp("toy") / "toy"
     cfg = ToyConfig(num_classes=4, videos_per_class=6, test_per_class=2, frames=8, size=32, images_per_class=1)
@@ -94,7 +94,7 @@ def test_train_eval_merge_eval_export(toy_root, tmp_path):
 
 def test_kshot_allway_multiview_default_toy_weights(toy_root, tmp_path, monkeypatch):
     from episodes.allway import allway_subsets, write_allway_lists
-    from fewshot import data
+    from zeroi2v import data
 
     items = data.list_videos("toy", toy_root, "train")
     lists = tmp_path / "allway"

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from .adapters import AdaptedLinear
-from .checkpoint import EXPORT_FORMAT, encode_tensor
+from .weights import EXPORT_FORMAT, encode_tensor
 from .errors import UserError
 from .io import atomic_path
 

@@ -107,7 +107,7 @@ def create_model(backbone: str, *, num_frames: int, num_classes: int = 0, pretra
     TorchScript .pt), or a merged ZeroI2V export (whose STDHA spec, frame count, timm arguments and
     temporal embedding it carries). Extra keyword arguments go to `timm.create_model`.
     """
-    from .checkpoint import load_pretrained, read_export_metadata
+    from .weights import load_pretrained, read_export_metadata
 
     export = read_export_metadata(pretrained) if pretrained else None
     if export:

@@ -12,9 +12,9 @@ import argparse
 from zeroi2v.errors import ArgumentParser, UserError, cli
 from zeroi2v.io import atomic_write_json
 
-from . import READERS, get_reader, resolve_root
-from .check import check_dataset, print_report, report_json
-from .toy import ToyConfig, config_from, make_toy
+from zeroi2v.data import READERS, get_reader, resolve_root
+from zeroi2v.data.check import check_dataset, print_report, report_json
+from zeroi2v.data.toy import ToyConfig, config_from, make_toy
 
 
 def build_parser() -> argparse.ArgumentParser:

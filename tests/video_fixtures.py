@@ -194,7 +194,7 @@ def make_list_tree(root: Path) -> Path:
 
 def make_tiny_toy(root: Path, *, seed: int = 0) -> Path:
     """A small toy dataset (6 classes x 3 videos, 8 frames of 32 px) through the real generator."""
-    from fewshot.data.toy import ToyConfig, make_toy
+    from zeroi2v.data.toy import ToyConfig, make_toy
 
     config = ToyConfig(seed=seed, num_classes=6, videos_per_class=3, test_per_class=1, frames=8, size=32, images_per_class=2)
     return make_toy(root, config, workers=1)

@@ -51,7 +51,7 @@ def pretrain_toy_vit(toy_root: Path, cfg: PretrainConfig = PretrainConfig(), *, 
     """Train (or reuse) the tiny image ViT on toy frames; returns the checkpoint path."""
     import timm
 
-    from fewshot import data
+    from zeroi2v import data
 
     toy_meta = (Path(toy_root) / "toy.json").read_text()
     path = (cache_root or cache_dir()) / "pretrained" / f"toy-vit-{sha256_json([asdict(cfg), toy_meta])[:16]}.pth"

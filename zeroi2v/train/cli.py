@@ -6,7 +6,7 @@
     python -m zeroi2v.train --dataset hmdb51 ... --train-subset kshot:2:1 --allway-dir lists/   # all-way K-shot
 
 Toy (the default demo data, generated on first use): the few-shot demo's tiny ViT (patch 16, dim 96,
-depth 4, 6 heads) image-pretrained on toy frames (`fewshot.pretrain`, cached; --pretrained none for
+depth 4, 6 heads) image-pretrained on toy frames (`zeroi2v.toyvit`, cached; --pretrained none for
 random init) on the toy's 64 px frames, 8 frames, 1x1 test view, lr 2e-3 without dropout, 20 epochs --
 about 1.5 minutes on 2 CPU cores.
 Real datasets: vit_base_patch16_clip_224 at 224 px, 8 frames, and --pretrained is required.
@@ -39,10 +39,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import distributed as D
-from . import engine
-from .errors import ArgumentParser, UserError, cli
-from .io import atomic_torch_save, atomic_write_json, sha256_file
+from zeroi2v import distributed as D
+from zeroi2v import engine
+from zeroi2v.errors import ArgumentParser, UserError, cli
+from zeroi2v.io import atomic_torch_save, atomic_write_json, sha256_file
 
 DATASETS = {"toy": "toy", "hmdb51": "hmdb51", "ucf101": "ucf101", "ssv2": "ssv2", "k400": "kinetics"}
 METHODS = ("zeroi2v", "zeroi2v_no_stdha", "frozen")
@@ -50,11 +50,11 @@ TOY_BACKBONE = "vit_tiny_patch16_224"
 
 
 def toy_model_kwargs() -> dict:
-    """The few-shot demo's tiny ViT (fewshot.pretrain.TOY_VIT) less img_size, which follows the toy's frames."""
-    from fewshot.pretrain import TOY_VIT
+    """The few-shot demo's tiny ViT (zeroi2v.toyvit.TOY_VIT) less img_size, which follows the toy's frames."""
+    from zeroi2v.toyvit import TOY_VIT
 
     return {k: v for k, v in TOY_VIT.items() if k != "img_size"}
-TOY_PRETRAINED = "toy-image-vit"  # default weights on toy: fewshot.pretrain's tiny ViT trained on toy frames
+TOY_PRETRAINED = "toy-image-vit"  # default weights on toy: zeroi2v.toyvit's tiny ViT trained on toy frames
 REAL_BACKBONE = "vit_base_patch16_clip_224"
 # per dataset: views (clips x crops), frames, size, epochs, batch, sampling, interval, test split, stdha
 DEFAULTS: dict[str, dict[str, Any]] = {
@@ -207,8 +207,8 @@ def default_workers() -> int:
 
 def toy_frame_size(data_root: str | None) -> int:
     """The toy dataset's frame size (generating the dataset on first use)."""
-    from fewshot import data
-    from fewshot.data.toy import require
+    from zeroi2v import data
+    from zeroi2v.data.toy import require
 
     return int(require(data.resolve_root("toy", data_root))["config"]["size"])
 
@@ -376,7 +376,7 @@ def _seed_worker(worker_id: int) -> None:
 
 def load_items(cfg: TrainConfig):
     """(train items, test items, class names, data root)."""
-    from fewshot import data
+    from zeroi2v import data
 
     root = data.resolve_root(cfg.reader, cfg.data_root)
     train = data.list_videos(cfg.reader, root, "train", fold=cfg.split, on_error=cfg.on_error)
@@ -424,7 +424,7 @@ def build_loaders(cfg: TrainConfig, train_items, test_items, class_names, mean, 
     from torch.utils.data import DataLoader
     from torch.utils.data.distributed import DistributedSampler
 
-    from fewshot import data
+    from zeroi2v import data
 
     common = dict(num_frames=cfg.frames, size=cfg.size, mean=mean, std=std, sampling=cfg.sampling,
                   interval=cfg.interval, on_error=cfg.on_error, seed=cfg.seed)
@@ -449,12 +449,12 @@ def build_loaders(cfg: TrainConfig, train_items, test_items, class_names, mean, 
 
 
 def toy_pretrained(cfg: TrainConfig, info: D.DistInfo) -> str:
-    """The tiny image ViT pre-trained on toy frames (fewshot.pretrain, the few-shot demo's backbone),
+    """The tiny image ViT pre-trained on toy frames (zeroi2v.toyvit, the few-shot demo's backbone),
     trained once by rank 0 and cached by a hash of its settings."""
     import timm
 
-    from fewshot import data
-    from fewshot.pretrain import PretrainConfig, pretrain_toy_vit
+    from zeroi2v import data
+    from zeroi2v.toyvit import PretrainConfig, pretrain_toy_vit
 
     root = data.resolve_root("toy", cfg.data_root)
     kwargs = {**cfg.model_kwargs, "img_size": cfg.model_kwargs.get("img_size", cfg.size)}
@@ -471,7 +471,7 @@ def toy_pretrained(cfg: TrainConfig, info: D.DistInfo) -> str:
 
 
 def build_model(cfg: TrainConfig, num_classes: int):
-    from .model import create_model
+    from zeroi2v.model import create_model
 
     frozen = cfg.method == "frozen"
     kwargs = dict(cfg.model_kwargs)
@@ -575,7 +575,7 @@ def run(args: argparse.Namespace, info: D.DistInfo) -> int:
     out = D.broadcast_object(args.out or default_out(args.dataset, args.method))
     if args.dataset == "toy" and info.world_size > 1:  # rank 0 generates the toy data first, if needed
         if info.is_main:
-            from fewshot import data
+            from zeroi2v import data
 
             data.resolve_root("toy", args.data_root)
         D.barrier()
@@ -605,7 +605,7 @@ def run(args: argparse.Namespace, info: D.DistInfo) -> int:
 
     seed_everything(cfg.seed)  # same initial weights on every rank and every (resumed) run
     model = build_model(cfg, num_classes)
-    from .model import count_params, data_config
+    from zeroi2v.model import count_params, data_config
 
     dc = data_config(model)
     model.to(info.device)
@@ -616,7 +616,7 @@ def run(args: argparse.Namespace, info: D.DistInfo) -> int:
         f"(trainable {params['trainable']:,}); weights {cfg.pretrained or 'random init (no --pretrained)'}")
     train_ds, train_loader, test_loader = build_loaders(cfg, train_items, test_items, class_names,
                                                         dc["mean"], dc["std"], info)
-    from .optim import build_optimizer, warmup_cosine
+    from zeroi2v.optim import build_optimizer, warmup_cosine
 
     optimizer = build_optimizer(model, lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = math.ceil(len(train_loader) / cfg.accum)
@@ -688,7 +688,7 @@ def run(args: argparse.Namespace, info: D.DistInfo) -> int:
     stages["eval"] = time.perf_counter() - t
     log(f"test ({cfg.test_views} views, {res['n']} videos): top-1 {res['top1']:.2f}% top-5 {res['top5']:.2f}%")
 
-    from .merge import check_merge, merge_adapters, random_batch, save_merged
+    from zeroi2v.merge import check_merge, merge_adapters, random_batch, save_merged
 
     t = time.perf_counter()
     model.eval()

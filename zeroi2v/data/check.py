@@ -15,7 +15,7 @@ from zeroi2v.errors import UserError
 
 from .common import BadData, Problem
 from .registry import Reader, check_fold, resolve_dir
-from .video import VideoError, probe
+from .decode import VideoError, probe
 
 
 @dataclass

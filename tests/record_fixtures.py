@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from . import records as rec
+from results import records as rec
 
 
 def fewshot_record(*, method: str = "zeroi2v", dataset: str = "toy", ways: int = 5,

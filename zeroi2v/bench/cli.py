@@ -22,8 +22,8 @@ allocations and frees recorded by `torch.profiler(profile_memory=True)`, so allo
 PyTorch's allocator, e.g. oneDNN scratch space, are not seen), and ratios against plain.
 
 Also: episode evaluation time (10 000 five-way five-shot episodes from a synthetic feature cache,
-prototype and fine-tune protocols of `fewshot.protocols`) and data-loader throughput (decoded
-clips/s of `fewshot.data.VideoClipDataset` on the toy videos with 0, 1 and 2 workers).
+prototype and fine-tune protocols of `episodes.protocols`) and data-loader throughput (decoded
+clips/s of `zeroi2v.data.VideoClipDataset` on the toy videos with 0, 1 and 2 workers).
 
 Writes JSON (schema "zeroi2v-bench/1", docs/CONTRACTS.md) with `--out`, and a Markdown table to stdout.
 """
@@ -45,7 +45,7 @@ os.environ.setdefault("KINETO_LOG_LEVEL", "5")  # the CPU memory profiler's GPU 
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from .errors import ArgumentParser, UserError, cli
+from zeroi2v.errors import ArgumentParser, UserError, cli
 
 SCHEMA = "zeroi2v-bench/1"
 MODELS = ("plain", "merged", "unmerged", "aim")
@@ -86,7 +86,7 @@ class BenchConfig:
     data_clips: int = 48
     data_workers: tuple[int, ...] = (0, 1, 2)
     data_size: int | None = None  # None: the backbone's input size
-    data_root: str | None = None  # toy dataset root; None: fewshot.data.ensure_toy's default
+    data_root: str | None = None  # toy dataset root; None: zeroi2v.data.ensure_toy's default
     out: str | None = None
 
 
@@ -147,9 +147,9 @@ def randomize(model: nn.Module, *, names: tuple[str, ...], std: float, seed: int
 def build_models(cfg: BenchConfig) -> dict[str, nn.Module]:
     import timm
 
-    from .aim import create_aim_model
-    from .merge import merge_adapters
-    from .model import create_model
+    from zeroi2v.aim import create_aim_model
+    from zeroi2v.merge import merge_adapters
+    from zeroi2v.model import create_model
 
     torch.manual_seed(cfg.seed)
     try:
@@ -246,8 +246,8 @@ def bench_models(cfg: BenchConfig) -> tuple[list[dict], dict, dict]:
     """Per-model rows, checks (merge exactness, parameter identity), and the backbone's timm data config."""
     import timm
 
-    from .merge import check_merge
-    from .model import count_params
+    from zeroi2v.merge import check_merge
+    from zeroi2v.model import count_params
 
     device = torch.device(cfg.device)
     log(f"building models: {cfg.backbone} {cfg.timm_kwargs or ''} x {cfg.frames} frames, random weights, {device}")
@@ -294,7 +294,7 @@ def bench_episodes(cfg: BenchConfig) -> dict:
     """Seconds to evaluate `episode_count` episodes from a cached feature table, per protocol."""
     from episodes.episode_set import sample_episode_set
     from episodes.splits import SplitEntry
-    from fewshot import protocols
+    from episodes import protocols
 
     C, n, D = cfg.episode_classes, cfg.videos_per_class, cfg.feature_dim
     g = torch.Generator().manual_seed(cfg.seed)
@@ -348,7 +348,7 @@ def bench_data(cfg: BenchConfig, *, size: int, mean, std) -> dict:
     from torch.utils.data import DataLoader
     from tqdm import tqdm
 
-    from fewshot import data
+    from zeroi2v import data
 
     root = data.ensure_toy(cfg.data_root)
     items = [it for split in ("train", "test") for it in data.list_videos("toy", root, split)]
@@ -538,7 +538,7 @@ def main(argv: list[str] | None = None) -> int:
     report = run(cfg)
     print(markdown(report))
     if cfg.out:
-        from .io import atomic_write_json
+        from zeroi2v.io import atomic_write_json
 
         atomic_write_json(cfg.out, report)
         log(f"wrote {cfg.out}")

@@ -19,9 +19,9 @@ from zeroi2v.errors import UserError
 from . import transforms as T
 from .common import VideoItem, check_on_error
 from .sampling import sample_indices
-from .video import VideoError, open_video, read_frames
+from .decode import VideoError, open_video, read_frames
 
-log = logging.getLogger("fewshot.data")
+log = logging.getLogger("zeroi2v.data")
 
 
 class VideoClipDataset(torch.utils.data.Dataset):

@@ -14,7 +14,7 @@ from typing import Iterator
 
 from zeroi2v.errors import UserError
 
-log = logging.getLogger("fewshot.data")
+log = logging.getLogger("zeroi2v.data")
 
 ON_ERROR = ("error", "skip")
 

@@ -36,7 +36,7 @@ class FewShotData:
 def load_fewshot_data(dataset: str, data_root: str | None, *, on_error: str = "error",
                       splits: tuple[str, ...] = ("train", "val", "test")) -> FewShotData:
     """Resolve the data root, index the reader's videos and join the episodic splits to them."""
-    from fewshot import data
+    from zeroi2v import data
 
     reader = ep_splits.READER_OF[dataset]
     root = data.resolve_root(reader, data_root)
@@ -69,7 +69,7 @@ def locate_unlisted_hmdb51(root: Path, video_ids: set[str]) -> dict:
     three, yet the ARN few-shot split draws on every clip; they are looked up in the reader's video
     folders directly.
     """
-    from fewshot.data import VideoItem, hmdb51
+    from zeroi2v.data import VideoItem, hmdb51
 
     found = {}
     for vid in sorted(video_ids):

@@ -1,0 +1,74 @@
+"""Video data layer: dataset readers on their official layouts, frame sampling, transforms, toy data.
+
+    from zeroi2v import data
+    root = data.resolve_root("ucf101", args.data_root)           # --data-root, else $ZEROI2V_UCF101_ROOT
+    items = data.list_videos("ucf101", root, "train", fold=1)    # list[VideoItem]
+    ds = data.VideoClipDataset(items, num_frames=8, size=224, train=True, mean=..., std=...)
+
+Readers (each module docstring documents the expected on-disk layout): toy, ssv2, hmdb51, ucf101,
+kinetics, list. Command line: `python -m fewshot.data check|make-toy` (see __main__.py).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from zeroi2v.errors import UserError
+
+from . import hmdb51, kinetics, listfile, ssv2, toy, ucf101
+from .common import BadData, VideoItem
+from .dataset import VideoClipDataset
+from .registry import Reader, list_with
+from .sampling import dense_indices, sample_indices, uniform_indices
+from .toy import ToyConfig, ensure_toy, load_toy_frames, load_toy_geometry, make_toy
+from .transforms import backbone_mean_std, flip_label_map
+
+READERS: dict[str, Reader] = {
+    r.name: r for r in (toy.READER, ssv2.READER, hmdb51.READER, ucf101.READER, kinetics.READER, listfile.READER)
+}
+
+__all__ = [
+    "READERS", "Reader", "VideoItem", "VideoClipDataset", "BadData", "ToyConfig",
+    "resolve_root", "list_videos", "index_videos", "get_reader", "ensure_toy", "make_toy", "load_toy_frames", "load_toy_geometry",
+    "uniform_indices", "dense_indices", "sample_indices", "flip_label_map", "backbone_mean_std",
+]  # fmt: skip
+
+
+def get_reader(dataset: str) -> Reader:
+    try:
+        return READERS[dataset]
+    except KeyError:
+        raise UserError(f"unknown dataset {dataset!r}; use one of {', '.join(READERS)}") from None
+
+
+def resolve_root(dataset: str, data_root: str | os.PathLike | None) -> Path:
+    """--data-root if given, else $ZEROI2V_<NAME>_ROOT, else (toy only) the generated cache, else UserError."""
+    reader = get_reader(dataset)
+    if data_root is None or str(data_root) == "":
+        data_root = os.environ.get(reader.env) or None
+        if data_root is None:
+            if dataset == "toy":
+                return ensure_toy()
+            raise UserError(f"no {dataset} data root: pass --data-root DIR or set ${reader.env} "
+                            f"(expected layout: {reader.layout})")
+    root = Path(data_root).expanduser()
+    if not root.is_dir():
+        raise UserError(f"{dataset} data root {root} is not a directory; pass --data-root or set ${reader.env} "
+                        f"to the dataset root (expected layout: {reader.layout})")
+    return root
+
+
+def list_videos(dataset: str, root: str | os.PathLike, split: str, *, fold: int = 1, on_error: str = "error") -> list[VideoItem]:
+    """The videos of one official split ("val" == "test" where a dataset has only two)."""
+    return list_with(get_reader(dataset), root, split, fold=fold, on_error=on_error)
+
+
+def index_videos(dataset: str, root: str | os.PathLike, *, on_error: str = "error") -> dict[str, VideoItem]:
+    """Every video of every official list (all splits and folds), keyed by video id."""
+    reader = get_reader(dataset)
+    out: dict[str, VideoItem] = {}
+    for fold in reader.folds:
+        for split in reader.splits_at(Path(root)):
+            for item in list_with(reader, root, split, fold=fold, on_error=on_error):
+                out.setdefault(item.video_id, item)
+    return out
