@@ -34,10 +34,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--queries", type=int, default=1)
     s.add_argument("--episodes", type=int, default=10_000)
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--data-root", default=None, help="toy dataset root (only for --dataset toy)")
+    s.add_argument("--data-root", default=None,
+                   help="dataset root for --dataset toy (default: the generated cache) and --dataset list "
+                        "(D with train.txt, val.txt, test.txt)")
     s.add_argument("--out", required=True, help="output .jsonl; a .meta.json is written beside it")
     a = sub.add_parser("allway", help="write all-way K-shot training lists (X-CLIP protocol)")
-    a.add_argument("--dataset", required=True, help="a data-layer reader: ucf101, hmdb51, kinetics, ssv2, toy, ...")
+    a.add_argument("--dataset", required=True,
+                   help="a data-layer reader: ucf101, hmdb51, kinetics, ssv2, toy, list (your own list files)")
     a.add_argument("--data-root", default=None)
     a.add_argument("--shots", type=_shots_list, default=list(allway.ALLWAY_SHOTS), help="e.g. 2,4,8,16")
     a.add_argument("--folds", type=int, default=3)
@@ -47,17 +50,42 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _check_out_file(out: Path) -> None:
+    if out.is_dir():
+        raise UserError(f"--out {out} is a directory; give a file name such as {out / 'episodes.jsonl'}")
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UserError(f"--out {out}: {parent} is a file, not a directory; choose another --out")
+            break
+
+
+def _check_out_dir(out: Path) -> None:
+    for p in (out, *out.parents):
+        if p.exists():
+            if not p.is_dir():
+                raise UserError(f"--out {out}: {p} is a file, not a directory; choose another --out")
+            break
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
     splits.check_dataset_split(args.dataset, args.split)
+    _check_out_file(Path(args.out))
+    if args.data_root is not None and args.dataset not in splits.ROOTED:
+        raise UserError(f"--data-root is not used by --dataset {args.dataset} (its split is shipped); "
+                        f"drop it, or use --dataset list for your own list files")
     entries = splits.load_split(args.dataset, args.split, root=args.data_root)
     eps = episode_set.sample_episode_set(entries, args.ways, args.shots, args.queries, args.episodes,
                                          args.seed, source=f"{args.dataset} {args.split}")
     out = Path(args.out)
-    digest = episode_set.write_episode_set(out, eps)
-    meta = {"dataset": args.dataset, "split": args.split, "ways": args.ways, "shots": args.shots,
-            "queries": args.queries, "episodes": args.episodes, "seed": args.seed,
-            "split_videos": len(entries), "episode_set_hash": digest}
-    atomic_write_text(out.with_suffix(".meta.json"), json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    try:
+        digest = episode_set.write_episode_set(out, eps)
+        meta = {"dataset": args.dataset, "split": args.split, "ways": args.ways, "shots": args.shots,
+                "queries": args.queries, "episodes": args.episodes, "seed": args.seed,
+                "split_videos": len(entries), "episode_set_hash": digest}
+        atomic_write_text(out.with_suffix(".meta.json"), json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    except OSError as e:
+        raise UserError(f"cannot write {e.filename or out}: {e.strerror}; choose another --out") from None
     print(f"wrote {out} ({len(eps)} episodes, {args.dataset} {args.split} {args.ways}-way "
           f"{args.shots}-shot {args.queries}-query, seed {args.seed}) sha256 {digest}")
     return 0
@@ -68,12 +96,17 @@ def cmd_allway(args: argparse.Namespace) -> int:
 
     if args.dataset not in data.READERS:
         raise UserError(f"unknown dataset {args.dataset!r}; choose one of {', '.join(data.READERS)}")
+    _check_out_dir(Path(args.out))
     root = data.resolve_root(args.dataset, args.data_root)
     items = data.list_videos(args.dataset, root, "train", fold=args.list_fold)
     print(f"read {len(items)} training videos of {args.dataset} from {root}")
     subsets = allway.allway_subsets([(v.video_id, v.label) for v in items], args.shots, args.folds,
                                     args.seed, class_names={v.label: v.class_name for v in items})
-    for path, lines, digest in allway.write_allway_lists(args.out, args.dataset, subsets):
+    try:
+        written = allway.write_allway_lists(args.out, args.dataset, subsets)
+    except OSError as e:
+        raise UserError(f"cannot write {e.filename or args.out}: {e.strerror}; choose another --out") from None
+    for path, lines, digest in written:
         print(f"wrote {path} ({lines} lines) sha256 {digest}")
     return 0
 

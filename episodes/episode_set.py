@@ -71,13 +71,46 @@ def write_episode_set(path: str | os.PathLike, episodes: Sequence[dict]) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+class EpisodeList(list):
+    """The episodes of a file, with `lines[i]` = the file line of episode i (for error messages)."""
+
+    lines: list[int]
+    source: str
+
+
+def _where(episodes: Sequence[dict], i: int, source: str) -> str:
+    lines = getattr(episodes, "lines", None)
+    return f"{source}:{lines[i]}" if lines is not None and i < len(lines) else f"{source}: episode {i + 1}"
+
+
+def _is_id_lists(v: Any, ways: int) -> bool:
+    return (isinstance(v, list) and len(v) == ways
+            and all(isinstance(c, list) and all(isinstance(x, str) and x for x in c) for c in v))
+
+
 def validate_episode(ep: Any, *, where: str = "episode") -> dict:
-    """Check one episode's structure (keys, equal shots/queries per class, disjoint ids)."""
+    """Check one episode's structure: keys and JSON types, >= 2 distinct classes, one non-empty
+    support and query list per class with equal lengths, no video twice."""
     if not isinstance(ep, dict) or tuple(sorted(ep)) != KEYS:
-        raise UserError(f"{where}: expected an object with keys {', '.join(KEYS)}")
-    ways = len(ep["classes"])
-    if ways < 1 or len(ep["support"]) != ways or len(ep["query"]) != ways:
-        raise UserError(f"{where}: 'support' and 'query' need one list per class ({ways} classes)")
+        raise UserError(f"{where}: expected an object with keys {', '.join(KEYS)}; regenerate the "
+                        "episode file with `python -m episodes sample`")
+    classes = ep["classes"]
+    if not isinstance(classes, list) or not all(isinstance(c, str) and c for c in classes):
+        raise UserError(f"{where}: 'classes' must be a list of class names (strings)")
+    if not isinstance(ep["index"], int) or isinstance(ep["index"], bool) or ep["index"] < 0:
+        raise UserError(f"{where}: 'index' must be an integer >= 0, got {ep['index']!r}")
+    ways = len(classes)
+    if ways < 2:
+        raise UserError(f"{where}: {ways} class(es); an episode needs at least 2 ways (1-way is 100 % "
+                        "by construction)")
+    if len(set(classes)) != ways:
+        raise UserError(f"{where}: a class is listed twice in 'classes'; each way is one class")
+    for key in ("support", "query"):
+        if not _is_id_lists(ep[key], ways):
+            raise UserError(f"{where}: '{key}' needs one list per class ({ways} classes), each a list "
+                            "of video ids (strings)")
+        if any(not c for c in ep[key]):
+            raise UserError(f"{where}: an empty '{key}' list; every class needs its videos")
     if len({len(v) for v in ep["support"]}) != 1 or len({len(v) for v in ep["query"]}) != 1:
         raise UserError(f"{where}: every class needs the same number of support and query videos")
     ids = [v for vs in ep["support"] + ep["query"] for v in vs]
@@ -86,21 +119,71 @@ def validate_episode(ep: Any, *, where: str = "episode") -> dict:
     return ep
 
 
+def validate_episode_set(episodes: Sequence[dict], split_entries: Sequence[SplitEntry], *,
+                         source: str) -> None:
+    """Check every episode against the split it claims to sample (a one-line UserError naming the
+    file line otherwise): the structure (`validate_episode`), the same ways/shots/queries in every
+    episode, each class a class of the split, each video a video of the split listed under its
+    own class (catches rotated rows, base-class videos in test episodes, foreign ids)."""
+    if not episodes:
+        raise UserError(f"episode file {source} is empty; regenerate it")
+    class_of = {e.video_id: e.class_key for e in split_entries}
+    classes = set(class_of.values())
+    shape = None
+    for i, ep in enumerate(episodes):
+        where = _where(episodes, i, source)
+        validate_episode(ep, where=where)
+        s = (len(ep["classes"]), len(ep["support"][0]), len(ep["query"][0]))
+        if shape is not None and s != shape:
+            raise UserError(f"{where}: {s[0]} ways, {s[1]} shots, {s[2]} queries, but the first episode "
+                            f"has {shape[0]}, {shape[1]}, {shape[2]}; one episode file holds one setting")
+        shape = s
+        for c in ep["classes"]:
+            if c not in classes:
+                raise UserError(f"{where}: class {c!r} is not a class of the split the file is used "
+                                "with; sample the episode set for this dataset and split")
+        for c, sup, qry in zip(ep["classes"], ep["support"], ep["query"]):
+            for v in sup + qry:
+                if v not in class_of:
+                    raise UserError(f"{where}: video {v!r} is not in the split the file is used with "
+                                    "(another split's or dataset's video); regenerate the episode file")
+                if class_of[v] != c:
+                    raise UserError(f"{where}: video {v!r} is listed under class {c!r} but belongs to "
+                                    f"{class_of[v]!r}; regenerate the episode file")
+
+
 def read_episode_set(path: str | os.PathLike) -> list[dict]:
-    """Read and validate a JSONL episode set written by `write_episode_set` (or by hand)."""
+    """Read a JSONL episode set written by `write_episode_set` (or by hand), checking each
+    episode's structure (`validate_episode`); one-line UserErrors name the file and line."""
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"episode file {path} is a directory; pass a .jsonl file written by "
+                        "`python -m episodes sample`")
     if not path.is_file():
         raise UserError(f"episode file {path} not found; create it with `python -m episodes sample`")
-    out = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                ep = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise UserError(f"{path}:{n}: not JSON ({e.msg}); regenerate the episode file") from None
-            out.append(validate_episode(ep, where=f"{path}:{n}"))
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise UserError(f"cannot read episode file {path}: {e.strerror}; check its permissions") from None
+    out = EpisodeList()
+    out.lines, out.source = [], str(path)
+    for n, raw in enumerate(data.split(b"\n"), 1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise UserError(f"{path}:{n}: not UTF-8 text; regenerate the episode file") from None
+        if not line.strip():
+            continue
+        try:
+            ep = json.loads(line)
+        except ValueError as e:  # JSONDecodeError, or an integer too long to parse
+            msg = getattr(e, "msg", "malformed")
+            raise UserError(f"{path}:{n}: not JSON ({msg}); regenerate the episode file") from None
+        except RecursionError:
+            raise UserError(f"{path}:{n}: not an episode (nested too deeply); regenerate the "
+                            "episode file") from None
+        out.append(validate_episode(ep, where=f"{path}:{n}"))
+        out.lines.append(n)
     if not out:
         raise UserError(f"episode file {path} is empty; regenerate it")
     return out

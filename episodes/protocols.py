@@ -26,6 +26,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from zeroi2v import stats
+
 PROTOCOLS = ("prototype", "finetune")
 
 
@@ -172,8 +174,6 @@ def evaluate_table(protocol: str, sim: torch.Tensor, sup: torch.Tensor, qry: tor
 
 
 def mean_ci95(acc: torch.Tensor) -> tuple[float, float, float]:
-    """(mean, 95 % CI half-width 1.96·std/√n, std) of per-episode accuracies, in percent."""
-    a = acc.double() * 100
-    n = a.numel()
-    std = a.std(unbiased=True).item() if n > 1 else 0.0
-    return a.mean().item(), 1.96 * std / n**0.5, std
+    """(mean, 95 % CI half-width 1.96·std/√n, std) of per-episode accuracies (E,) in [0, 1], in
+    percent (`zeroi2v.stats.mean_ci95`, the suite's one CI)."""
+    return stats.mean_ci95(acc.detach().double().cpu().numpy() * 100)

@@ -39,6 +39,9 @@ class EpisodeSampler:
         for name, v in (("ways", ways), ("shots", shots), ("queries", queries), ("episodes", episodes)):
             if int(v) != v or v < 1:
                 raise UserError(f"{name}={v} must be a positive integer")
+        if ways < 2:
+            raise UserError(f"ways={ways}: a 1-way episode is 100 % accurate by construction; "
+                            "use ways >= 2")
         if int(seed) != seed or seed < 0:
             raise UserError(f"seed={seed} must be a non-negative integer")
         labels = np.asarray(labels, dtype=np.int64)

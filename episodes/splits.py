@@ -10,6 +10,9 @@ The shipped files under `episodes/splits/` are copied unchanged from CLIP-FSAR (
     train3//videos/<class>/<file>.mp4                         toy         -> "<class>/<file>.mp4"
 
 The toy dataset's split lives beside the toy data, in `<toy root>/splits/{train,val,test}.txt`.
+A list dataset (`--dataset list --data-root D`, your own videos) uses D/train.txt, val.txt, test.txt
+as base / val / novel classes (see zeroi2v.data.listfile); their classes must be disjoint
+(`check_fewshot_splits`).
 """
 from __future__ import annotations
 
@@ -21,9 +24,10 @@ from typing import Mapping
 
 from zeroi2v.errors import UserError
 
-FEWSHOT_DATASETS = ("ssv2_full", "ssv2_small", "kinetics100", "hmdb51", "ucf101", "toy")
+FEWSHOT_DATASETS = ("ssv2_full", "ssv2_small", "kinetics100", "hmdb51", "ucf101", "toy", "list")
 READER_OF = {"ssv2_full": "ssv2", "ssv2_small": "ssv2", "kinetics100": "kinetics",
-             "hmdb51": "hmdb51", "ucf101": "ucf101", "toy": "toy"}
+             "hmdb51": "hmdb51", "ucf101": "ucf101", "toy": "toy", "list": "list"}
+ROOTED = ("toy", "list")  # datasets whose split files live under --data-root
 SPLITS = ("train", "val", "test")
 SPLITS_DIR = Path(__file__).resolve().parent / "splits"
 
@@ -100,8 +104,20 @@ def _load_shipped(dataset: str, split: str) -> tuple[SplitEntry, ...]:
     path = SPLITS_DIR / dataset / f"{split}.txt"
     if not path.is_file():
         raise UserError(f"shipped split {path} is missing; reinstall the package")
-    lines = path.read_text().splitlines()
-    return tuple(parse_split_lines(lines, dataset=dataset, split=split, source=str(path)))
+    return tuple(parse_split_lines(_read_split_lines(path), dataset=dataset, split=split, source=str(path)))
+
+
+def _read_split_lines(path: Path) -> list[str]:
+    """Lines of a split file; one-line UserErrors for an unreadable or non-UTF-8 file."""
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise UserError(f"cannot read split file {path}: {e.strerror}; check the path") from None
+    try:
+        return data.decode("utf-8-sig").splitlines()
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise UserError(f"{path}:{line}: not UTF-8 text; regenerate the split file") from None
 
 
 def toy_split_path(root: str | Path | None, split: str) -> Path:
@@ -115,16 +131,76 @@ def toy_split_path(root: str | Path | None, split: str) -> Path:
 
 def load_split(dataset: str, split: str, *, root: str | Path | None = None,
                video_labels: Mapping[str, str] | None = None) -> list[SplitEntry]:
-    """Entries of a few-shot split, in file order. `root` is only used for the toy dataset."""
+    """Entries of a few-shot split, in file order. `root` is only used for the toy and list datasets."""
     check_dataset_split(dataset, split)
+    if dataset == "list":
+        return load_list_split(root, split)
     if dataset == "toy":
         path = toy_split_path(root, split)
         if not path.is_file():
             raise UserError(f"toy split {path} not found; regenerate the toy dataset or fix --data-root")
-        return parse_split_lines(path.read_text().splitlines(), dataset=dataset, split=split,
-                                 source=str(path))
+        return parse_split_lines(_read_split_lines(path), dataset=dataset, split=split, source=str(path))
     entries = list(_load_shipped(dataset, split))
     if video_labels:
         entries = [SplitEntry(e.video_id, e.label, video_labels.get(e.video_id, e.class_key))
                    for e in entries]
     return entries
+
+
+def load_list_split(root: str | Path | None, split: str) -> list[SplitEntry]:
+    """A list dataset's few-shot split: `<root>/<split>.txt` (every listed video must exist)."""
+    from zeroi2v import data  # torch-heavy; only rooted datasets need it
+    from zeroi2v.data import listfile
+
+    if root is None:
+        root = data.resolve_root("list", None)
+    root = Path(root)
+    if not root.is_dir():
+        raise UserError(f"list data root {root} is not a directory; pass --data-root D with "
+                        "D/train.txt, val.txt, test.txt")
+    path = listfile.fewshot_split_file(root, split)
+    items = listfile.read_list(root, path, bad=data.BadData("error", what=f"list {split}"))
+    seen: dict[str, int] = {}
+    for item in items:
+        seen[item.video_id] = seen.get(item.video_id, 0) + 1
+    twice = [v for v, n in seen.items() if n > 1]
+    if twice:
+        raise UserError(f"{path}: video {twice[0]!r} is listed {seen[twice[0]]} times; list each video once")
+    if not items:
+        raise UserError(f"{path} lists no videos; add '<relative/path> <class>' lines")
+    return [SplitEntry(video_id=i.video_id, label=i.label, class_key=i.class_name) for i in items]
+
+
+def check_fewshot_splits(splits: Mapping[str, list[SplitEntry]], *, ways: int | None = None,
+                         shots: int | None = None, queries: int | None = None,
+                         source: str = "the dataset") -> None:
+    """Few-shot splits must not share a class (one-line error naming one) nor a video; with `ways`/`shots`/`queries`, the test (novel) split -- where the
+    episodes are drawn -- needs >= ways classes and every class >= shots+queries videos (the
+    error names the smallest class). Validation episodes are drawn by the runner with at most as
+    many ways as the val split has classes (a 10/4/6 split runs 5-way tests)."""
+    owner: dict[str, str] = {}
+    for split, entries in splits.items():
+        for cls in sorted({e.class_key for e in entries}):
+            if cls in owner:
+                raise UserError(f"{source}: class {cls!r} is in both the {owner[cls]} and the {split} split; "
+                                "few-shot base / val / novel classes must be disjoint")
+            owner[cls] = split
+    where: dict[str, str] = {}
+    for split, entries in splits.items():
+        for e in entries:
+            if where.setdefault(e.video_id, split) != split:
+                raise UserError(f"{source}: video {e.video_id!r} is in both the {where[e.video_id]} and the "
+                                f"{split} split; list each video in one split")
+    if ways is None or "test" not in splits:
+        return
+    need = (shots or 0) + (queries or 0)
+    counts: dict[str, int] = {}
+    for e in splits["test"]:
+        counts[e.class_key] = counts.get(e.class_key, 0) + 1
+    if len(counts) < ways:
+        raise UserError(f"{source} test (novel) split has {len(counts)} classes, fewer than ways={ways}; "
+                        f"use --ways <= {len(counts)} or add classes")
+    small = min(sorted(counts), key=counts.get)
+    if counts[small] < need:
+        raise UserError(f"{source} test (novel) split: class {small!r} has {counts[small]} videos, fewer "
+                        f"than shots+queries={need}; add videos or lower --shots/--queries")

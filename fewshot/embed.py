@@ -1,24 +1,39 @@
 """Embed videos once with a (merged) model and cache the features on disk.
 
 A cache file holds the view-averaged features of one model on one dataset under one sampling
-config: `<cache>/features/<model hash>/<dataset>-<view hash>.pt` = {"ids": [...], "features": (N, D)}.
-The model hash covers every tensor of the model plus its STDHA offsets and frame count, so a
-different model can never be served stale features; a second run embeds nothing. The file is
-rewritten atomically every `save_every` videos, so an interrupted embedding resumes.
+config: `<cache>/features/<model hash>/<dataset>-<view hash>.pt` =
+{"format": 2, "ids": [...], "identities": [...], "features": (N, D)}. The model hash covers every
+tensor of the model plus its STDHA offsets and frame count, so a different model can never be
+served stale features. Each row is also keyed by its video's identity -- path relative to the data
+root, size and mtime -- so a replaced, repaired or regenerated video (another --data-root, another
+toy seed) is re-embedded and an unchanged one never is. A truncated or foreign cache file is
+warned about and recomputed. The file is rewritten atomically every `save_every` videos, so an
+interrupted embedding resumes.
+
+A video that cannot be decoded is an error, or (`on_error="skip"`) gets NO features: it is left
+out of the returned rows and of the cache, and the caller drops the episodes that need it.
+Under torchrun the videos to embed are sharded across ranks and gathered (each embedded once in
+total); only rank 0 writes the cache.
 """
 from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import asdict, dataclass
+import os
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
+from zeroi2v import distributed as D
+from zeroi2v.errors import UserError
 from zeroi2v.io import atomic_torch_save, sha256_json
 
 log = logging.getLogger("fewshot")
+
+CACHE_FORMAT = 2
+AMP = ("auto", "bf16", "fp16", "none")
 
 
 @dataclass(frozen=True)
@@ -38,6 +53,17 @@ class ViewConfig:
         return sha256_json(asdict(self))[:12]
 
 
+def autocast_dtype(amp: str, device) -> torch.dtype | None:
+    """Mixed precision on CUDA: auto = bf16 where supported, else fp16; none on CPU."""
+    if amp not in AMP:
+        raise UserError(f"--amp {amp!r}: use one of {', '.join(AMP)}")
+    if not str(device).startswith("cuda") or amp == "none":
+        return None
+    if amp == "bf16" or (amp == "auto" and torch.cuda.is_bf16_supported()):
+        return torch.bfloat16
+    return torch.float16
+
+
 def model_hash(model: torch.nn.Module) -> str:
     """Content hash of a model: every state-dict tensor (name, dtype, shape, bytes) and its STDHA spec."""
     h = hashlib.sha256()
@@ -54,65 +80,176 @@ def cache_path(cache_root: Path, model_key: str, dataset: str, view: ViewConfig)
     return Path(cache_root) / "features" / model_key[:16] / f"{dataset}-{view.key()}.pt"
 
 
+def video_identity(path: Path, root: Path | None) -> str:
+    """`relative/path|size|mtime_ns`: changes whenever the file is replaced or rewritten."""
+    path = Path(path)
+    try:
+        st = os.stat(path)
+    except OSError:
+        return f"{path}|missing"
+    try:
+        rel = path.resolve().relative_to(Path(root).resolve()).as_posix() if root is not None else str(path)
+    except ValueError:
+        rel = str(path.resolve())
+    return f"{rel}|{st.st_size}|{st.st_mtime_ns}"
+
+
 @dataclass
 class EmbedStats:
-    embedded: int = 0  # videos run through the model in this call
+    embedded: int = 0  # videos run through the model in this call (all ranks together)
     cached: int = 0  # videos served from the cache
+    skipped: list[str] = field(default_factory=list)  # ids of unreadable videos (no features)
+    cache_discarded: str | None = None  # why an existing cache file was not used
+
+
+def read_cache(path: Path | None) -> tuple[dict[str, tuple[str, torch.Tensor]], str | None]:
+    """{video id: (identity, feature)} of a cache file; ({}, reason) for a missing/truncated/foreign one."""
+    if path is None or not path.exists():
+        return {}, None
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        ids, idents, feats = blob["ids"], blob["identities"], blob["features"]
+        if (blob.get("format") != CACHE_FORMAT or not isinstance(feats, torch.Tensor) or feats.dim() != 2
+                or not isinstance(ids, list) or not isinstance(idents, list)
+                or not len(ids) == len(idents) == len(feats)
+                or not all(isinstance(x, str) for x in ids + idents)):
+            raise ValueError("not a feature cache of this format")
+    except Exception as e:  # noqa: BLE001 -- any unreadable file is recomputed, never trusted
+        reason = f"{e.__class__.__name__}: {' '.join(str(e).split())[:120]}"
+        log.warning("feature cache %s is truncated or not a feature cache (%s); recomputing it", path, reason)
+        return {}, reason
+    return {i: (ident, f) for i, ident, f in zip(ids, idents, feats)}, None
+
+
+def _save(path: Path, cache: dict[str, tuple[str, torch.Tensor]]) -> None:
+    ids = sorted(cache)
+    atomic_torch_save({"format": CACHE_FORMAT, "ids": ids, "identities": [cache[i][0] for i in ids],
+                       "features": torch.stack([cache[i][1] for i in ids])}, path)
+
+
+class _Clips(torch.utils.data.Dataset):
+    """(video, position) of a VideoClipDataset, or (None, position, reason) for an unreadable video:
+    no substitution by the next video, so a feature always belongs to the video it is stored under."""
+
+    def __init__(self, ds):
+        self.ds = ds
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    def __getitem__(self, i: int):
+        from zeroi2v.data.decode import VideoError
+
+        try:
+            return self.ds.load(i)[0], i, None
+        except VideoError as e:
+            return None, i, str(e)
+
+
+def _collate(batch):
+    ok = [b for b in batch if b[0] is not None]
+    video = torch.utils.data.default_collate([b[0] for b in ok]) if ok else None  # (B, V, C, T, H, W)
+    return video, [b[1] for b in ok], [(b[1], b[2]) for b in batch if b[0] is None]
+
+
+def loader_kwargs(num_workers: int, device) -> dict:
+    return dict(num_workers=num_workers, pin_memory=str(device).startswith("cuda"),
+                persistent_workers=num_workers > 0)
 
 
 @torch.inference_mode()
-def embed_videos(model: torch.nn.Module, items: list, view: ViewConfig, *, path: Path | None, device: str = "cpu",
-                 batch_size: int = 8, num_workers: int = 0, on_error: str = "error", save_every: int = 256,
+def embed_videos(model: torch.nn.Module, items: list, view: ViewConfig, *, path: Path | None, root: Path | None = None,
+                 device: str = "cpu", batch_size: int = 8, num_workers: int = 0, on_error: str = "error",
+                 amp: str = "auto", save_every: int = 256,
                  desc: str = "embed") -> tuple[torch.Tensor, dict[str, int], EmbedStats]:
-    """Features (N, D) of `items` (order of `items`), their row index by video id, and what was computed.
+    """Features (M, D) of the readable `items` (in their order), their row index by video id, and what
+    was computed. Unreadable videos (on_error="skip") have no row.
 
     `path` None: no cache (e.g. validation features of a model still being trained)."""
     from zeroi2v import data
 
     stats = EmbedStats()
-    cache: dict[str, torch.Tensor] = {}
-    if path is not None and path.is_file():
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-        cache = dict(zip(blob["ids"], blob["features"]))
-    todo = [it for it in items if it.video_id not in cache]
-    stats.cached = len(items) - len(todo)
-    if todo:
-        log.info("%s: embedding %d videos (%d cached) -> %s", desc, len(todo), stats.cached, path or "memory")
+    rank, world = D.get_rank(), D.get_world_size()
+    cache, stats.cache_discarded = read_cache(path) if rank == 0 else ({}, None)
+    ident = {it.video_id: video_identity(it.path, root) for it in items} if rank == 0 else {}
+    todo_pos = [k for k, it in enumerate(items) if cache.get(it.video_id, ("",))[0] != ident[it.video_id]] \
+        if rank == 0 else None
+    todo_pos = D.broadcast_object(todo_pos)  # rank 0's view of the cache decides for every rank
+    stats.cached = len(items) - len(todo_pos)
+    mine = todo_pos[rank::world]  # (each video embedded by exactly one rank)
+    got: dict[int, torch.Tensor] = {}
+    bad: dict[int, str] = {}
+    if todo_pos:
+        log.info("%s: embedding %d videos (%d cached)%s -> %s", desc, len(todo_pos), stats.cached,
+                 f" over {world} ranks" if world > 1 else "", path or "memory")
+    if mine:
+        todo = [items[k] for k in mine]
         ds = data.VideoClipDataset(todo, num_frames=view.num_frames, size=view.size, train=False, mean=view.mean,
                                    std=view.std, num_clips=view.num_clips, num_crops=view.num_crops,
                                    sampling=view.sampling, interval=view.interval, on_error=on_error)
-        loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, num_workers=num_workers, shuffle=False)
-        done, since_save = 0, 0
-        for feats in batch_features(model, loader, device=device, desc=desc):
-            for it, f in zip(todo[done:done + len(feats)], feats):
-                cache[it.video_id] = f.clone()
-            done += len(feats)
-            since_save += len(feats)
-            stats.embedded += len(feats)
-            if path is not None and since_save >= save_every:
+        loader = torch.utils.data.DataLoader(_Clips(ds), batch_size=batch_size, shuffle=False, collate_fn=_collate,
+                                             **loader_kwargs(num_workers, device))
+        model.eval().to(device)
+        dtype = autocast_dtype(amp, device)
+        since_save = 0
+        for video, pos, failed in tqdm(loader, desc=desc, unit="batch", disable=rank != 0):
+            for j, reason in failed:
+                bad[mine[j]] = reason
+                if on_error == "skip":
+                    log.warning("skipping %s: %s (no features; episodes that need it are dropped)",
+                                todo[j].path, reason)
+            if bad and on_error == "error":
+                break  # every rank reaches the gather below, then all raise the same error
+            if video is None:
+                continue
+            for j, f in zip(pos, _features(model, video, device=device, dtype=dtype)):
+                got[mine[j]] = f.clone()
+                if rank == 0:
+                    cache[todo[j].video_id] = (ident[todo[j].video_id], got[mine[j]])
+            since_save += len(pos)
+            if path is not None and rank == 0 and since_save >= save_every:
                 _save(path, cache)
                 since_save = 0
-        if path is not None:
+    for part_got, part_bad in D.all_gather_object((got, bad)) if world > 1 else [(got, bad)]:
+        got.update(part_got)
+        bad.update(part_bad)
+    if bad and on_error == "error":
+        k = min(bad)
+        raise UserError(f"{items[k].path}: {bad[k]}; fix or remove the video, or pass --on-error skip")
+    stats.embedded = len(got)
+    stats.skipped = [items[k].video_id for k in sorted(bad)]
+    if rank == 0:
+        for k, f in got.items():
+            cache[items[k].video_id] = (ident[items[k].video_id], f)
+        for k in bad:  # a stale row of a now unreadable video is dropped, never kept under its id
+            cache.pop(items[k].video_id, None)
+        if path is not None and (todo_pos or stats.cache_discarded):
             _save(path, cache)
-    else:
+    if not todo_pos:
         log.info("%s: all %d videos cached in %s", desc, len(items), path)
-    ids = [it.video_id for it in items]
-    return torch.stack([cache[i] for i in ids]), {v: r for r, v in enumerate(ids)}, stats
+    if stats.skipped:
+        log.warning("%s: %d unreadable video(s) skipped, no features stored for them (first: %s)", desc,
+                    len(stats.skipped), stats.skipped[0])
+    if rank != 0:  # only rank 0 holds the cached rows; the other ranks never evaluate
+        return torch.empty(0), {}, stats
+    rows = [k for k in range(len(items)) if k not in bad]
+    ids = [items[k].video_id for k in rows]
+    feats = torch.stack([got[k] if k in got else cache[ids[r]][1] for r, k in enumerate(rows)])  # (M, D)
+    return feats, {v: r for r, v in enumerate(ids)}, stats
+
+
+def _features(model, video: torch.Tensor, *, device, dtype) -> torch.Tensor:
+    """View-averaged features (B, D) of video (B, V, C, T, H, W)."""
+    B, V = video.shape[:2]
+    with torch.autocast("cuda", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+        feats = model.forward_features(video.to(device, non_blocking=True).flatten(0, 1))  # (B*V, D)
+    return feats.float().view(B, V, -1).mean(1).cpu()  # average the views
 
 
 @torch.inference_mode()
-def batch_features(model: torch.nn.Module, loader, *, device: str = "cpu", desc: str = "embed"):
+def batch_features(model: torch.nn.Module, loader, *, device: str = "cpu", desc: str = "embed", amp: str = "auto"):
     """Yield view-averaged features (B, D) per batch of (video (B, V, C, T, H, W), label) in eval mode."""
     model.eval().to(device)
-    cuda = str(device).startswith("cuda")
+    dtype = autocast_dtype(amp, device)
     for batch in tqdm(loader, desc=desc, unit="batch"):
-        video = batch[0]
-        B, V = video.shape[:2]
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
-            feats = model.forward_features(video.to(device).flatten(0, 1))  # (B*V, D)
-        yield feats.float().view(B, V, -1).mean(1).cpu()  # average the views
-
-
-def _save(path: Path, cache: dict[str, torch.Tensor]) -> None:
-    ids = sorted(cache)
-    atomic_torch_save({"ids": ids, "features": torch.stack([cache[i] for i in ids])}, path)
+        yield _features(model, batch[0], device=device, dtype=dtype)

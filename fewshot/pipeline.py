@@ -1,30 +1,37 @@
-"""The stages of a few-shot run, in order; `run(cfg)` returns the printed table (see run.py)."""
+"""The stages of a few-shot run, in order; `run(cfg)` returns the printed table (see run.py).
+
+Every check on the inputs (weights, data, episode sets, impossible ways) runs before anything is
+written under --out; `commit` is the first write. Under torchrun every rank adapts (data-parallel,
+through fewshot.adapt) and embeds its shard of the test videos; rank 0 writes the export, the
+cache, the records and the table.
+"""
 from __future__ import annotations
 
 import dataclasses
 import logging
 import time
-import warnings
 from pathlib import Path
 
 import torch
 
-from episodes.episode_set import (describe_episode_set, read_episode_set, sample_episode_set,
-                                  write_episode_set)
-from results import records as rec
+from zeroi2v import distributed as D
+from zeroi2v.defaults import defaults_for
 from zeroi2v.errors import UserError
 from zeroi2v.io import atomic_write_json, sha256_file
+from zeroi2v.toyvit import PretrainConfig, cache_dir, pretrain_toy_vit
+from zeroi2v.variants import method_model_kwargs
 
 from .adapt import AdaptConfig, adapt
 from .embed import ViewConfig, cache_path, embed_videos, model_hash
-from zeroi2v.toyvit import PretrainConfig, cache_dir, pretrain_toy_vit
-from episodes.protocols import episode_indices, evaluate_table, mean_ci95, similarity_table
+from .evaluate import MethodResult, episode_sets, evaluate_method, run_table, write_episode_sets
 from .splitdata import FewShotData, load_fewshot_data
 
 log = logging.getLogger("fewshot")
 
 
 def check_weights(cfg) -> None:
+    if cfg.pretrained and Path(cfg.pretrained).is_dir():
+        raise UserError(f"pretrained weights {cfg.pretrained} is a directory; pass the weights file inside it")
     if cfg.pretrained and not Path(cfg.pretrained).is_file():
         raise UserError(f"pretrained weights {cfg.pretrained} not found; pass --pretrained with a local "
                         f"file (OpenAI CLIP ViT-B-16.pt, or a timm .pth/.safetensors of {cfg.backbone})")
@@ -35,65 +42,53 @@ def check_weights(cfg) -> None:
 
 def resolve_pretrained(cfg, fs: FewShotData, *, mean, std, cache_root: Path) -> str:
     """The image weights (checked by `check_weights` first): --pretrained, or (toy) the tiny ViT
-    pre-trained on toy frames."""
+    pre-trained on toy frames (rank 0 trains it once; the others read its cached file)."""
     if cfg.pretrained:
         return cfg.pretrained
     pcfg = PretrainConfig(backbone=cfg.backbone, timm_kwargs=dict(cfg.timm_kwargs), seed=cfg.seed)
-    return str(pretrain_toy_vit(fs.root, pcfg, mean=mean, std=std, cache_root=cache_root))
+    if not D.is_main():
+        D.barrier()
+    path = str(pretrain_toy_vit(fs.root, pcfg, mean=mean, std=std, cache_root=cache_root))
+    if D.is_main():
+        D.barrier()
+    return path
 
 
 def build_model(cfg, method: str, *, num_classes: int = 0, pretrained: str | None, **model_kw):
     import zeroi2v
 
-    kinds = {"frozen": dict(stdha=None, adapters=None, temporal_embedding=False),
-             "zeroi2v_no_stdha": dict(stdha=None), "zeroi2v": dict(stdha=cfg.stdha)}
     torch.manual_seed(cfg.seed)
     return zeroi2v.create_model(cfg.backbone, num_frames=cfg.frames, num_classes=num_classes,
-                                pretrained=pretrained, **kinds[method], **model_kw, **cfg.timm_kwargs)
+                                pretrained=pretrained, **method_model_kwargs(method, cfg.stdha), **model_kw,
+                                **cfg.timm_kwargs)
 
 
-def episode_sets(cfg, fs: FewShotData, out: Path) -> list[tuple[list[dict], dict, str]]:
-    """(episodes, description, file) per shot count: the given --episodes-file, or sampled and written."""
-    if cfg.episodes_file:
-        eps = read_episode_set(cfg.episodes_file)
-        desc = describe_episode_set(eps)
-        missing = {v for ep in eps for c in ep["support"] + ep["query"] for v in c} - set(fs.items)
-        if missing:
-            raise UserError(f"{cfg.episodes_file} names {len(missing)} videos not in {cfg.dataset} under "
-                            f"{fs.root} (first: {sorted(missing)[0]}); sample it for this dataset")
-        return [(eps, desc, cfg.episodes_file)]
-    sets = []
-    for shots in cfg.shots:
-        path = out / "episodes" / f"{cfg.dataset}-test-{cfg.ways}w{shots}s{cfg.queries}q-{cfg.episodes}-seed{cfg.seed}.jsonl"
-        eps = sample_episode_set(fs.splits["test"], cfg.ways, shots, cfg.queries, cfg.episodes, cfg.seed,
-                                 source=f"{cfg.dataset} test")
-        write_episode_set(path, eps)
-        sets.append((eps, describe_episode_set(eps), str(path)))
-        log.info("episode set: %d %d-way %d-shot episodes, hash %s -> %s", len(eps), cfg.ways, shots,
-                 sets[-1][1]["hash"][:12], path)
-    return sets
+def probe_model(cfg):
+    """The image model with the run's backbone, timm kwargs, STDHA and --pretrained weights: each flag
+    checked before anything is written (a bad value is one line naming the flags)."""
+    import zeroi2v
+
+    try:
+        return zeroi2v.create_model(cfg.backbone, num_frames=cfg.frames, adapters=None, stdha=cfg.stdha,
+                                    pretrained=cfg.pretrained, **cfg.timm_kwargs)
+    except (ValueError, TypeError, RuntimeError, AssertionError) as e:  # timm / STDHA refusing the settings
+        raise UserError(f"cannot build {cfg.backbone} with --timm-kwargs {cfg.timm_kwargs} --stdha {cfg.stdha} "
+                        f"--frames {cfg.frames}: {e.__class__.__name__}: {e}; fix these flags") from None
 
 
-def recipe(dataset: str, train_items: list) -> tuple[dict, dict]:
-    """Per-dataset (model, adaptation) settings beyond the command line.
-
-    Real data: the original recipe (adapter scale 0.5, adapter dropout 0.1, head dropout 0.5),
-    flips with SSv2's left/right label swap, the epoch selected on val few-shot accuracy.
-    Toy: the tiny demo model learns faster with adapter scale 1 and no dropout; no flips (left/right
-    and cw/ccw are classes); frames kept decoded; the last epoch is kept, because the toy's six val
-    classes (small up/down moves, shakes, a squash) stay at chance for every method and epoch
-    (measured), so selecting on them would pick an epoch at random.
-    """
-    if dataset == "toy":
-        return (dict(adapter_scale=1.0, adapter_dropout=0.0, head_dropout=0.0),
-                dict(flip=False, crop_scale=(0.6, 1.0), keep_decoded=True, select="last"))
-    model = dict(adapter_scale=0.5, adapter_dropout=0.1, head_dropout=0.5)
-    if dataset.startswith("ssv2"):
+def adaptation(cfg, train_items: list) -> tuple[dict, dict]:
+    """(model, adaptation) settings of the dataset's defaults row (zeroi2v/defaults.py); SSv2 flips
+    with its left/right label swap."""
+    d = defaults_for(cfg.dataset)
+    model = dict(adapter_scale=d.adapter_scale, adapter_dropout=d.adapter_dropout, head_dropout=d.head_dropout)
+    acfg = dict(flip=d.flip, crop_scale=d.crop_scale, keep_decoded=d.keep_decoded, select=d.select,
+                warmup_epochs=d.adapt_warmup_epochs, weight_decay=d.weight_decay)
+    if d.flip and cfg.dataset.startswith("ssv2"):
         from zeroi2v import data
 
         names = [n for _, n in sorted({(it.label, it.class_name) for it in train_items})]
-        return model, dict(flip_map=tuple(data.flip_label_map(names)))
-    return model, {}
+        acfg["flip_map"] = tuple(data.flip_label_map(names))
+    return model, acfg
 
 
 def labelled(fs: FewShotData, split: str) -> list:
@@ -101,34 +96,53 @@ def labelled(fs: FewShotData, split: str) -> list:
     return [dataclasses.replace(fs.items[e.video_id], label=e.label) for e in fs.splits[split]]
 
 
-def run(cfg) -> str:
-    import zeroi2v
-    from results.formats import render
-    from results.load import RecordWarning, read_records
-    from results.tables import fewshot_table
+def commit(cfg, out: Path, sets) -> None:
+    """The run's first writes (rank 0): config.json, run.log, the sampled episode sets."""
+    from .logs import attach_log_file
 
-    out = Path(cfg.out)
-    check_weights(cfg)  # missing weights or data: one line before anything is logged or written
-    fs = load_fewshot_data(cfg.dataset, cfg.data_root, on_error=cfg.on_error)
+    if not D.is_main():
+        return
+    attach_log_file(out)
     atomic_write_json(out / "config.json", dataclasses.asdict(cfg))
     log.info("config: %s", out / "config.json")
-    cache_root = Path(cfg.cache_dir) if cfg.cache_dir else cache_dir()
-    probe = zeroi2v.create_model(cfg.backbone, num_frames=cfg.frames, adapters=None, **cfg.timm_kwargs)
-    dc = zeroi2v.data_config(probe)
-    size = cfg.size or probe.backbone.patch_embed.img_size[0]  # the model's input size, not the pretrained cfg's
-    view = ViewConfig(num_frames=cfg.frames, size=size, mean=dc["mean"], std=dc["std"])
-    pretrained = resolve_pretrained(cfg, fs, mean=dc["mean"], std=dc["std"], cache_root=cache_root)
-    pretrained_sha = sha256_file(pretrained)
+    write_episode_sets(sets)
+
+
+def run(cfg) -> str:
+    """Run every stage; the markdown table of this run's records (rank 0; "" on the other ranks)."""
+    written = run_stages(cfg)
+    return run_table(written) if D.is_main() else ""
+
+
+def run_stages(cfg) -> list[tuple[Path, dict]]:
+    """Run every stage; the (path, record) pairs written (rank 0; [] on the other ranks)."""
+    import zeroi2v
+    from episodes.episode_set import sample_episode_set
+
+    out = Path(cfg.out)
+    # every check before the first write: data, weights, model settings, episodes (one line each)
+    fs = load_fewshot_data(cfg.dataset, cfg.data_root, on_error=cfg.on_error)
+    check_weights(cfg)
+    probe = probe_model(cfg)
     sets = episode_sets(cfg, fs, out)
     train_items, val_items = labelled(fs, "train"), labelled(fs, "val")
     test_items = [fs.items[e.video_id] for e in fs.splits["test"]]
     n_base = len({it.label for it in train_items})
-    model_kw, adapt_kw = recipe(cfg.dataset, train_items)
+    model_kw, adapt_kw = adaptation(cfg, train_items)
     acfg = AdaptConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, num_workers=cfg.num_workers,
                        seed=cfg.seed, ways=min(cfg.ways, len({it.label for it in val_items})), **adapt_kw)
+    adapted_methods = [m for m in cfg.methods if m != "frozen"]
     val_eps = sample_episode_set(fs.splits["val"], acfg.ways, acfg.shots, 1, acfg.val_episodes, cfg.seed + 1,
-                                 source=f"{cfg.dataset} val")  # the fixed val episodes that select the epoch
+                                 source=f"{cfg.dataset} val") if adapted_methods else []  # select the epoch
+    dc = zeroi2v.data_config(probe)
+    cfg = dataclasses.replace(cfg, size=cfg.size or probe.backbone.patch_embed.img_size[0])  # the model's size
+    view = ViewConfig(num_frames=cfg.frames, size=cfg.size, mean=dc["mean"], std=dc["std"])
+    commit(cfg, out, sets)  # every check passed: the first write under --out
+    cache_root = Path(cfg.cache_dir) if cfg.cache_dir else cache_dir()
+    pretrained = resolve_pretrained(cfg, fs, mean=dc["mean"], std=dc["std"], cache_root=cache_root)
+    pretrained_sha = sha256_file(pretrained)
 
+    written = []
     for method in cfg.methods:
         seconds: dict[str, float] = {}
         t = time.perf_counter()
@@ -140,61 +154,66 @@ def run(cfg) -> str:
         if adapted:
             log.info("[%s] stage a: adapting on %d base-class videos (%d classes), %d epochs", method,
                      len(train_items), n_base, cfg.epochs)
+            identity = dict(backbone=cfg.backbone, timm_kwargs=cfg.timm_kwargs, frames=cfg.frames,
+                            stdha=list(model.stdha_offsets), pretrained_sha256=pretrained_sha, method=method)
             adapt(model, train_items=train_items, val_items=val_items, val_episodes=val_eps, view=view, cfg=acfg,
-                  out_dir=out / method, device=cfg.device, resume=cfg.resume)
+                  out_dir=out / method, device=cfg.device, resume=cfg.resume, identity=identity,
+                  on_error=cfg.on_error, amp=cfg.amp)
             seconds["adapt"] = time.perf_counter() - t
             t = time.perf_counter()
-            model.eval()
-            export = out / method / "merged.safetensors"
-            zeroi2v.save_merged(model, export)  # folds a copy, checks it, writes it: what follows uses the file
-            merged = zeroi2v.create_model(cfg.backbone, num_frames=cfg.frames, num_classes=n_base, adapters=None,
-                                          pretrained=str(export), **cfg.timm_kwargs).to(cfg.device).eval()
-            batch = torch.utils.data.default_collate([_test_clip(test_items[i], view) for i in range(2)])
-            diff = zeroi2v.check_merge(model, merged, batch.flatten(0, 1).to(cfg.device))
-            log.info("[%s] stage b: merged and exported to %s; max |merged - unmerged| = %.2e (relative %.2e) "
-                     "on 2 test clips", method, export, diff["max_abs"], diff["max_rel"])
-            model = merged
+            model, diff = merge_stage(cfg, model, method, out, view, test_items, n_base)
             seconds["merge"] = time.perf_counter() - t
         t = time.perf_counter()
         model.head = torch.nn.Identity()  # features only: episodes never see the base-class head
         path = cache_path(cache_root, model_hash(model), cfg.dataset, view)
-        feats, row_of, stats = embed_videos(model, test_items, view, path=path, device=cfg.device,
+        feats, row_of, stats = embed_videos(model, test_items, view, path=path, root=fs.root, device=cfg.device,
                                             batch_size=cfg.batch_size, num_workers=cfg.num_workers,
-                                            on_error=cfg.on_error, desc=f"[{method}] embed test")
+                                            on_error=cfg.on_error, amp=cfg.amp, desc=f"[{method}] embed test")
         seconds["embed"] = time.perf_counter() - t
-        sim = similarity_table(feats)  # (N, N) cosine similarities: all both protocols need
-        for eps, desc, ep_file in sets:
-            sup, qry = episode_indices(row_of, eps)  # (E, W, K), (E, W, Q) rows of `sim`
-            for protocol in cfg.protocols:
-                t = time.perf_counter()
-                acc = evaluate_table(protocol, sim, sup, qry)
-                seconds[f"eval_{protocol}"] = time.perf_counter() - t
-                mean, ci, std = mean_ci95(acc)
-                name = f"{cfg.dataset}-{method}-{desc['ways']}w{desc['shots']}s-{protocol}"
-                rel = rec.save_episode_accuracies(out, name, acc.double().numpy() * 100)
-                record = rec.new_record(
-                    "fewshot", dataset=cfg.dataset, method=method, backbone=cfg.backbone, seed=cfg.seed,
-                    ways=desc["ways"], shots=desc["shots"], queries=desc["queries"], protocol=protocol,
-                    accuracy=mean, ci95=ci, std=std, n_episodes=len(eps), episode_set_hash=desc["hash"],
-                    episode_set=ep_file, episode_accuracies=rel, pretrained=pretrained,
-                    pretrained_sha256=pretrained_sha, stdha=model.stdha_offsets,
-                    adapters=model.adapter_config if adapted else None, params_total=params["total"],
-                    params_trainable=params["trainable"] if adapted else 0,
+        if not D.is_main():
+            continue  # evaluation and records: rank 0
+        info = dict(stdha=model.stdha_offsets, adapters=model.adapter_config if adapted else None,
+                    params_total=params["total"], params_trainable=params["trainable"] if adapted else 0,
                     merge_max_abs_diff=diff and diff["max_abs"], merge_max_rel_diff=diff and diff["max_rel"],
-                    stage_seconds=dict(seconds), embedded=stats.embedded, embed_cached=stats.cached,
-                    feature_cache=str(path), config=dataclasses.asdict(cfg))
-                written = rec.write_record(out, record)
-                log.info("[%s] %d-shot %s: %.2f ± %.2f %% over %d episodes -> %s", method, desc["shots"], protocol,
-                         mean, ci, len(eps), written)
-    with warnings.catch_warnings():  # earlier runs' records in `out` are superseded by this run's
-        warnings.simplefilter("ignore", RecordWarning)
-        table = fewshot_table(read_records(out).records)
-    return render(table, "markdown") if table is not None else "(no few-shot records)"
+                    world_size=D.get_world_size())
+        result = MethodResult(method, feats, row_of, info, seconds, stats, str(path))
+        written += evaluate_method(cfg, out, sets, result, pretrained=pretrained, pretrained_sha=pretrained_sha)
+    return written
 
 
-def _test_clip(item, view: ViewConfig) -> torch.Tensor:
+def merge_stage(cfg, model, method: str, out: Path, view: ViewConfig, test_items: list, n_base: int):
+    """Fold the adapters into the image weights (rank 0 writes the export; every rank reads it back)
+    and check merged == unmerged on two readable test clips; returns (merged model, differences)."""
+    import zeroi2v
+
+    model.eval()
+    export = out / method / "merged.safetensors"
+    if D.is_main():
+        zeroi2v.save_merged(model, export)  # folds a copy, checks it, writes it: what follows uses the file
+    D.barrier()
+    merged = zeroi2v.create_model(cfg.backbone, num_frames=cfg.frames, num_classes=n_base, adapters=None,
+                                  pretrained=str(export), **cfg.timm_kwargs).to(cfg.device).eval()
+    batch = torch.utils.data.default_collate(_check_clips(test_items, view, n=2))
+    diff = zeroi2v.check_merge(model, merged, batch.flatten(0, 1).to(cfg.device))
+    log.info("[%s] stage b: merged and exported to %s; max |merged - unmerged| = %.2e (relative %.2e) "
+             "on 2 test clips", method, export, diff["max_abs"], diff["max_rel"])
+    return merged, diff
+
+
+def _check_clips(items: list, view: ViewConfig, *, n: int) -> list[torch.Tensor]:
+    """The first `n` readable test clips (V, C, T, H, W); unreadable videos are passed over."""
     from zeroi2v import data
+    from zeroi2v.data.decode import VideoError
 
-    ds = data.VideoClipDataset([item], num_frames=view.num_frames, size=view.size, train=False,
+    ds = data.VideoClipDataset(items, num_frames=view.num_frames, size=view.size, train=False,
                                mean=view.mean, std=view.std, num_clips=view.num_clips, num_crops=view.num_crops)
-    return ds[0][0]  # (V, C, T, H, W)
+    clips = []
+    for i in range(len(items)):
+        try:
+            clips.append(ds.load(i)[0])
+        except VideoError:
+            continue
+        if len(clips) == n:
+            return clips
+    raise UserError("fewer than 2 readable test videos to check the merged model on; check the dataset "
+                    "with python -m fewshot.data check")

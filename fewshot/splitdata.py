@@ -1,13 +1,19 @@
 """Few-shot benchmark -> videos on disk: join an episodic split with the dataset reader's index.
 
-To add a dataset: give it a reader in `fewshot/data/` (layout, annotations, video ids), a split in
+To add a dataset: give it a reader in `zeroi2v/data/` (layout, annotations, video ids), a split in
 `episodes/splits/`, and an entry in `episodes.splits.READER_OF`; nothing here changes.
+
+`--dataset list --data-root D` (your own videos): D/train.txt, val.txt, test.txt are the base /
+val / novel splits (lines `<relative/path> <class name or index into classes.txt>`); their classes
+must be disjoint and, given ways/shots/queries, every split needs >= ways classes of >=
+shots+queries videos (`episodes.splits.check_fewshot_splits`).
 """
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 from episodes import splits as ep_splits
 from zeroi2v.errors import UserError
@@ -34,17 +40,23 @@ class FewShotData:
 
 
 def load_fewshot_data(dataset: str, data_root: str | None, *, on_error: str = "error",
-                      splits: tuple[str, ...] = ("train", "val", "test")) -> FewShotData:
-    """Resolve the data root, index the reader's videos and join the episodic splits to them."""
+                      splits: tuple[str, ...] = ("train", "val", "test"), ways: int | None = None,
+                      shots: int | Sequence[int] | None = None, queries: int | None = None) -> FewShotData:
+    """Resolve the data root, index the reader's videos and join the episodic splits to them.
+
+    For the datasets whose splits live under the root (toy, list) the splits are checked:
+    disjoint classes and videos, and with `ways` (+ `shots`, the largest if several, + `queries`)
+    enough classes and videos per class in every split."""
     from zeroi2v import data
 
+    dataset = canonical_dataset(dataset)
     reader = ep_splits.READER_OF[dataset]
     root = data.resolve_root(reader, data_root)
     index = data.index_videos(reader, root, on_error=on_error)
     labels = {vid: item.class_name for vid, item in index.items()}
     out: dict[str, list] = {}
     for split in splits:
-        entries = ep_splits.load_split(dataset, split, root=root if dataset == "toy" else None,
+        entries = ep_splits.load_split(dataset, split, root=root if dataset in ep_splits.ROOTED else None,
                                        video_labels=labels if reader == "ssv2" else None)
         if reader == "hmdb51":  # the few-shot split uses clips the official folds mark unused (0)
             index.update(locate_unlisted_hmdb51(root, {e.video_id for e in entries} - set(index)))
@@ -59,6 +71,11 @@ def load_fewshot_data(dataset: str, data_root: str | None, *, on_error: str = "e
         out[split] = [e for e in entries if e.video_id in index]
         log.info("%s %s: %d videos, %d classes (read from %s)", dataset, split, len(out[split]),
                  len({e.label for e in out[split]}), root)
+    if dataset in ep_splits.ROOTED:
+        if shots is not None and not isinstance(shots, int):
+            shots = max(shots) if shots else None
+        ep_splits.check_fewshot_splits(out, ways=ways, shots=shots, queries=queries,
+                                       source=f"{dataset} dataset at {root}")
     return FewShotData(dataset=dataset, root=root, items=index, splits=out)
 
 
@@ -70,11 +87,12 @@ def locate_unlisted_hmdb51(root: Path, video_ids: set[str]) -> dict:
     folders directly.
     """
     from zeroi2v.data import VideoItem, hmdb51
+    from zeroi2v.data.common import listed_path
 
     found = {}
     for vid in sorted(video_ids):
         for folder in hmdb51.VIDEO_DIRS:
-            path = Path(root) / folder / vid
+            path = listed_path(Path(root) / folder, vid, where=f"hmdb51 few-shot split entry {vid!r}")
             if path.is_file():
                 found[vid] = VideoItem(video_id=vid, path=path, label=-1, class_name=vid.split("/")[0])
                 break

@@ -4,7 +4,10 @@ Reads every record under the run directories (recursive), skipping malformed one
 and prints the tables (few-shot, paired differences, all-way K-shot, full-supervised, efficiency)
 to stdout in `--format` (default Markdown). With `--out OUTDIR` the tables are also written there,
 one file per table per format (all three formats unless `--format` is given), plus plots
-(PNG + SVG) unless `--no-plots`. Warnings and the summary line go to stderr.
+(PNG + SVG) unless `--no-plots`: accuracy vs shots, and training curves (loss, validation metric,
+lr per epoch) from every `metrics.csv` under the run directories. Several seeds of one setting
+are aggregated (mean ± t-interval over seeds, n seeds shown), never dropped; see results.load for
+what counts as the same measurement. Warnings and the summary line go to stderr.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from pathlib import Path
 from zeroi2v.errors import ArgumentParser, UserError, cli
 from zeroi2v.io import atomic_write_text
 
+from . import curves as curves_mod
 from . import formats, load, tables
 
 
@@ -47,13 +51,24 @@ def parse_args(argv: list[str] | None) -> ReportConfig:
     a = p.parse_args(argv)
     if a.plots and not a.out:
         raise UserError("--plots needs --out OUTDIR to write the images into; add --out")
-    if a.decimals < 0:
-        raise UserError(f"--decimals {a.decimals} is negative; use 0 or more")
+    if not 0 <= a.decimals <= 6:
+        raise UserError(f"--decimals {a.decimals} is out of range; use 0 to 6")
+    if a.out:
+        for p in (Path(a.out), *Path(a.out).parents):
+            if p.exists():
+                if not p.is_dir():
+                    raise UserError(f"--out {a.out}: {p} is a file, not a directory; choose another --out")
+                break
     fmts = tuple(dict.fromkeys(a.formats)) if a.formats else (
         formats.FORMATS if a.out else ("markdown",))
     return ReportConfig(run_dirs=tuple(a.run_dirs), formats=fmts, out=a.out,
                         plots=bool(a.out) if a.plots is None else a.plots,
                         bench=tuple(a.bench), decimals=a.decimals)
+
+
+def _warn_caught(caught) -> None:
+    for w in caught:
+        print(f"warning: {w.message}", file=sys.stderr)
 
 
 def _read(cfg: ReportConfig) -> load.Loaded:
@@ -64,38 +79,55 @@ def _read(cfg: ReportConfig) -> load.Loaded:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", load.RecordWarning)
         loaded = load.read_records(*cfg.run_dirs, bench_files=list(cfg.bench))
-    for w in caught:
-        print(f"warning: {w.message}", file=sys.stderr)
+    _warn_caught(caught)
     return loaded
+
+
+def _write(cfg: ReportConfig, built, loaded: load.Loaded, curves) -> list[Path]:
+    """Tables in every format and the plots under --out; the written files."""
+    written: list[Path] = []
+    if not cfg.out:
+        return written
+    out = Path(cfg.out)
+    for fmt in cfg.formats:
+        for t in built:
+            path = out / f"{t.name}.{formats.EXTENSIONS[fmt]}"
+            atomic_write_text(path, formats.render(t, fmt, decimals=cfg.decimals))
+            written.append(path)
+    if cfg.plots:
+        from .plots import write_plots
+
+        written += write_plots(loaded.records, out)
+        written += curves_mod.plot_curves(curves, out)
+    return written
 
 
 @cli
 def main(argv: list[str] | None = None) -> int:
     cfg = parse_args(argv)
     loaded = _read(cfg)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", load.RecordWarning)
+        curves = curves_mod.load_curves(*cfg.run_dirs)
+    _warn_caught(caught)
     where = " ".join(cfg.run_dirs)
-    if loaded.records.empty and not loaded.bench:
+    if loaded.records.empty and not loaded.bench and not curves:
         raise UserError(f"no result records under {where}; run python -m fewshot.run or "
                         "python -m zeroi2v.train first")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", load.RecordWarning)
         built = tables.build_tables(loaded.records, loaded.bench)
-    for w in caught:
-        print(f"warning: {w.message}", file=sys.stderr)
+    _warn_caught(caught)
     print(formats.render_all(built, cfg.formats[0], decimals=cfg.decimals), end="")
-    written: list[Path] = []
-    if cfg.out:
-        out = Path(cfg.out)
-        for fmt in cfg.formats:
-            for t in built:
-                path = out / f"{t.name}.{formats.EXTENSIONS[fmt]}"
-                atomic_write_text(path, formats.render(t, fmt, decimals=cfg.decimals))
-                written.append(path)
-        if cfg.plots:
-            from .plots import write_plots
-
-            written += write_plots(loaded.records, out)
-        print(f"wrote {len(written)} file(s) to {out}", file=sys.stderr)
+    try:
+        written = _write(cfg, built, loaded, curves)
+    except OSError as e:
+        raise UserError(f"cannot write {e.filename or cfg.out}: {e.strerror}; free space or choose "
+                        "another --out") from None
+    if written:
+        print(f"wrote {len(written)} file(s) to {cfg.out}", file=sys.stderr)
+    if curves:
+        print(curves_mod.describe(curves), file=sys.stderr)
     skipped = ", ".join(str(s.path) for s in loaded.skipped)
     print(f"{loaded.n_read} record(s) read, {len(loaded.skipped)} skipped"
           + (f" ({skipped})" if skipped else "")

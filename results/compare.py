@@ -7,6 +7,8 @@ Definitions (all in accuracy percent):
   `episode_set_hash`, dataset, ways, shots, protocol and number of episodes):
   d_i = acc_A,i - acc_B,i; mean(d) ± 1.96 · std(d, ddof=1) / sqrt(n), n = number of episodes.
   Records on different episode sets are never paired.
+- Cells aggregated over seeds are paired seed by seed (same seeds, same episode set per seed):
+  t-interval of the per-seed differences of the run accuracies.
 - Significance marking (conservative): in a column, the entry with the highest mean is marked
   best only if, against EVERY other entry of the column, a paired difference exists (per-episode
   accuracies present, same episode set) and its 95 % CI lies entirely above 0. Without paired
@@ -21,7 +23,8 @@ from typing import Callable, Sequence
 import numpy as np
 from scipy import stats
 
-Z95 = 1.96
+from zeroi2v.stats import mean_ci95
+
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,8 @@ def normal_interval(values: Sequence[float]) -> Interval:
         raise ValueError("interval of no values")
     if n == 1:
         return Interval(float(x[0]), None, 1)
-    return Interval(float(x.mean()), Z95 * float(x.std(ddof=1)) / math.sqrt(n), n)
+    mean, half_width, _ = mean_ci95(x)
+    return Interval(mean, half_width, n)
 
 
 def paired_difference(acc_a: Sequence[float], acc_b: Sequence[float]) -> Interval:
@@ -86,6 +90,7 @@ class Entry:
     mean: float
     episode_set_hash: str | None = None
     load_episodes: Callable[[], np.ndarray | None] | None = None  # lazily loads per-episode acc
+    runs: tuple[tuple[int, str, float], ...] | None = None  # several seeds: (seed, set hash, acc)
 
     def episodes(self) -> np.ndarray | None:
         if not hasattr(self, "_episodes"):
@@ -95,7 +100,16 @@ class Entry:
 
 def compare(a: Entry, b: Entry) -> Interval | None:
     """Paired difference a - b, or None when they cannot be paired (other episode set, or no
-    per-episode accuracies, or different episode counts)."""
+    per-episode accuracies, or different episode counts). Entries aggregated over seeds are
+    paired seed by seed: same seeds with the same episode set each, t-interval of the per-seed
+    differences (n = seeds)."""
+    if a.runs is not None or b.runs is not None:
+        if a.runs is None or b.runs is None:
+            return None
+        keys_a, keys_b = [r[:2] for r in a.runs], [r[:2] for r in b.runs]
+        if keys_a != keys_b or len(set(keys_a)) != len(keys_a):
+            return None
+        return t_interval([x[2] - y[2] for x, y in zip(a.runs, b.runs)])
     if a.episode_set_hash is None or a.episode_set_hash != b.episode_set_hash:
         return None
     ea, eb = a.episodes(), b.episodes()

@@ -2,7 +2,8 @@
 
 - Markdown: a pipe table under a `### title` heading; best entries in `**bold**`; notes below.
 - CSV: long format, one line per cell -- table, row, column, mean, ci95_half_width, ci95_low,
-  ci95_high, n, best, text -- so numbers stay machine-readable (no "±" strings to parse).
+  ci95_high, n, n_seeds, best, text -- so numbers stay machine-readable (no "±" strings to parse).
+  n: episodes of a single run, or the runs a seed-aggregated cell averages (then n_seeds = n).
 - LaTeX: a `table` float with a booktabs `tabular` (\\toprule/\\midrule/\\bottomrule), grouped
   column headers via \\multicolumn + \\cmidrule, `$\\pm$`, `\\textbf{}` for the best entry,
   special characters escaped. Needs `\\usepackage{booktabs}` in the preamble.
@@ -30,6 +31,8 @@ def cell_text(cell: Cell, *, decimals: int = 1, pm: str = "±", missing: str = "
         s += f" {pm} {cell.half_width:.{decimals}f}"
     elif cell.n == 1:
         s += " (n=1)"
+    if cell.n_seeds is not None:
+        s += f" ({cell.n_seeds} seeds)"
     return s
 
 
@@ -58,7 +61,7 @@ def to_markdown(table: Table, *, decimals: int = 1) -> str:
 # ----------------------------------------------------------------------------- CSV
 
 CSV_FIELDS = ("table", "row", "column", "mean", "ci95_half_width", "ci95_low", "ci95_high", "n",
-              "best", "text")
+              "n_seeds", "best", "text")
 
 
 def to_csv(table: Table, *, decimals: int = 1) -> str:
@@ -76,6 +79,7 @@ def to_csv(table: Table, *, decimals: int = 1) -> str:
                 "" if hw is None else repr(float(c.mean - hw)),
                 "" if hw is None else repr(float(c.mean + hw)),
                 "" if c.n is None else c.n,
+                "" if c.n_seeds is None else c.n_seeds,
                 int(c.bold),
                 "" if c.text is None else c.text,
             ])

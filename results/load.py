@@ -4,12 +4,26 @@ Every record file found by `records.iter_record_files` is parsed and validated; 
 not JSON, is truncated, or does not follow the schema is skipped with a `RecordWarning` naming
 the file and counted in `Loaded.skipped` -- one bad file never stops the tables.
 
-Duplicates: two records describing the same measurement (same `identity_key`, e.g. a few-shot
-cell rerun into the same runs directory) are resolved by keeping the NEWEST (`created`, then file
-path as tie-break) and warning about the others; see `dedupe`.
+Duplicates: two records are the SAME MEASUREMENT only when every field of `IDENTITY_KEYS[kind]`
+agrees -- for few-shot: dataset, method, backbone, protocol, ways, shots, queries, number of
+episodes, episode-set hash, seed and pretrained sha256 (a field absent from a record counts as the
+value "absent"). Only then is one a rerun of the other: the NEWEST is kept (`created`, parsed as
+a time; equal times are ordered by a hash of the record's content, never by its random file
+name) and the others are reported as superseded. Records that differ in any identity field --
+another seed above all -- are all kept; the tables aggregate seeds explicitly (mean ± t-interval
+over seeds, n_seeds shown; see `results.aggregate`).
+
+Not part of the identity, on purpose: `world_size`, `num_workers`, `device`, batch sizes of
+embedding/evaluation, timings, version and commit. Evaluation is sharded deterministically
+(episode i is the same draw on any number of processes, embeddings are gathered back into one
+table), so a run on 1 GPU and its rerun on 8 GPUs measure the same numbers; counting them as two
+replicates would shrink the interval with a copy of the same measurement. For trained runs the
+training settings that matter (global batch, lr, epochs, ...) are few-shot/recipe configuration;
+a rerun of the same cell with changed settings supersedes the older one (newest wins), as before.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import warnings
@@ -23,13 +37,17 @@ from . import records as rec
 
 BENCH_SCHEMA = "zeroi2v-bench/1"
 
-# Columns that identify one measurement of each kind (the unit of replication is part of it:
-# few-shot episodes live inside a record, all-way folds and full-supervised seeds are records).
+# The fields that make two records the same measurement (see the module docstring); the
+# replicates -- seeds, all-way folds -- are part of it, so they are never deduplicated away.
 IDENTITY_KEYS = {
-    "fewshot": ("kind", "dataset", "backbone", "method", "ways", "shots", "protocol"),
-    "kshot-allway": ("kind", "dataset", "backbone", "method", "protocol", "shots", "fold", "seed"),
-    "full": ("kind", "dataset", "backbone", "method", "protocol", "seed"),
+    "fewshot": ("kind", "dataset", "method", "backbone", "protocol", "ways", "shots", "queries",
+                "n_episodes", "episode_set_hash", "seed", "pretrained_sha256"),
+    "kshot-allway": ("kind", "dataset", "method", "backbone", "protocol", "shots", "fold", "seed",
+                     "views", "pretrained_sha256"),
+    "full": ("kind", "dataset", "method", "backbone", "protocol", "seed", "views",
+             "pretrained_sha256"),
 }
+ABSENT = "<absent>"
 
 
 class RecordWarning(UserWarning):
@@ -66,6 +84,8 @@ def read_record_file(path: Path) -> dict[str, Any]:
         record = json.loads(text)
     except json.JSONDecodeError as e:
         raise rec.RecordError(f"not valid JSON ({e.msg} at line {e.lineno})") from e
+    except RecursionError:
+        raise rec.RecordError("nested too deeply to be a record") from None
     return rec.validate(record)
 
 
@@ -73,7 +93,7 @@ def read_bench_file(path: Path) -> dict[str, Any] | None:
     """A benchmark document (schema zeroi2v-bench/1) or None when the JSON is something else."""
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         return None
     if not isinstance(doc, dict) or doc.get("schema") != BENCH_SCHEMA:
         return None
@@ -91,18 +111,42 @@ def find_bench_files(*run_dirs: str | os.PathLike) -> list[Path]:
     return found
 
 
+def content_hash(row: dict[str, Any]) -> str:
+    """sha256 of a record's content (without the reader's `_` columns): the deterministic
+    tie-break between records created in the same second."""
+    body = {k: v for k, v in row.items() if not str(k).startswith("_")
+            and not (isinstance(v, float) and v != v)}  # NaN = field absent from this record
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def identity(row: dict[str, Any]) -> tuple:
+    """The identity tuple of one record (values as strings; a missing field is ABSENT)."""
+    out = []
+    for k in IDENTITY_KEYS[row["kind"]]:
+        v = row.get(k)
+        if v is None or (isinstance(v, float) and v != v):
+            out.append(ABSENT)
+        elif isinstance(v, float) and v.is_integer():
+            out.append(str(int(v)))  # ways/shots become floats in a frame mixing kinds
+        else:
+            out.append(str(v))
+    return tuple(out)
+
+
 def dedupe(df: pd.DataFrame) -> tuple[pd.DataFrame, list[Path]]:
     """Keep the newest record per identity (see IDENTITY_KEYS); return (kept, superseded paths)."""
     if df.empty:
         return df, []
-    kept, dropped = [], []
-    for kind, sub in df.groupby("kind", sort=False):
-        keys = [k for k in IDENTITY_KEYS[kind] if k in sub.columns]
-        sub = sub.sort_values(["created", "_path"])
-        is_dup = sub.duplicated(subset=keys, keep="last")
-        kept.append(sub[~is_dup])
-        dropped += [Path(p) for p in sub.loc[is_dup, "_path"]]
-    out = pd.concat(kept).sort_values("_path").reset_index(drop=True)
+    rows = df.to_dict("records")
+    created = pd.to_datetime(df["created"], utc=True, errors="coerce", format="ISO8601")
+    stamp = [(t.value if not pd.isna(t) else -(2**63)) for t in created]
+    order = sorted(range(len(rows)), key=lambda i: (stamp[i], content_hash(rows[i])))
+    newest: dict[tuple, int] = {}
+    for i in order:  # later (newer) wins
+        newest[identity(rows[i])] = i
+    keep = set(newest.values())
+    dropped = [Path(rows[i]["_path"]) for i in order if i not in keep]
+    out = df.iloc[sorted(keep)].sort_values("_path", kind="stable").reset_index(drop=True)
     return out, dropped
 
 

@@ -1,7 +1,8 @@
 """Accuracy-vs-shots plots (matplotlib, Agg backend), PNG + SVG, written atomically.
 
 - `fewshot_<dataset>.{png,svg}`: one subplot per (ways, protocol); x = shots, y = accuracy (%),
-  one line per method, error bars = the record's 95 % CI half-width.
+  one line per method, error bars = the record's 95 % CI half-width (several seeds: mean ±
+  t-interval over seeds, as in the table).
 - `allway_<dataset>.{png,svg}`: x = K, y = mean top-1 over folds, error bars = 95 % t-interval
   (none for n = 1); a dashed horizontal line per method for its full-supervised top-1 if present.
 """
@@ -14,6 +15,7 @@ import pandas as pd
 
 from zeroi2v.io import atomic_path
 
+from . import aggregate as agg
 from . import compare as cmp
 from . import records as rec
 from .tables import fewshot_frame, method_order
@@ -62,7 +64,8 @@ def _style(ax, shots, *, title: str, xlabel: str, ylabel: str) -> None:
 
 
 def plot_fewshot(records: pd.DataFrame, out_dir: str | Path) -> list[Path]:
-    """One figure per few-shot dataset; returns the written files."""
+    """One figure per few-shot dataset; returns the written files. Several seeds of a point:
+    their mean ± t-interval over seeds (as in the table)."""
     df = fewshot_frame(records)
     if df.empty:
         return []
@@ -70,19 +73,26 @@ def plot_fewshot(records: pd.DataFrame, out_dir: str | Path) -> list[Path]:
     out_dir = Path(out_dir)
     written: list[Path] = []
     multi = df["backbone"].nunique() > 1
-    for dataset, dsub in df.groupby("dataset", sort=True):
-        panels = sorted(set(zip(dsub["ways"], dsub["protocol"])))
+    sha = agg.show_sha(df)
+    cells = agg.fewshot_cells(df)
+    for dataset in sorted({c[0] for c in cells}):
+        panels = sorted({(c[1], c[3], c[4]) for c in cells if c[0] == dataset})
         ncols = min(3, len(panels))
         nrows = math.ceil(len(panels) / ncols)
         fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.4 * nrows), squeeze=False)
-        for ax, (ways, protocol) in zip(axes.flat, panels):
-            psub = dsub[(dsub["ways"] == ways) & (dsub["protocol"] == protocol)]
-            for method in method_order(list(psub["method"].unique())):
-                for backbone, msub in psub[psub["method"] == method].groupby("backbone"):
-                    msub = msub.sort_values("shots")
-                    ax.errorbar(msub["shots"], msub["accuracy"], yerr=msub["ci95"], marker="o",
-                                capsize=3, label=_label(method, backbone, multi))
-            _style(ax, psub["shots"], title=f"{dataset}: {ways}-way, {protocol}", xlabel="shots",
+        for ax, (ways, protocol, setting) in zip(axes.flat, panels):
+            cols = sorted((c for c in cells if c[0] == dataset and (c[1], c[3], c[4]) == (ways, protocol, setting)),
+                          key=lambda c: c[2])
+            rows = {r for c in cols for r in cells[c]}
+            order = method_order([r[0] for r in rows])
+            for row in sorted(rows, key=lambda r: (order.index(r[0]), r[1], str(r[2]))):
+                pts = [(c[2], cells[c][row].interval()) for c in cols if row in cells[c]]
+                label = _label(row[0], row[1], multi) + (f" [{str(row[2])[:8]}]" if sha else "")
+                ax.errorbar([k for k, _ in pts], [iv.mean for _, iv in pts],
+                            yerr=[iv.half_width or 0.0 for _, iv in pts], marker="o", capsize=3,
+                            label=label)
+            title = f"{dataset}: {ways}-way, {protocol}" + (f", {setting}" if setting else "")
+            _style(ax, [c[2] for c in cols], title=title, xlabel="shots",
                    ylabel="accuracy (%) ± 95% CI")
         for ax in list(axes.flat)[len(panels):]:
             ax.set_visible(False)

@@ -2,8 +2,10 @@
 
 Tables:
 - `fewshot_table`     episodic few-shot: rows = methods, columns = dataset x ways x shots x
-                      protocol, cells = accuracy ± CI95 from the record (1.96·std/sqrt(episodes)),
-                      best entry marked by `compare.significant_best`.
+                      protocol (x queries / episodes where they vary), cells = accuracy ± CI95
+                      from the record (1.96·std/sqrt(episodes)) or, over several seeds, mean ±
+                      t-interval over seeds (n seeds shown); best entry marked by
+                      `compare.significant_best`.
 - `paired_table`      paired differences between methods on the same episode set.
 - `allway_table`      all-way K-shot: rows = methods, columns = dataset x K (plus the
                       full-supervised top-1 of the same dataset), cells = mean top-1 over folds
@@ -11,7 +13,8 @@ Tables:
 - `full_table`        full-supervised: top-1/top-5 before and after merging, views, GFLOPs,
                       params; several seeds -> mean ± t-interval, "Seeds" column gives n.
 - `efficiency_table`  from benchmark JSON documents (zeroi2v-bench/1).
-Duplicated records are resolved before (see `load.dedupe`: newest wins).
+Duplicated records (every identity field equal) are resolved before (see `load.dedupe`: newest
+wins); seeds are aggregated, never dropped (see `aggregate`).
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from . import aggregate as agg
 from . import compare as cmp
 from . import records as rec
 
@@ -36,6 +40,7 @@ class Cell:
     n: int | None = None
     bold: bool = False
     text: str | None = None
+    n_seeds: int | None = None             # several runs aggregated (mean ± t over seeds)
 
 
 MISSING = Cell()
@@ -60,12 +65,6 @@ def method_order(methods: Sequence[str]) -> list[str]:
     """Known methods in records.METHODS order, then the others alphabetically."""
     known = [m for m in rec.METHODS if m in methods]
     return known + sorted(set(methods) - set(known))
-
-
-def _row_keys(df: pd.DataFrame) -> list[tuple[str, str]]:
-    pairs = set(zip(df["method"], df["backbone"]))
-    order = method_order([m for m, _ in pairs])
-    return sorted(pairs, key=lambda p: (order.index(p[0]), p[1]))
 
 
 def _row_label(method: str, backbone: str, *, show_backbone: bool) -> str:
@@ -94,32 +93,47 @@ def _present(df: pd.DataFrame, col: str) -> pd.Series:
     return df[col] if col in df.columns else pd.Series([None] * len(df), index=df.index)
 
 
-def _episode_loader(path: str, record: dict[str, Any]):
-    def load() -> np.ndarray | None:
-        try:
-            return rec.load_episode_accuracies(path, record)
-        except rec.RecordError as e:
-            import warnings
+def with_variant(df: pd.DataFrame) -> pd.DataFrame:
+    """Add `_variant`: what else tells apart runs of one (dataset, method, backbone) that are not
+    replicates -- the pretrained file (sha256) and the test views, named only where they vary."""
+    df = df.copy()
+    sha = _present(df, "pretrained_sha256").map(lambda h: h[:8] if isinstance(h, str) else "none")
+    views = _present(df, "views").map(lambda v: v if isinstance(v, str) else "?")
+    group = [df["dataset"], df["method"], df["backbone"]]
+    many_sha = sha.groupby(group).transform("nunique") > 1
+    many_views = views.groupby(group).transform("nunique") > 1
+    df["_variant"] = [", ".join(([f"weights {h}"] if ms else []) + ([f"{v} views"] if mv else []))
+                      for h, v, ms, mv in zip(sha, views, many_sha, many_views)]
+    return df
 
-            from .load import RecordWarning
 
-            warnings.warn(f"no paired comparison for {path}: {e}", RecordWarning, stacklevel=2)
-            return None
-    return load
+def _variant_keys(df: pd.DataFrame) -> list[tuple[str, str, str]]:
+    triples = set(zip(df["method"], df["backbone"], df["_variant"]))
+    order = method_order([m for m, _, _ in triples])
+    return sorted(triples, key=lambda p: (order.index(p[0]), p[1], p[2]))
 
 
-def _clean(record: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in record.items() if not (isinstance(v, float) and np.isnan(v))}
+def _select(df: pd.DataFrame, key: tuple[str, str, str]) -> pd.DataFrame:
+    m, b, v = key
+    return df[(df["method"] == m) & (df["backbone"] == b) & (df["_variant"] == v)]
+
+
+def _variant_label(key: tuple[str, str, str], *, show_backbone: bool) -> str:
+    label = _row_label(key[0], key[1], show_backbone=show_backbone)
+    return f"{label} [{key[2]}]" if key[2] else label
 
 
 # ----------------------------------------------------------------------------- few-shot
 
 FEWSHOT_NOTE = (
     "Cells: mean accuracy (%) over test episodes ± 95% CI half-width, 1.96·std/sqrt(n episodes). "
+    "Cells marked 'n seeds': several runs (seeds) of the same setting, mean over the runs ± 95% "
+    "t-interval over the run accuracies, t(0.975, n-1)·s/sqrt(n). "
     "Bold: highest mean whose paired 95% CI (per-episode differences on the same episode set, "
-    "1.96·std/sqrt(n)) excludes 0 against every other method in the column; without paired "
-    "per-episode data nothing is bold (overlap of unpaired CIs is not used). "
-    "A cell run more than once: the newest record is used."
+    "1.96·std/sqrt(n); seed-aggregated cells: per-seed differences, t-interval) excludes 0 "
+    "against every other method in the column; without paired data nothing is bold (overlap of "
+    "unpaired CIs is not used). A measurement run more than once (every identity field equal, "
+    "seed included): the newest record is used."
 )
 
 
@@ -135,86 +149,91 @@ def fewshot_frame(df: pd.DataFrame) -> pd.DataFrame:
     return fs
 
 
-def _fewshot_columns(df: pd.DataFrame) -> list[tuple]:
-    keys = df[["dataset", "ways", "shots", "protocol"]].drop_duplicates()
-    return sorted(map(tuple, keys.itertuples(index=False)),
-                  key=lambda k: (k[0], int(k[1]), int(k[2]), k[3]))
+def _column_header(col: tuple) -> tuple[str, ...]:
+    d, w, s, p, setting = col
+    return (d, f"{w}-way", f"{s}-shot", p) + ((setting,) if setting else ())
 
 
-def fewshot_entries(df: pd.DataFrame) -> dict[tuple, dict[tuple[str, str], cmp.Entry]]:
-    """Per few-shot column key, the comparison entry of each (method, backbone) row."""
-    out: dict[tuple, dict[tuple[str, str], cmp.Entry]] = {}
-    for _, r in df.iterrows():
-        record = _clean(r.to_dict())
-        col = (record["dataset"], record["ways"], record["shots"], record["protocol"])
-        loader = (_episode_loader(record["_path"], record)
-                  if record.get("episode_accuracies") else None)
-        out.setdefault(col, {})[(record["method"], record["backbone"])] = cmp.Entry(
-            key=record["method"], mean=float(record["accuracy"]),
-            episode_set_hash=record.get("episode_set_hash"), load_episodes=loader)
-    return out
+def _fs_label(row: tuple, *, show_backbone: bool, sha: bool) -> str:
+    m, b, h = row
+    label = _row_label(m, b, show_backbone=show_backbone)
+    if sha:
+        label += f" [weights {str(h)[:8] if h else 'none'}]"
+    return label
+
+
+def _fs_rows(cells: dict[tuple, dict[tuple, agg.FewshotCell]]) -> list[tuple]:
+    rows = {r for col in cells.values() for r in col}
+    order = method_order([r[0] for r in rows])
+    return sorted(rows, key=lambda r: (order.index(r[0]), r[1], str(r[2])))
 
 
 def fewshot_table(df: pd.DataFrame) -> Table | None:
     df = fewshot_frame(df)
     if df.empty:
         return None
-    columns = _fewshot_columns(df)
-    rows = _row_keys(df)
-    show_bb = df["backbone"].nunique() > 1
-    entries = fewshot_entries(df)
-    best: dict[tuple, tuple[str, str] | None] = {}
-    for col in columns:
-        keys = list(entries[col])
-        i = cmp.significant_best([entries[col][k] for k in keys])
-        best[col] = None if i is None else keys[i]
-    by_cell = {(r["method"], r["backbone"], r["dataset"], r["ways"], r["shots"], r["protocol"]): r
-               for _, r in df.iterrows()}
+    cells = agg.fewshot_cells(df)
+    columns = agg.sorted_columns(cells)
+    depth = max(len(_column_header(c)) for c in columns)
+    show_bb, sha = df["backbone"].nunique() > 1, agg.show_sha(df)
     table = Table(
         name="fewshot", title="Episodic few-shot accuracy (%)", row_header=["Method"],
-        columns=[(d, f"{w}-way", f"{s}-shot", p) for d, w, s, p in columns],
+        columns=[_column_header(c) + ("",) * (depth - len(_column_header(c))) for c in columns],
         footnotes=[FEWSHOT_NOTE])
-    for m, b in rows:
-        cells = []
+    best: dict[tuple, tuple | None] = {}
+    for col in columns:
+        keys = list(cells[col])
+        i = cmp.significant_best([cells[col][k].entry() for k in keys])
+        best[col] = None if i is None else keys[i]
+    for row in _fs_rows(cells):
+        out = []
         for col in columns:
-            r = by_cell.get((m, b, *col))
-            if r is None:
-                cells.append(MISSING)
+            cell = cells[col].get(row)
+            if cell is None:
+                out.append(MISSING)
                 continue
-            cells.append(Cell(mean=float(r["accuracy"]), half_width=float(r["ci95"]),
-                              n=int(r["n_episodes"]), bold=best[col] == (m, b)))
-        table.rows.append(((_row_label(m, b, show_backbone=show_bb),), cells))
+            iv = cell.interval()
+            out.append(Cell(mean=iv.mean, half_width=iv.half_width, n=iv.n,
+                            n_seeds=cell.n_runs if cell.n_runs > 1 else None,
+                            bold=best[col] == row))
+        table.rows.append(((_fs_label(row, show_backbone=show_bb, sha=sha),), out))
     return table
 
 
 def paired_table(df: pd.DataFrame) -> Table | None:
     """Every pair of methods in a few-shot column that share the episode set and have
-    per-episode accuracies: difference (later row minus earlier row) ± paired 95 % CI."""
+    per-episode accuracies (or, aggregated over seeds, the same seeds and episode sets):
+    difference (later row minus earlier row) ± paired 95 % CI."""
     df = fewshot_frame(df)
     if df.empty:
         return None
-    entries = fewshot_entries(df)
-    show_bb = df["backbone"].nunique() > 1
+    cells = agg.fewshot_cells(df)
+    show_bb, sha = df["backbone"].nunique() > 1, agg.show_sha(df)
     table = Table(
         name="fewshot_paired", title="Paired differences on the same episode set (accuracy points)",
         row_header=["Dataset", "Ways", "Shots", "Protocol", "Comparison"],
         columns=[("Difference",), ("Episodes",), ("Significant",)],
         footnotes=["Difference A - B: mean of per-episode accuracy differences ± "
                    "1.96·std/sqrt(n episodes) (std with ddof=1). Only runs on the same episode "
-                   "set (same hash) with per-episode accuracies are paired; others are omitted."])
-    for col in _fewshot_columns(df):
-        col_entries = entries[col]
-        order = [k for k in _row_keys(df) if k in col_entries]
+                   "set (same hash) with per-episode accuracies are paired; others are omitted. "
+                   "Seed-aggregated cells: mean of per-seed differences ± t-interval over seeds "
+                   "('n seeds' in the Episodes column)."])
+    rows = _fs_rows(cells)
+    for col in agg.sorted_columns(cells):
+        order = [r for r in rows if r in cells[col]]
         for b_key, a_key in itertools.combinations(order, 2):
-            diff = cmp.compare(col_entries[a_key], col_entries[b_key])
+            a, b = cells[col][a_key], cells[col][b_key]
+            diff = cmp.compare(a.entry(), b.entry())
             if diff is None:
                 continue
-            label = (f"{_row_label(*a_key, show_backbone=show_bb)} - "
-                     f"{_row_label(*b_key, show_backbone=show_bb)}")
+            label = (f"{_fs_label(a_key, show_backbone=show_bb, sha=sha)} - "
+                     f"{_fs_label(b_key, show_backbone=show_bb, sha=sha)}")
+            seeds = a.n_runs > 1
+            protocol = col[3] + (f" ({col[4]})" if col[4] else "")
             table.rows.append((
-                (str(col[0]), str(col[1]), str(col[2]), str(col[3]), label),
+                (str(col[0]), str(col[1]), str(col[2]), protocol, label),
                 [Cell(mean=diff.mean, half_width=diff.half_width, n=diff.n),
-                 Cell(text=str(diff.n)),
+                 Cell(text=f"{diff.n} seeds" if seeds else str(diff.n)),
                  Cell(text="yes" if diff.excludes_zero() else "no")]))
     return table if table.rows else None
 
@@ -247,26 +266,28 @@ def allway_table(df: pd.DataFrame) -> Table | None:
         if (full["dataset"] == dataset).any():
             columns.append((dataset, "full"))
             specs.append(("full", dataset, None))
-    both = pd.concat([aw, full])
+    both = with_variant(pd.concat([aw, full]))
+    aw, full = both[both["kind"] == "kshot-allway"], both[both["kind"] == "full"]
     show_bb = both["backbone"].nunique() > 1
     table = Table(name="allway", title="All-way K-shot top-1 accuracy (%)",
                   row_header=["Method"], columns=columns, footnotes=[ALLWAY_NOTE])
-    for m, b in _row_keys(both):
+    for row in _variant_keys(both):
         cells = []
         for what, key, _ in specs:
             if what == "allway":
                 d, k, p = key
-                sel = aw[(aw["method"] == m) & (aw["backbone"] == b) & (aw["dataset"] == d)
-                         & (aw["shots"].astype(int) == k) & (aw["protocol"] == p)]
+                sel = _select(aw, row)
+                sel = sel[(sel["dataset"] == d) & (sel["shots"].astype(int) == k)
+                          & (sel["protocol"] == p)]
             else:
-                sel = full[(full["method"] == m) & (full["backbone"] == b)
-                           & (full["dataset"] == key)]
+                sel = _select(full, row)
+                sel = sel[sel["dataset"] == key]
             if sel.empty:
                 cells.append(MISSING)
                 continue
             iv = cmp.t_interval(sel["top1"].astype(float))
             cells.append(Cell(mean=iv.mean, half_width=iv.half_width, n=iv.n))
-        table.rows.append(((_row_label(m, b, show_backbone=show_bb),), cells))
+        table.rows.append(((_variant_label(row, show_backbone=show_bb),), cells))
     return table
 
 
@@ -290,10 +311,11 @@ def full_table(df: pd.DataFrame) -> Table | None:
         columns=[("Top-1",), ("Top-5",), ("Top-1 merged",), ("Top-5 merged",), ("Seeds",),
                  ("Views",), ("GFLOPs/view",), ("Params (M)",), ("New params (M)",)],
         footnotes=[FULL_NOTE])
+    full = with_variant(full)
     for dataset in sorted(full["dataset"].unique()):
         sub = full[full["dataset"] == dataset]
-        for m, b in _row_keys(sub):
-            sel = sub[(sub["method"] == m) & (sub["backbone"] == b)].sort_values("created")
+        for row in _variant_keys(sub):
+            sel = _select(sub, row).sort_values(["created", "_path"])
             last = sel.iloc[-1]
             cells = []
             for metric in ("top1", "top5", "top1_merged", "top5_merged"):
@@ -301,13 +323,14 @@ def full_table(df: pd.DataFrame) -> Table | None:
                 cells.append(Cell(mean=iv.mean, half_width=iv.half_width))
             views = sorted(set(map(str, sel["views"])))
             cells += [
-                Cell(text=str(len(sel))),
+                Cell(text=str(sel["seed"].nunique()) if sel["seed"].nunique() == len(sel)
+                     else f"{len(sel)} runs, {sel['seed'].nunique()} seeds"),
                 Cell(text="/".join(views)),
                 Cell(text=_fmt_num(last.get("gflops_per_view"))),
                 Cell(text=_fmt_num(last.get("params_total"), scale=1e6)),
                 Cell(text=_fmt_num(last.get("params_new"), scale=1e6)),
             ]
-            table.rows.append(((str(dataset), _row_label(m, b, show_backbone=show_bb)), cells))
+            table.rows.append(((str(dataset), _variant_label(row, show_backbone=show_bb)), cells))
     return table
 
 

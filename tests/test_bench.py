@@ -1,5 +1,8 @@
 """The efficiency benchmark runs end to end in a tiny configuration and writes valid JSON (no timing asserts)."""
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -7,8 +10,9 @@ from tiny import BACKBONE, TINY
 from video_fixtures import make_tiny_toy
 from zeroi2v.bench import cli as bench
 
-TINY_ARGS = ["--backbone", BACKBONE, "--timm-kwargs", json.dumps(TINY), "--frames", "4", "--batch", "2",
+TINY_ARGS = ["--backbone", BACKBONE, "--timm-kwargs", json.dumps(TINY), "--frames", "4", "--batch-size", "2",
              "--repeats", "3", "--warmup", "1"]
+PATH_ARGS = ["--fixture-scale", "tiny", "--fixture-videos", "2", "--path-clips", "2"]
 
 
 @pytest.fixture(scope="module")
@@ -16,14 +20,20 @@ def toy_root(tmp_path_factory):
     return make_tiny_toy(tmp_path_factory.mktemp("toy") / "toy")
 
 
-def test_tiny_benchmark_writes_valid_json(tmp_path, toy_root, capsys):
+@pytest.fixture(scope="module")
+def fixture_root(tmp_path_factory):
+    return tmp_path_factory.mktemp("fixtures")
+
+
+def test_tiny_benchmark_writes_valid_json(tmp_path, toy_root, fixture_root, capsys):
     out = tmp_path / "bench.json"
     rc = bench.main(TINY_ARGS + ["--episodes", "300", "--feature-dim", "32", "--finetune-steps", "5",
-                                 "--data-root", str(toy_root), "--data-clips", "4", "--data-workers", "0,1",
+                                 "--data-root", str(toy_root), "--data-clips", "4", "--num-workers", "0,1",
+                                 "--fixture-root", str(fixture_root), "--fixture-kinds", "hmdb", *PATH_ARGS,
                                  "--out", str(out)])
     assert rc == 0
     report = json.loads(out.read_text())
-    assert report["schema"] == "zeroi2v-bench/1"
+    assert report["schema"] == "zeroi2v-bench/2"
     assert isinstance(report["machine"], str) and report["device"] == "cpu"
     assert (report["backbone"], report["frames"], report["batch"]) == (BACKBONE, 4, 2)
     rows = {r["name"]: r for r in report["models"]}
@@ -54,16 +64,77 @@ def test_tiny_benchmark_writes_valid_json(tmp_path, toy_root, capsys):
     assert [r["num_workers"] for r in runs] == [0, 1]
     assert all(r["clips"] == 4 and r["clips_per_s"] > 0 for r in runs)
     assert report["data"]["clip_shape"] == [1, 3, 4, 32, 32]
+    # data path: loader vs raw decode per kind x transform x output; workers derived from the merged model
+    dp = report["data_path"]
+    assert {(r["kind"], r["mode"], r["variant"]) for r in dp["rows"]} == {
+        ("hmdb", m, o) for m in ("train", "test") for o in ("float32", "uint8", "uint8+fast")}
+    merged = rows["merged"]["throughput"]
+    for r in dp["rows"]:
+        assert r["loader_clips_per_s"] > 0 and r["raw_clips_per_s"] > 0 and r["clips"] == 2
+        assert r["ratio"] == pytest.approx(r["loader_clips_per_s"] / r["raw_clips_per_s"])
+        assert r["views_per_clip"] == (3 if r["mode"] == "test" else 1)
+        assert r["clip_shape"] == [r["views_per_clip"], 3, 4, 32, 32]
+        assert r["dtype"] == r["variant"].split("+")[0]
+        assert r["workers_per_device"] == pytest.approx(merged / (r["loader_clips_per_s"] * r["views_per_clip"]))
+    assert dp["model"]["clips_per_s"] == merged and "CPU-derived" in dp["workers_note"]
+    assert dp["fixtures"]["hmdb"]["codec"] == "mpeg4" and dp["fixtures"]["hmdb"]["suffix"] == ".avi"
     # Markdown table on stdout
     text = capsys.readouterr().out
     assert "| model |" in text and "| merged |" in text and "| aim |" in text
+    assert "| hmdb | test (3 views) | uint8+fast |" in text
+
+
+def test_data_only_mode_and_old_flag_spellings(tmp_path, toy_root, fixture_root):
+    """--data: only the data sections (the merged model timed once for workers/device); --batch and
+    --data-workers still work as hidden aliases."""
+    out = tmp_path / "d.json"
+    rc = bench.main(["--backbone", BACKBONE, "--model-kwargs", json.dumps(TINY), "--frames", "4", "--batch", "2",
+                     "--repeats", "1", "--data", "--data-root", str(toy_root), "--data-clips", "2",
+                     "--data-workers", "0", "--fixture-root", str(fixture_root), "--fixture-kinds", "ssv2,kinetics",
+                     *PATH_ARGS, "--out", str(out)])
+    assert rc == 0
+    report = json.loads(out.read_text())
+    assert report["models"] is None and report["episodes"] is None and report["batch"] == 2
+    assert [r["num_workers"] for r in report["data"]["runs"]] == [0]
+    assert {r["kind"] for r in report["data_path"]["rows"]} == {"ssv2", "kinetics"}
+    assert report["data_path"]["model"]["clips_per_s"] > 0
+    assert report["config"]["timm_kwargs"] == TINY and report["config"]["fixture_videos"] == 2
+
+
+def test_help_shows_one_spelling_per_flag():
+    text = bench_help()
+    assert "--batch-size" in text and "--num-workers" in text and "--timm-kwargs" in text
+    assert "--batch " not in text and "--data-workers" not in text and "--model-kwargs" not in text
+
+
+def bench_help() -> str:
+    from zeroi2v.bench.config import build_parser
+
+    return build_parser("bench").format_help()
+
+
+def test_module_entry_point_is_unchanged():
+    root = Path(__file__).resolve().parents[1]
+    r = subprocess.run([sys.executable, "-m", "zeroi2v.bench", "--help"], cwd=root, capture_output=True, text=True)
+    assert r.returncode == 0 and "--fixture-kinds" in r.stdout
+
+
+def test_count_flops_exists_once():
+    """The benchmark uses the engine's FLOP counter (no second copy)."""
+    import zeroi2v.bench.models as models
+    from zeroi2v import engine
+
+    assert models.count_flops is engine.count_flops
+    root = Path(__file__).resolve().parents[1]
+    defs = [p for p in (root / "zeroi2v").rglob("*.py") if "def count_flops(" in p.read_text()]
+    assert [p.name for p in defs] == ["engine.py"]
 
 
 def test_sections_can_be_switched_off(tmp_path):
     out = tmp_path / "b.json"
     assert bench.main(TINY_ARGS + ["--repeats", "1", "--no-episodes", "--no-data", "--no-memory", "--out", str(out)]) == 0
     report = json.loads(out.read_text())
-    assert report["episodes"] is None and report["data"] is None
+    assert report["episodes"] is None and report["data"] is None and report["data_path"] is None
     assert all(r["peak_mem_mb"] is None and r["latency_ms_iqr"] == 0 for r in report["models"])
 
 
@@ -72,3 +143,6 @@ def test_bad_arguments_are_user_errors(capsys):
     assert "--repeats=0" in capsys.readouterr().err
     assert bench.main(["--backbone", "no_such_vit", "--no-episodes", "--no-data"]) == 2
     assert "no_such_vit" in capsys.readouterr().err
+    assert bench.main(TINY_ARGS + ["--fixture-kinds", "ucf"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "ssv2,kinetics,hmdb" in err and err.count("\n") == 1

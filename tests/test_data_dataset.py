@@ -4,7 +4,6 @@ from __future__ import annotations
 import logging
 import pickle
 
-import decord
 import numpy as np
 import pytest
 import torch
@@ -28,6 +27,7 @@ def items(tmp_path_factory):
 
 @pytest.fixture
 def count_get_batch(monkeypatch):
+    decord = pytest.importorskip("decord")  # where decord has no wheel, PyAV decodes (tests/test_data_decoders.py)
     calls = []
     original = decord.VideoReader.get_batch
 
@@ -138,3 +138,10 @@ def test_keep_decoded_gives_the_same_samples_and_decodes_each_video_once(items, 
             a, b = plain[i], kept[i]
             assert a[1] == b[1] and torch.equal(a[0], b[0])
     assert len(count_get_batch) == 2 * len(items) + len(items)  # plain: every call; kept: once per video
+
+
+def test_get_labels_lists_item_labels_without_decoding(items, count_get_batch):
+    ds = data.VideoClipDataset(items, num_frames=4, size=16, train=False, mean=MEAN, std=STD)
+    assert ds.get_labels() == [0, 1, 2]
+    assert all(type(x) is int for x in ds.get_labels())
+    assert count_get_batch == []  # labels come from the item list, nothing is decoded

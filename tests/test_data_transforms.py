@@ -105,3 +105,33 @@ def test_backbone_mean_std_clip_vs_imagenet():
 
     with pytest.raises(UserError, match="unknown backbone"):
         T.backbone_mean_std("no_such_model_xyz")
+
+
+def test_normalize_matches_the_three_expression_form_on_any_layout():
+    import torch as _t
+
+    from zeroi2v.data import transforms as TT
+
+    mean, std = (0.4, 0.5, 0.6), (0.2, 0.25, 0.3)
+    x = _t.randint(0, 256, (2, 5, 3, 6, 7), dtype=_t.uint8)  # (V, T, C, H, W)
+    ref = (x.float() / 255.0 - _t.tensor(mean).view(-1, 1, 1)) / _t.tensor(std).view(-1, 1, 1)
+    assert _t.equal(TT.normalize(x, mean, std), ref)
+    moved = TT.normalize(x.permute(0, 2, 1, 3, 4), mean, std, channel_dim=1)  # (V, C, T, H, W) view
+    assert moved.is_contiguous() and _t.equal(moved, ref.permute(0, 2, 1, 3, 4))
+    f = x.float()
+    before = f.clone()
+    TT.normalize(f, mean, std)
+    assert _t.equal(f, before)  # a float input is not modified in place
+
+
+def test_resize_is_layout_independent_and_fast_within_one_level():
+    import torch as _t
+
+    from zeroi2v.data import transforms as TT
+
+    hwc = _t.randint(0, 256, (3, 30, 41, 3), dtype=_t.uint8)
+    view = TT.to_tchw(hwc)  # decoded frames arrive as this non-contiguous view
+    ref = TT.resize(view.contiguous(), (17, 23))
+    assert _t.equal(TT.resize(view, (17, 23)), ref)
+    fast = TT.resize(view, (17, 23), fast=True)
+    assert fast.dtype == _t.uint8 and fast.shape == ref.shape and (fast.int() - ref.int()).abs().max() <= 1

@@ -68,7 +68,8 @@ def test_prefix_property(hmdb_test):
     ("not json", "not JSON"),
     ('{"index":0}', "expected an object with keys"),
     ('{"classes":["a","b"],"index":0,"query":[["x"]],"support":[["y"]]}', "one list per class"),
-    ('{"classes":["a"],"index":0,"query":[["x"]],"support":[["x"]]}', "appears twice"),
+    ('{"classes":["a","b"],"index":0,"query":[["x"],["y"]],"support":[["x"],["z"]]}', "appears twice"),
+    ('{"classes":["a"],"index":0,"query":[["x"]],"support":[["y"]]}', "at least 2 ways"),
     ('{"classes":["a","b"],"index":0,"query":[["x"],["z"]],"support":[["y"],["w","v"]]}', "same number"),
 ])
 def test_read_rejects_bad_files(tmp_path, line, match):

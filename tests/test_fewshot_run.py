@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from fewshot import run as fsrun
+from zeroi2v.variants import METHODS
 from zeroi2v.data import ToyConfig, make_toy
 
 TINY_VIT = '{"img_size": 32, "patch_size": 8, "embed_dim": 32, "depth": 2, "num_heads": 4}'
@@ -21,10 +22,12 @@ def toy(tmp_path_factory):
     return root
 
 
-def args(toy, out, cache, *extra):
-    return ["--data-root", str(toy), "--timm-kwargs", TINY_VIT, "--frames", "4", "--ways", "3",
-            "--shots", "1,2", "--episodes", "30", "--epochs", "2", "--batch-size", "3",
-            "--out", str(out), "--cache-dir", str(cache), *extra]
+EPISODE_FLAGS = ("--ways", "3", "--shots", "1,2", "--episodes", "30")
+
+
+def args(toy, out, cache, *extra, episode_flags=EPISODE_FLAGS):
+    return ["--data-root", str(toy), "--timm-kwargs", TINY_VIT, "--frames", "4", *episode_flags,
+            "--epochs", "2", "--batch-size", "3", "--out", str(out), "--cache-dir", str(cache), *extra]
 
 
 def records(out):
@@ -41,7 +44,7 @@ def reference(toy, tmp_path_factory):
 
 def test_end_to_end_writes_a_record_per_method_shots_and_protocol(reference, capsys):
     recs = records(reference / "run")
-    assert set(recs) == {(m, k, p) for m in fsrun.METHODS for k in (1, 2) for p in ("prototype", "finetune")}
+    assert set(recs) == {(m, k, p) for m in METHODS for k in (1, 2) for p in ("prototype", "finetune")}
     for (method, shots, protocol), r in recs.items():
         assert r["ways"] == 3 and r["n_episodes"] == 30 and 0 <= r["accuracy"] <= 100
         acc = __import__("numpy").load(reference / "run" / r["episode_accuracies"])
@@ -94,11 +97,12 @@ def test_resume_after_an_interruption_gives_the_same_records(toy, reference, tmp
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--dataset", "ssv2", "--shots", "5"], "ssv2_full needs image weights"),
+    (["--dataset", "ssv2", "--shots", "5"], "no ssv2 data root"),
     (["--dataset", "ssv2", "--pretrained", __file__], "no ssv2 data root"),
-    (["--dataset", "hmdb51", "--pretrained", "/nope/ViT-B-16.pt"], "pretrained weights /nope/ViT-B-16.pt not found"),
+    (["--dataset", "hmdb51", "--pretrained", "/nope/ViT-B-16.pt"], "no hmdb51 data root"),
     (["--dataset", "nope"], "unknown few-shot dataset"),
-    (["--ways", "0"], "--ways must be a positive integer"),
+    (["--ways", "0"], "--ways must be at least 2"),
+    (["--ways", "1"], "--ways must be at least 2"),
     (["--methods", "frozen,magic"], "unknown method/protocol magic"),
     (["--device", "cuda"] if not __import__("torch").cuda.is_available() else ["--ways", "-1"], "--"),
 ])
@@ -109,6 +113,23 @@ def test_bad_input_is_one_line_and_exit_2(argv, message, tmp_path):
                        capture_output=True, text=True, env=env, timeout=120)
     assert p.returncode == 2
     assert message in p.stderr and len(p.stderr.strip().splitlines()) == 1 and "Traceback" not in p.stderr
+
+
+@pytest.mark.parametrize("extra, message", [
+    ([], "list needs image weights"),
+    (["--pretrained", "/nope/ViT-B-16.pt"], "pretrained weights /nope/ViT-B-16.pt not found"),
+    (["--pretrained", "DIR"], "is a directory"),
+])
+def test_missing_weights_on_real_data_are_one_line_errors(extra, message, tmp_path, capsys):
+    from list_fixtures import make_list_dataset
+
+    root = make_list_dataset(tmp_path / "mine", split=(3, 3, 3), videos_per_class=3)
+    extra = [str(tmp_path) if x == "DIR" else x for x in extra]
+    out = tmp_path / "out"
+    assert fsrun.main(["--dataset", "list", "--data-root", str(root), "--out", str(out), *extra]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+    assert not out.exists()
 
 
 def test_impossible_ways_for_the_split_is_a_one_line_error(toy, tmp_path, capsys):
@@ -124,7 +145,7 @@ def test_a_given_episode_set_is_evaluated_as_is(toy, tmp_path):
     path = tmp_path / "set.jsonl"
     write_episode_set(path, eps)
     assert fsrun.main(args(toy, tmp_path / "run", tmp_path / "cache", "--methods", "frozen",
-                           "--episodes-file", str(path))) == 0
+                           "--episodes-file", str(path), episode_flags=())) == 0
     recs = records(tmp_path / "run")
     assert set(recs) == {("frozen", 2, "prototype"), ("frozen", 2, "finetune")}
     assert all(r["episode_set_hash"] == episode_set_hash(eps) and r["n_episodes"] == 25 for r in recs.values())

@@ -40,6 +40,20 @@ def test_parse_offsets_defaults_of_the_original_configs():
         parse_offsets([1, 0], num_heads=4)
 
 
+def test_presets_follow_the_original_configs_per_model_size_and_frame_count():
+    # ViT-L SSv2 u32 (CLIP-L_sthv2_u32.py): 7 of 16 heads, ±1 x2, ±2 x1, -3 x1
+    assert parse_offsets("ssv2", num_heads=16, num_frames=32) == [-1, -1, 1, 1, -2, 2, -3] + [0] * 9
+    assert parse_offsets("ssv2", num_heads=12, num_frames=16) == [-1, 1, -2, 2] + [0] * 8
+    # the original shifts ±2 only in its 16/32-frame configs: at 8 frames "ssv2" is the 8-frame preset
+    assert parse_offsets("ssv2", num_heads=12, num_frames=8) == parse_offsets("default", num_heads=12)
+    assert parse_offsets("ssv2", num_heads=16, num_frames=8) == [-1, -1, 1, 1] + [0] * 12
+    # recipe names are presets: ViT-L K400 32x4: 6 of 16 (±1 x2, -2 x2); u32 HMDB/UCF: ±1 and ±2
+    assert parse_offsets("clip_l14_k400_32x4x1", num_heads=16) == [-1, -1, 1, 1, -2, -2] + [0] * 10
+    assert parse_offsets("clip_b16_hmdb51_u32", num_heads=12) == [-1, 1, -2, 2] + [0] * 8
+    with pytest.raises(ValueError, match="not 'default', 'ssv2', 'none', a recipe name"):
+        parse_offsets("bogus", num_heads=4)
+
+
 def test_heads_are_grouped_into_runs_of_equal_offsets():
     assert _runs([-1, 1, 1, 0, 0, 2]) == [(-1, 0, 1), (1, 1, 3), (0, 3, 5), (2, 5, 6)]
 

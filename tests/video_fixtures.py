@@ -198,3 +198,13 @@ def make_tiny_toy(root: Path, *, seed: int = 0) -> Path:
 
     config = ToyConfig(seed=seed, num_classes=6, videos_per_class=3, test_per_class=1, frames=8, size=32, images_per_class=2)
     return make_toy(root, config, workers=1)
+
+
+# ---------------------------------------------------------------- dataset-shaped videos (zeroi2v.data.fixtures)
+
+
+def dataset_like_videos(root: Path, kind: str, *, videos: int = 2, scale: str = "tiny", seed: int = 0) -> list[Path]:
+    """Videos shaped like SSv2 (VP9 webm), Kinetics (H.264 mp4, GOP 250) or HMDB (MPEG-4 avi); tiny by default."""
+    from zeroi2v.data.fixtures import fixture_set
+
+    return fixture_set(root, kind, videos=videos, scale=scale, seed=seed)

@@ -7,7 +7,8 @@ import importlib
 
 _EXPORTS = {
     "ALL_PLACEMENTS": "adapters", "AdaptedLinear": "adapters", "LinearAdapter": "adapters",
-    "check_merge": "merge", "merge_adapters": "merge", "save_merged": "merge",
+    "check_merge": "merge", "load_merged": "merge", "merge_adapters": "merge", "save_merged": "merge",
+    "RECIPES": "recipes", "Recipe": "recipes", "get_recipe": "recipes",
     "ZeroI2V": "model", "count_params": "model", "create_model": "model", "data_config": "model",
     "STDHAttention": "stdha", "parse_offsets": "stdha",
 }

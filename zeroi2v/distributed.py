@@ -43,12 +43,20 @@ def pick_device(device: str | None = None, local_rank: int = 0) -> torch.device:
     """'auto'/None -> cuda:<local_rank> when CUDA is available, else cpu."""
     if device in (None, "auto"):
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise UserError(f"--device {device!r} is not a device; use auto, cpu, cuda or cuda:N") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise UserError(f"--device {device!r}: use auto, cpu, cuda or cuda:N") from None
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise UserError(f"--device {device} asked for CUDA but torch sees no GPU; pass --device cpu")
         if dev.index is None:
             dev = torch.device("cuda", local_rank % torch.cuda.device_count())
+        elif dev.index >= torch.cuda.device_count():
+            raise UserError(f"--device {device}: torch sees {torch.cuda.device_count()} GPU(s); "
+                            f"use cuda:0..cuda:{torch.cuda.device_count() - 1}")
         torch.cuda.set_device(dev)
     return dev
 

@@ -19,6 +19,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import distributed as D
+from .errors import UserError
+
+
+class TrainingDiverged(UserError):
+    """The training loss became non-finite (nan/inf): one line naming the epoch and the loss."""
 
 
 # ---------------------------------------------------------------- views and accuracy
@@ -140,7 +145,8 @@ def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, 
                 logits = model(video)  # (B*V, K)
                 loss = F.cross_entropy(logits.float(), label, label_smoothing=label_smoothing)
             if not torch.isfinite(loss):
-                raise FloatingPointError(f"loss is {loss.item()} at epoch {epoch} batch {i}; lower --lr")
+                raise TrainingDiverged(f"training diverged at epoch {epoch}: loss {loss.item()} (batch {i + 1} of "
+                                       f"{n_batches}); lower --lr or pass --clip-grad")
             scaled = loss / group_size
             (scaler.scale(scaled) if scaler is not None else scaled).backward()
         loss_sum += loss.item() * label.numel()

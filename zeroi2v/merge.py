@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from .adapters import AdaptedLinear
-from .weights import EXPORT_FORMAT, encode_tensor
+from .weights import EXPORT_FORMAT, IMAGE_EXPORT_FORMAT, encode_tensor
 from .errors import UserError
 from .io import atomic_path
 
@@ -75,16 +75,18 @@ def export_metadata(model: nn.Module) -> dict[str, str]:
     return meta
 
 
-def save_merged(model: nn.Module, path: str | Path, *, rtol: float = MERGE_RTOL) -> dict[str, float]:
+def save_merged(model: nn.Module, path: str | Path, *, rtol: float = MERGE_RTOL,
+                image_only: bool = False) -> dict[str, float]:
     """Merge (a copy of) `model`, check it, and write it as safetensors; returns the differences.
 
-    The file holds exactly the timm image model's tensors (plus `head.*` for a classifier) and
-    loads into `create_model(..., adapters=None, pretrained=path)` and, for the image part, into
-    `timm.create_model(name, pretrained=True, pretrained_cfg_overlay=dict(file=path), num_classes=0)`.
+    The video export holds exactly the timm image model's tensors (plus `head.*` for a classifier)
+    and metadata that rebuild the video model: `load_merged(path)`. With `image_only=True` the file
+    is a head-less image checkpoint of the merged backbone (no video metadata) that plain timm loads:
+    `timm.create_model(name, pretrained=True, pretrained_cfg_overlay=dict(file=path, num_classes=0))`
+    (families whose pretrained config has no classifier, e.g. DINOv2 and SigLIP, need no `num_classes`).
+    Give it a `.safetensors` name: timm picks the reader by the suffix.
     """
     from safetensors.torch import save_file
-
-    from .model import create_model
 
     path = Path(path)
     merged = merge_adapters(copy.deepcopy(model))
@@ -94,16 +96,51 @@ def save_merged(model: nn.Module, path: str | Path, *, rtol: float = MERGE_RTOL)
         raise MergeMismatch(f"merged model differs from the unmerged one (max relative difference "
                             f"{diff['max_rel']:.2e} > {rtol:.0e}); refusing to write {path}")
     tensors = {k: v.detach().cpu().contiguous() for k, v in merged.backbone.state_dict().items()}
+    if image_only:
+        with atomic_path(path) as tmp:
+            save_file(tensors, str(tmp), metadata=dict(format=IMAGE_EXPORT_FORMAT, backbone=model.backbone_name,
+                                                        timm_kwargs=json.dumps(getattr(model, "timm_kwargs", {}))))
+            check_image_export(merged, tmp)
+        log.info("wrote merged image checkpoint %s (no head, no STDHA/temporal embedding)", path)
+        return diff
     if isinstance(merged.head, nn.Linear):
         tensors.update({f"head.{k}": v.detach().cpu().contiguous() for k, v in merged.head.state_dict().items()})
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=export_metadata(merged))
-        reloaded = create_model(model.backbone_name, num_frames=model.num_frames, num_classes=model.num_classes,
-                                adapters=None, pretrained=str(tmp),
-                                temporal_embedding=model.temporal_embedding is not None).to(x.device)
+        reloaded = load_merged(tmp).to(x.device)
         back = check_merge(merged, reloaded, x)
         if back["max_abs"] != 0.0:
             raise MergeMismatch(f"{path} does not reload to the merged model (max difference "
                                 f"{back['max_abs']:.2e}); refusing to write it")
     log.info("wrote merged model %s (merged vs unmerged max rel diff %.2e)", path, diff["max_rel"])
     return diff
+
+
+@torch.no_grad()
+def check_image_export(merged: nn.Module, path: Path) -> None:
+    """The head-less file loads strictly into plain timm and equals the merged backbone bit for bit."""
+    import timm
+    from safetensors.torch import load_file
+
+    vit = timm.create_model(merged.backbone_name, pretrained=False, num_classes=0,
+                            **getattr(merged, "timm_kwargs", {}))
+    vit.load_state_dict(load_file(str(path)), strict=True)
+    for k, v in merged.backbone.state_dict().items():
+        if not torch.equal(vit.state_dict()[k], v.cpu()):
+            raise MergeMismatch(f"{path}: tensor {k} differs after reload; refusing to write it")
+
+
+def load_merged(path: str | Path) -> nn.Module:
+    """The video model of a merged export, built from the file alone (eval mode): backbone, frame
+    count, STDHA offsets, timm arguments, temporal embedding and classifier all come from its metadata."""
+    from .model import create_model
+    from .weights import read_export_metadata
+
+    meta = read_export_metadata(path)
+    if meta is None:
+        raise UserError(f"{path} is not a ZeroI2V merged video export (no {EXPORT_FORMAT} metadata); "
+                        f"load image checkpoints with create_model(..., pretrained=path)")
+    model = create_model(meta["backbone"], num_frames=meta["num_frames"], num_classes=meta["num_classes"],
+                         adapters=None, stdha=meta["stdha_offsets"], pretrained=str(path),
+                         temporal_embedding=meta["temporal_embedding"] is not None, **meta["timm_kwargs"])
+    return model.eval()

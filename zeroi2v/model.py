@@ -9,6 +9,7 @@ Only adapters, the temporal embedding, the final norm and the head are trained. 
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import timm
@@ -16,7 +17,10 @@ import torch
 from torch import nn
 
 from .adapters import ALL_PLACEMENTS, PLACEMENTS, AdaptedLinear
+from .errors import UserError
 from .stdha import OffsetSpec, STDHAttention, parse_offsets
+
+log = logging.getLogger(__name__)
 
 
 class ZeroI2V(nn.Module):
@@ -39,7 +43,7 @@ class ZeroI2V(nn.Module):
         self.adapter_config = dict(placements=list(adapters), ratio=adapter_ratio, scale=adapter_scale,
                                    dropout=adapter_dropout)
         num_heads = backbone.blocks[0].attn.num_heads
-        self.stdha_offsets = parse_offsets(stdha, num_heads=num_heads)
+        self.stdha_offsets = parse_offsets(stdha, num_heads=num_heads, num_frames=num_frames)
 
         for block in backbone.blocks:
             if any(self.stdha_offsets):
@@ -97,32 +101,84 @@ def input_tokens(vit: nn.Module, x: torch.Tensor, *, num_frames: int,
     return vit.norm_pre(vit.patch_drop(x))
 
 
-def create_model(backbone: str, *, num_frames: int, num_classes: int = 0, pretrained: str | None = None,
+def create_model(backbone: str, *, num_frames: int, num_classes: int | None = None, pretrained: str | None = None,
                  stdha: OffsetSpec = "default", adapters: Sequence[str] | None = ALL_PLACEMENTS,
                  adapter_ratio: float = 0.25, adapter_scale: float = 0.5, adapter_dropout: float = 0.1,
                  temporal_embedding: bool = True, head_dropout: float = 0.0, **timm_kwargs) -> ZeroI2V:
     """Build a ZeroI2V video model on the timm ViT `backbone`; weights only from a local file.
 
     `pretrained` is a timm checkpoint (.pth/.safetensors), an OpenAI CLIP checkpoint (state dict or
-    TorchScript .pt), or a merged ZeroI2V export (whose STDHA spec, frame count, timm arguments and
-    temporal embedding it carries). Extra keyword arguments go to `timm.create_model`.
+    TorchScript .pt), or a merged ZeroI2V export (whose STDHA spec, frame count, timm arguments,
+    temporal embedding and -- with `num_classes=None` -- classifier it carries). OpenAI CLIP weights
+    run in a QuickGELU model: a GELU CLIP name is switched to its `_quickgelu` variant (logged).
+    `num_classes=None` means the export's classes, else 0 (features only). Extra keyword arguments
+    go to `timm.create_model`. Unsupported backbones are a one-line UserError before anything is built.
     """
-    from .weights import load_pretrained, read_export_metadata
+    from .backbones import check_backbone_module, check_backbone_name
+    from .weights import is_openai_clip, load_state, read_export_metadata, read_state_dict
 
-    export = read_export_metadata(pretrained) if pretrained else None
+    check_backbone_name(backbone)
+    export = sd = None
+    if pretrained:
+        export = read_export_metadata(pretrained)
+        sd = read_state_dict(pretrained)
     if export:
+        backbone = export_backbone(backbone, export["backbone"], pretrained)
         timm_kwargs = {**export["timm_kwargs"], **timm_kwargs}
         if isinstance(stdha, str) and stdha == "default":
             stdha = export["stdha_offsets"]
+        if num_classes is None:
+            num_classes = export["num_classes"]
+        elif num_classes == 0 and export["num_classes"]:
+            log.info("%s: its %d-class head is not loaded (num_classes=0: features only)", pretrained,
+                     export["num_classes"])
+    elif sd is not None and is_openai_clip(sd):
+        backbone, timm_kwargs = quickgelu_backbone(backbone, timm_kwargs, pretrained)
     vit = timm.create_model(backbone, pretrained=False, num_classes=0, **timm_kwargs)
-    model = ZeroI2V(vit, backbone_name=backbone, num_frames=num_frames, num_classes=num_classes, stdha=stdha,
+    check_backbone_module(vit, backbone)
+    model = ZeroI2V(vit, backbone_name=backbone, num_frames=num_frames, num_classes=num_classes or 0, stdha=stdha,
                     adapters=adapters, adapter_ratio=adapter_ratio, adapter_scale=adapter_scale,
                     adapter_dropout=adapter_dropout, temporal_embedding=temporal_embedding,
                     head_dropout=head_dropout)
     model.timm_kwargs = dict(timm_kwargs)
-    if pretrained:
-        load_pretrained(model, pretrained)
+    if sd is not None:
+        load_state(model, sd, pretrained, export)
     return model
+
+
+def quickgelu_backbone(backbone: str, timm_kwargs: dict, path) -> tuple[str, dict]:
+    """The QuickGELU model for OpenAI CLIP weights: the `_clip_quickgelu_` variant of a `_clip_` name
+    (switch logged), or `act_layer="quick_gelu"`; a one-line UserError where neither applies."""
+    act = timm_kwargs.get("act_layer")
+    if act is not None:
+        if act in ("quick_gelu", "quickgelu"):
+            return backbone, timm_kwargs
+        raise UserError(f"{path} is an OpenAI CLIP checkpoint (QuickGELU) but --timm-kwargs sets act_layer={act!r}; "
+                        f"drop act_layer")
+    if "quickgelu" in backbone:
+        return backbone, timm_kwargs
+    if "_clip_" in backbone:
+        variant = backbone.replace("_clip_", "_clip_quickgelu_", 1)
+        if timm.is_model(variant.split(".", 1)[0]):
+            log.warning("%s is an OpenAI CLIP checkpoint (QuickGELU MLPs): using backbone %s instead of %s",
+                        path, variant, backbone)
+            return variant, timm_kwargs
+        log.warning("%s is an OpenAI CLIP checkpoint (QuickGELU MLPs): building %s with act_layer='quick_gelu'",
+                    path, backbone)
+        return backbone, {**timm_kwargs, "act_layer": "quick_gelu"}
+    raise UserError(f"{path} is an OpenAI CLIP checkpoint (QuickGELU MLPs); pass a CLIP backbone such as "
+                    f"--backbone vit_base_patch16_clip_quickgelu_224 (got {backbone})")
+
+
+def export_backbone(backbone: str, exported: str, path) -> str:
+    """The export's backbone, when `backbone` names it or its GELU counterpart; UserError otherwise."""
+    if backbone == exported:
+        return backbone
+    if backbone.replace("_clip_", "_clip_quickgelu_", 1) == exported:
+        log.warning("%s was exported from %s (QuickGELU): using it instead of %s", path, exported, backbone)
+        return exported
+    raise UserError(f"{path} was exported from backbone {exported}, not {backbone}; pass --backbone {exported} "
+                    f"(or load it with zeroi2v.load_merged)")
 
 
 def count_params(model: nn.Module) -> dict[str, int]:

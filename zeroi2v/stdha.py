@@ -18,32 +18,30 @@ from torch import nn
 OffsetSpec = str | Mapping[int, int] | Sequence[int] | None
 
 
-def parse_offsets(spec: OffsetSpec, *, num_heads: int, preset_ssv2: bool = False) -> list[int]:
+def parse_offsets(spec: OffsetSpec, *, num_heads: int, num_frames: int | None = None) -> list[int]:
     """Per-head temporal offsets from a spec.
 
-    spec: None (no shift), "default" (the original configs: 1 head at -1 and 1 at +1, or 2 each
-    for 16-head ViT-L), "ssv2" (default plus one head each at -2 and +2), a mapping {Δ: heads},
-    a string "-1:1,1:1" of the same, or an explicit list with one offset per head.
-    Shifted heads are the first heads, in the order the spec lists them.
+    spec: None or "none" (no shift); "default": the original 8-frame configs, 1 head at -1 and 1 at
+    +1 (2 each on 16-head ViT-L); "ssv2": the original SSv2 configs, ±1 and ±2 (ViT-B u16; ViT-L
+    u32: ±1 x2, ±2, -3) -- they shift ±2 only with 16 or 32 frames, so with `num_frames` < 16 it
+    is "default"; a recipe name of `zeroi2v.recipes` (its spec); a mapping {Δ: heads}; a string
+    "-1:1,1:1" of the same; or an explicit list with one offset per head.
+    Shifted heads are the first heads, in the order the spec lists them (the original's channel order).
     """
     if spec is None or spec == "none":
         return [0] * num_heads
     if isinstance(spec, str):
-        if spec in ("default", "ssv2"):
-            per = 2 if num_heads >= 16 else 1
-            counts = {-1: per, 1: per}
-            if spec == "ssv2" or preset_ssv2:
-                counts.update({-2: 1, 2: 1})
-            spec = counts
-        else:
-            try:
-                spec = {int(d): int(n) for d, n in (p.split(":") for p in spec.split(",") if p.strip())}
-            except ValueError:
-                raise ValueError(f"STDHA spec {spec!r} is not 'default', 'ssv2', 'none' or 'Δ:heads,...' (e.g. '-1:1,1:1')")
+        spec = _preset(spec, num_heads=num_heads, num_frames=num_frames)
+    if isinstance(spec, str):
+        try:
+            spec = {int(d): int(n) for d, n in (p.split(":") for p in spec.split(",") if p.strip())}
+        except ValueError:
+            raise ValueError(f"STDHA spec {spec!r} is not 'default', 'ssv2', 'none', a recipe name or "
+                             f"'Δ:heads,...' (e.g. '-1:1,1:1')") from None
     if isinstance(spec, Mapping):
-        offsets = [int(d) for d, n in spec.items() if int(d) != 0 for _ in range(int(n))]
         if any(int(n) < 0 for n in spec.values()):
             raise ValueError(f"STDHA spec {dict(spec)} has a negative head count")
+        offsets = [int(d) for d, n in spec.items() if int(d) != 0 for _ in range(int(n))]
         if len(offsets) > num_heads:
             raise ValueError(f"STDHA spec {dict(spec)} shifts {len(offsets)} heads but the model has {num_heads}")
         return offsets + [0] * (num_heads - len(offsets))
@@ -51,6 +49,20 @@ def parse_offsets(spec: OffsetSpec, *, num_heads: int, preset_ssv2: bool = False
     if len(offsets) != num_heads:
         raise ValueError(f"STDHA offsets {offsets} have {len(offsets)} entries for {num_heads} heads")
     return offsets
+
+
+def _preset(name: str, *, num_heads: int, num_frames: int | None) -> str:
+    """A named preset as a 'Δ:heads' spec; any other string unchanged."""
+    from .recipes import RECIPES
+
+    if name in RECIPES:
+        return RECIPES[name].stdha
+    large = num_heads >= 16
+    if name == "ssv2" and (num_frames is None or num_frames >= 16):
+        return RECIPES["clip_l14_ssv2_u32" if large else "clip_b16_ssv2_u16"].stdha
+    if name in ("default", "ssv2"):
+        return RECIPES["clip_l14_k400_8x16x1" if large else "clip_b16_k400_8x16x1"].stdha
+    return name
 
 
 def _runs(offsets: Sequence[int]) -> list[tuple[int, int, int]]:

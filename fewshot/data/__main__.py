@@ -1,6 +1,7 @@
 """Command line of the data layer.
 
     python -m fewshot.data check --dataset ucf101 --data-root /data/ucf101 [--fold 1] [--decode ends]
+    python -m fewshot.data check --dataset list --data-root D --fewshot     (your own base/val/novel lists)
     python -m fewshot.data make-toy --out toy-data [--seed 0]
 
 `check` exits 0 when every listed video opens and decodes, 2 otherwise (problems named by file).
@@ -8,12 +9,13 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from zeroi2v.errors import ArgumentParser, UserError, cli
 from zeroi2v.io import atomic_write_json
 
 from zeroi2v.data import READERS, get_reader, resolve_root
-from zeroi2v.data.check import check_dataset, print_report, report_json
+from zeroi2v.data.check import check_dataset, print_report, report_json, shared_classes
 from zeroi2v.data.toy import ToyConfig, config_from, make_toy
 
 
@@ -27,6 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--decode", choices=("header", "ends", "full"), default="ends",
                    help="frames decoded per video: none, first/middle/last (default), or all")
     c.add_argument("--json", default=None, help="also write the report as JSON to this file")
+    c.add_argument("--fewshot", action="store_true",
+                   help="the splits are few-shot base / val / novel splits (e.g. --dataset list): a class in "
+                        "two splits is a problem (fewshot.run refuses it)")
     t = sub.add_parser("make-toy", help="generate the synthetic motion dataset (H.264 mp4 + UCF101-style lists)")
     d = ToyConfig()
     t.add_argument("--out", required=True, help="output folder (created atomically)")
@@ -46,20 +51,41 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "check":
         reader = get_reader(args.dataset)
+        if args.json:
+            for parent in Path(args.json).resolve().parents:
+                if parent.exists():
+                    if not parent.is_dir():
+                        raise UserError(f"--json {args.json}: {parent} is a file, not a directory; "
+                                        "choose another path")
+                    break
+            if Path(args.json).is_dir():
+                raise UserError(f"--json {args.json} is a directory; give a file name")
         root = resolve_root(args.dataset, args.data_root)
         if args.dataset == "toy" and args.data_root is None:
             print(f"checking the toy dataset at {root}")
-        reports = check_dataset(reader, root, fold=args.fold, decode=args.decode)
+        reports = check_dataset(reader, root, fold=args.fold, decode=args.decode, fewshot=args.fewshot)
         status = print_report(reader, root, reports, fold=args.fold)
+        shared = shared_classes(reports)
+        if shared and not args.fewshot and args.dataset == "list":
+            print(f"note: {len(shared)} class(es) are in several splits (e.g. {shared[0]!r}): right for "
+                  "zeroi2v.train, refused by fewshot.run (base / val / novel must be disjoint; check with --fewshot)")
         if args.json:
-            atomic_write_json(args.json, {"dataset": args.dataset, "root": str(root), "fold": args.fold,
-                                          "status": status, "splits": report_json(reports)})
+            try:
+                atomic_write_json(args.json, {"dataset": args.dataset, "root": str(root), "fold": args.fold,
+                                              "status": status, "splits": report_json(reports)})
+            except OSError as e:
+                raise UserError(f"cannot write --json {args.json}: {e.strerror} ({e.filename}); "
+                                "choose another path") from None
             print(f"wrote {args.json}")
         return status
     if args.command == "make-toy":
         for name in ("videos_per_class", "frames", "size", "images_per_class"):
             if getattr(args, name) <= 0:
                 raise UserError(f"--{name.replace('_', '-')} must be positive")
+        if args.workers is not None and args.workers < 1:
+            raise UserError(f"--workers {args.workers} must be at least 1 (1 = in this process)")
+        if args.seed < 0:
+            raise UserError(f"--seed {args.seed} must be non-negative")
         test = args.test_per_class
         if test is None:
             test = max(1, min(ToyConfig.test_per_class, args.videos_per_class // 4))

@@ -1,8 +1,11 @@
 """`python -m fewshot.data check`: scan a dataset and report per split what a run would read.
 
-Per split: number of videos, classes, per-class counts, and every problem (malformed annotation
-line, missing file, unreadable / truncated / zero-frame video). Exit status 0 when all is well,
-2 when anything is wrong (the problems are listed by file name).
+Per split: number of videos, classes, per-class counts, and every problem a run would reject
+(malformed / non-UTF-8 annotation line, a path leaving the root, missing file, unreadable /
+truncated / zero-frame video, an empty split, a video listed twice in one list, a video in two
+splits; for the toy set's episodic splits and `--fewshot` list datasets also a class in two of
+the base / val / novel splits). Exit status 0 when all is well, 2 when anything is wrong (the
+problems are listed by file name).
 """
 from __future__ import annotations
 
@@ -28,26 +31,86 @@ class SplitReport:
 
 
 def check_toy_splits(root: Path, known: set[str]) -> list[str]:
-    """The episodic split files of the toy set must name videos of its lists."""
+    """The episodic split files of the toy set must name videos of its lists, each once, and the
+    base / val / novel classes must be disjoint."""
+    from .common import read_text
+
     problems = []
+    split_of: dict[str, str] = {}
+    class_of: dict[str, str] = {}
     for split in ("train", "val", "test"):
         path = root / "splits" / f"{split}.txt"
         if not path.is_file():
             problems.append(f"{path}: episodic split file missing")
             continue
-        for number, line in enumerate(path.read_text().splitlines(), start=1):
+        try:
+            lines = read_text(path, what="split file").splitlines()
+        except UserError as e:
+            problems.append(str(e))
+            continue
+        if not any(line.strip() for line in lines):
+            problems.append(f"{path}: episodic split lists no videos")
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
             vid = line.split("//videos/", 1)[-1]
             if "//videos/" not in line or vid not in known:
                 problems.append(f"{path}:{number}: names no listed video ({line!r})")
+                continue
+            if vid in split_of:
+                where = "this file" if split_of[vid] == split else f"the {split_of[vid]} split"
+                problems.append(f"{path}:{number}: video {vid} is listed again (already in {where})")
+            split_of.setdefault(vid, split)
+            cls = vid.split("/")[0]
+            if class_of.setdefault(cls, split) != split:
+                problems.append(f"{path}:{number}: class {cls} is also in the {class_of[cls]} split "
+                                "(base / val / novel classes must be disjoint)")
+                class_of[cls] = split  # report each class once per pair of splits
     return problems
 
 
-def check_dataset(reader: Reader, root, *, fold: int = 1, decode: str = "ends", show=print) -> list[SplitReport]:
+def duplicate_problems(split: str, items) -> list[str]:
+    """A video listed more than once in one split's lists."""
+    counts = collections.Counter(item.video_id for item in items)
+    return [f"video {vid} is listed {n} times in the {split} list(s); list each video once"
+            for vid, n in counts.items() if n > 1]
+
+
+def overlap_problems(ids_by_split: dict[str, set[str]]) -> list[str]:
+    """A video in two splits (train and test lists would leak test videos into training)."""
+    problems = []
+    names = list(ids_by_split)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            both = sorted(ids_by_split[a] & ids_by_split[b])
+            if both:
+                problems.append(f"{len(both)} video(s) are in both the {a} and the {b} list "
+                                f"(first: {both[0]}); a video belongs to one split")
+    return problems
+
+
+def class_overlap_problems(classes_by_split: dict[str, set[str]]) -> list[str]:
+    """Few-shot list datasets: base / val / novel classes must be disjoint."""
+    problems = []
+    names = list(classes_by_split)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            both = sorted(classes_by_split[a] & classes_by_split[b])
+            if both:
+                problems.append(f"class {both[0]!r} (and {len(both) - 1} more) is in both the {a} and the {b} "
+                                "split; few-shot base / val / novel classes must be disjoint")
+    return problems
+
+
+def check_dataset(reader: Reader, root, *, fold: int = 1, decode: str = "ends", show=print,
+                  fewshot: bool = False) -> list[SplitReport]:
     from tqdm import tqdm
 
     root = resolve_dir(root, reader)
     check_fold(reader, fold)
     reports, seen = [], set()
+    ids_by_split: dict[str, set[str]] = {}
+    classes_by_split: dict[str, set[str]] = {}
     for split in reader.splits_at(root):
         bad = BadData("skip", what=f"{reader.name} {split}", log_each=False)
         report = SplitReport(split)
@@ -58,6 +121,9 @@ def check_dataset(reader: Reader, root, *, fold: int = 1, decode: str = "ends", 
             reports.append(report)
             continue
         report.problems.extend(str(p) for p in bad.problems)
+        report.problems.extend(duplicate_problems(split, items))
+        ids_by_split[split] = {item.video_id for item in items}
+        classes_by_split[split] = {item.class_name for item in items}
         for item in tqdm(items, desc=f"{reader.name} {split}", unit="video", file=sys.stderr, leave=False):
             if item.path in seen:
                 continue
@@ -72,6 +138,11 @@ def check_dataset(reader: Reader, root, *, fold: int = 1, decode: str = "ends", 
         if not items:
             report.problems.append(f"split {split} lists no videos")
         reports.append(report)
+    cross = overlap_problems(ids_by_split)
+    if fewshot:
+        cross += class_overlap_problems(classes_by_split)
+    if cross:
+        reports.append(SplitReport("across splits", problems=cross))
     if reader.name == "toy":
         known = {p.relative_to(root / "videos").as_posix() for p in (root / "videos").glob("*/*")} if (root / "videos").is_dir() else set()
         extra = check_toy_splits(root, known)
@@ -106,6 +177,12 @@ def print_report(reader: Reader, root, reports: list[SplitReport], *, fold: int,
         return 2
     show(f"OK: {len(reports)} split(s), {videos} videos, no problems")
     return 0
+
+
+def shared_classes(reports: list[SplitReport]) -> list[str]:
+    """Class names that appear in more than one split's lists (sorted)."""
+    seen = collections.Counter(c for r in reports for c in r.per_class)
+    return sorted(c for c, n in seen.items() if n > 1)
 
 
 def report_json(reports: list[SplitReport]) -> list[dict]:

@@ -8,6 +8,9 @@ as a warning and `BadData.summary()` prints the final count.
 from __future__ import annotations
 
 import logging
+import ntpath
+import os
+import posixpath
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -80,16 +83,45 @@ class BadData:
         return len(self.problems)
 
 
+def read_text(path: str | os.PathLike, *, what: str = "annotation file", fix: str = "") -> str:
+    """The UTF-8 text of a small annotation file (a BOM is dropped); a one-line UserError naming
+    the file and the line of the first non-UTF-8 byte, or why it cannot be read."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except IsADirectoryError:
+        raise UserError(f"{what} {path} is a directory, not a file; {fix or 'check the path'}") from None
+    except OSError as e:
+        raise UserError(f"cannot read {what} {path}: {e.strerror}; check the path and permissions") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise UserError(f"{path}:{line}: not UTF-8 text (byte 0x{data[e.start]:02x}); "
+                        f"{fix or 'save the file as UTF-8'}") from None
+
+
 def read_lines(path: Path) -> Iterator[tuple[int, str]]:
     """(1-based line number, stripped line) for every non-empty line of a text annotation file."""
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError as e:
-        raise UserError(f"cannot read annotation file {path}: {e.strerror}; check the path and permissions") from None
+    text = read_text(path)
     for number, line in enumerate(text.splitlines(), start=1):
         line = line.strip().lstrip("\ufeff")
         if line:
             yield number, line
+
+
+def listed_path(base: Path, rel: str, *, where: str) -> Path:
+    """`base / rel` for a path written in an annotation file, refused (one-line UserError naming
+    `where` = "file:line") when it is absolute or leaves `base` after normalising `..`.
+
+    The check is lexical: symbolic links the user placed inside the dataset root (a video folder
+    on another disk) are followed as usual; a list file cannot name anything outside it."""
+    norm = posixpath.normpath(rel.replace("\\", "/"))
+    if (not rel or posixpath.isabs(norm) or ntpath.isabs(rel) or ntpath.splitdrive(rel)[0]
+            or norm == ".." or norm.startswith("../")):
+        raise UserError(f"{where}: path {rel!r} leaves the dataset root {base} (absolute or '..'); "
+                        "list paths must be relative to the root and stay inside it")
+    return base / rel
 
 
 def first_existing(root: Path, candidates: tuple[str, ...], *, what: str, env: str, layout: str) -> Path:

@@ -1,9 +1,14 @@
-"""`VideoClipDataset`: items -> normalised multi-view clips, one decord `get_batch` per sample.
+"""`VideoClipDataset`: items -> normalised multi-view clips, one decoder call per sample.
 
-__getitem__(i) -> (video (V, C, T, H, W) float32, label int), V = num_clips * num_crops.
-Train: one random temporal sample per clip, one random resized crop and a random horizontal flip
-(through `flip_map`) shared by all frames. Test: deterministic centre sampling, short side resized
-to `size`, then centre crop (num_crops=1) or three crops (num_crops=3).
+__getitem__(i) -> (video (V, C, T, H, W) float32, label int), V = num_clips * num_crops; with
+normalize=False the video stays uint8 (normalise it on the accelerator: `transforms.normalize(
+batch.to(device), mean, std, channel_dim=1)`, 4x less to copy and no float work on the worker).
+Train: one random temporal sample per clip, then (each optional, off by default) short side resized to
+`short_side`, RandAugment, and always a random resized crop (`crop_area`, `crop_ratio`) to `size`,
+a horizontal flip with probability `flip` (through `flip_map`), RandomErasing with probability
+`erasing` -- every random choice shared by all frames of the clip (`augment.py`).
+Test: deterministic centre sampling, short side resized to `size`, then centre crop (num_crops=1)
+or three crops (num_crops=3). Each sample's randomness comes from (seed, epoch, index) alone.
 The dataset holds only paths and numbers (no open readers), so it pickles for DataLoader workers.
 """
 from __future__ import annotations
@@ -16,10 +21,11 @@ import torch
 
 from zeroi2v.errors import UserError
 
+from . import augment as A
 from . import transforms as T
 from .common import VideoItem, check_on_error
 from .sampling import sample_indices
-from .decode import VideoError, open_video, read_frames
+from .decode import VideoError, open_video, read_frames, resolve_decoder
 
 log = logging.getLogger("zeroi2v.data")
 
@@ -41,11 +47,24 @@ class VideoClipDataset(torch.utils.data.Dataset):
         flip_map: Sequence[int] | dict[int, int] | None = None,
         on_error: str = "error",
         seed: int = 0,
-        flip: bool = True,
+        flip: bool | float = True,
         scale: tuple[float, float] = (0.25, 1.0),
         short: str = "repeat",
         keep_decoded: bool = False,
+        crop_area: tuple[float, float] | None = None,
+        crop_ratio: tuple[float, float] = (3 / 4, 4 / 3),
+        short_side: int | None = None,
+        randaugment: tuple[int, int] | None = None,
+        erasing: float = 0.0,
+        decoder: str | None = "auto",
+        normalize: bool = True,
+        fast_resize: bool = False,
     ):
+        """`flip`: probability (True = 0.5); `crop_area` (None: `scale`, its older name) and `crop_ratio`: the
+        random resized crop's area fraction and aspect range; `short_side`: train clips resized to this short
+        side before augmentation (None: not resized); `randaugment`: (magnitude 0-10, num_layers) or None;
+        `erasing`: RandomErasing probability; `decoder`: auto | decord | pyav | torchcodec; `normalize`:
+        False returns uint8 clips; `fast_resize`: torch's uint8 resize kernel (within 1 grey level)."""
         if sampling not in ("uniform", "dense"):
             raise UserError(f"sampling={sampling!r} is not known; use uniform or dense")
         if sampling == "dense" and not interval:
@@ -56,6 +75,11 @@ class VideoClipDataset(torch.utils.data.Dataset):
             raise UserError("training uses one random crop per clip; set num_crops=1")
         if not items:
             raise UserError("no videos to load (the list is empty); check the dataset root and split")
+        if randaugment is not None and (len(randaugment) != 2 or not 0 <= randaugment[0] <= 10):
+            raise UserError(f"randaugment={randaugment!r}; use (magnitude 0-10, num_layers), e.g. (7, 4)")
+        if not 0 <= float(erasing) <= 1 or not 0 <= float(flip) <= 1:
+            raise UserError(f"erasing={erasing}, flip={flip}: probabilities must be in [0, 1]")
+        self.decoder = resolve_decoder(decoder)  # fails here, once, with the fix, when unavailable
         self.items = list(items)
         self.num_frames, self.size, self.train = int(num_frames), int(size), bool(train)
         self.mean, self.std = tuple(float(m) for m in mean), tuple(float(s) for s in std)
@@ -63,7 +87,11 @@ class VideoClipDataset(torch.utils.data.Dataset):
         self.num_clips, self.num_crops = int(num_clips), int(num_crops)
         self.flip_map = dict(enumerate(flip_map)) if isinstance(flip_map, (list, tuple)) else flip_map
         self.on_error = check_on_error(on_error)
-        self.seed, self.flip, self.scale = int(seed), bool(flip), tuple(scale)
+        self.seed, self.scale = int(seed), tuple(crop_area if crop_area is not None else scale)
+        self.flip = 0.5 if flip is True else float(flip)  # probability
+        self.crop_ratio, self.short_side = tuple(crop_ratio), short_side
+        self.randaugment = None if randaugment is None else (int(randaugment[0]), int(randaugment[1]))
+        self.erasing, self.normalize, self.fast_resize = float(erasing), bool(normalize), bool(fast_resize)
         self.keep_decoded = bool(keep_decoded)  # small datasets (toy): decode each video once, keep uint8 frames
         self._decoded: dict[int, torch.Tensor] = {}  # per process
         self.epoch = 0  # set_epoch() changes the training randomness per epoch
@@ -72,18 +100,27 @@ class VideoClipDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
+    def get_labels(self) -> list[int]:
+        """The label of every item, in order (easyfsl `TaskSampler` reads this; no video is decoded)."""
+        return [int(item.label) for item in self.items]
+
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
 
     def _rng(self, index: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, self.epoch, index])
 
+    def frame_indices(self, index: int, n: int) -> np.ndarray:
+        """(Vt, T) frame indices the sample at `index` reads from its n-frame video (same draw as `load`)."""
+        return sample_indices(n, self.num_frames, sampling=self.sampling, train=self.train, rng=self._rng(index),
+                              num_clips=self.num_clips, interval=self.interval, short=self.short)
+
     def load(self, index: int) -> tuple[torch.Tensor, int]:
         """The sample at `index`; raises VideoError for an unreadable video."""
         item = self.items[index]
         rng = self._rng(index)
         full = self._decoded.get(index)
-        vr = open_video(item.path) if full is None else None
+        vr = open_video(item.path, decoder=self.decoder) if full is None else None
         idx = sample_indices(len(vr) if full is None else len(full), self.num_frames, sampling=self.sampling,
                              train=self.train, rng=rng, num_clips=self.num_clips, interval=self.interval,
                              short=self.short)  # (Vt, T)
@@ -97,21 +134,31 @@ class VideoClipDataset(torch.utils.data.Dataset):
         clips = frames.reshape(self.num_clips, self.num_frames, *frames.shape[1:])  # (Vt, T, C, H, W)
         label = item.label
         views = []
+        fast = self.fast_resize
         if self.train:
             flip = False
-            if self.flip and rng.random() < 0.5:
+            if self.flip > 0 and rng.random() < self.flip:
                 target = label if self.flip_map is None else self.flip_map.get(label, label)
                 if target is not None and target >= 0:
                     flip, label = True, int(target)
-            for clip in clips:
-                v = T.random_resized_crop(clip, self.size, rng=rng, scale=self.scale)
-                views.append(T.hflip(v) if flip else v)
+            for clip in clips:  # (T, C, H, W) uint8; every op below is shared by all T frames
+                if self.short_side is not None:
+                    clip = T.resize_short(clip, self.short_side, fast=fast)
+                if self.randaugment is not None:
+                    clip = A.rand_augment(clip, magnitude=self.randaugment[0], num_layers=self.randaugment[1], rng=rng)
+                v = T.random_resized_crop(clip, self.size, rng=rng, scale=self.scale, ratio=self.crop_ratio, fast=fast)
+                v = T.hflip(v) if flip else v
+                if self.erasing > 0:
+                    v = A.random_erasing(v, p=self.erasing, rng=rng, mean=self.mean, std=self.std)
+                views.append(v)
         else:
             for clip in clips:
-                clip = T.resize_short(clip, self.size)
+                clip = T.resize_short(clip, self.size, fast=fast)
                 views.extend(T.three_crop(clip, self.size) if self.num_crops == 3 else [T.center_crop(clip, self.size)])
-        video = T.normalize(torch.stack(views), self.mean, self.std)  # (V, T, C, H, W) float32
-        return video.permute(0, 2, 1, 3, 4).contiguous(), int(label)  # (V, C, T, H, W)
+        video = torch.stack(views).permute(0, 2, 1, 3, 4)  # (V, C, T, H, W) uint8 view
+        if not self.normalize:
+            return video.contiguous(), int(label)
+        return T.normalize(video, self.mean, self.std, channel_dim=1), int(label)  # (V, C, T, H, W) float32
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         for attempt in range(len(self.items)):

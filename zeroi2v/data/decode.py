@@ -1,9 +1,14 @@
-"""Decord video access with readable failure reasons.
+"""Video access with readable failure reasons, through one of three decoders.
 
-`open_video(path)` returns a `decord.VideoReader` or raises `VideoError` with a short reason
-(missing file, empty file, not a video / truncated, no video frames). `read_frames` does the one
-`get_batch` call per sample. Decord's own native error chatter on stderr is silenced; its reason
-is recovered with PyAV on the failure path only.
+`open_video(path, decoder=...)` returns a reader (`len(reader)` = frame count) or raises `VideoError`
+with a short reason (missing file, empty file, not a video / truncated, no video frames);
+`read_frames(reader, indices)` returns the (N, H, W, 3) uint8 frames in one call per sample.
+
+Decoders: "decord" (`decord.VideoReader`, one `get_batch` per sample; the default where its wheels
+exist), "pyav" (PyAV, always installed: sequential decode up to the last wanted frame; the automatic
+fallback), "torchcodec" (optional; exact seeking, FFmpeg libraries from the system), "auto" (decord
+if importable, else PyAV). Decord's native error chatter on stderr is silenced; its reason is
+recovered with PyAV on the failure path only.
 """
 from __future__ import annotations
 
@@ -70,12 +75,101 @@ def _why_unreadable(path: Path) -> str:
     return "cannot be opened by decord (unsupported or corrupt container)"
 
 
-def open_video(path: str | Path, *, num_threads: int = 1):
-    """decord.VideoReader for `path`; raises VideoError(reason) if it cannot be opened or has no frames."""
+DECODERS = ("auto", "decord", "pyav", "torchcodec")
+_INSTALL = {"decord": "pip install decord (wheels for x86_64 Linux and 64-bit Windows only)",
+            "pyav": "pip install av", "torchcodec": "pip install torchcodec, with FFmpeg 4-7 libraries on the system"}
+
+
+def decoder_problem(name: str) -> str | None:
+    """None if decoder `name` works here, else why not (one line)."""
+    try:
+        if name == "decord":
+            _decord()
+        elif name == "pyav":
+            import av  # noqa: F401
+        elif name == "torchcodec":
+            from torchcodec.decoders import VideoDecoder  # noqa: F401  (loads the FFmpeg libraries)
+        else:
+            return f"unknown decoder {name!r}"
+    except Exception as e:  # ImportError, or OSError/RuntimeError from native libraries that fail to load
+        return f"{type(e).__name__}: {str(e).strip().splitlines()[0][:160] if str(e).strip() else ''}"
+    return None
+
+
+def resolve_decoder(name: str | None) -> str:
+    """The decoder to use for `name` ("auto"/None: decord where importable, else PyAV); UserError if unavailable."""
+    from zeroi2v.errors import UserError
+
+    name = name or "auto"
+    if name not in DECODERS:
+        raise UserError(f"--decoder {name!r} is not known; use one of {', '.join(DECODERS)}")
+    if name == "auto":
+        return "decord" if decoder_problem("decord") is None else "pyav"
+    problem = decoder_problem(name)
+    if problem is not None:
+        raise UserError(f"--decoder {name} is not available here ({problem}); {_INSTALL[name]}, "
+                        f"or use --decoder auto")
+    return name
+
+
+class PyAVReader:
+    """PyAV: the frame count from the container (or by demuxing), frames by decoding sequentially."""
+
+    def __init__(self, path: Path):
+        import av
+
+        self.path = path
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise VideoError("zero frames (no video stream in the file)")
+            stream = container.streams.video[0]
+            n = stream.frames
+            if not n:  # e.g. webm: no count in the header; count the packets that carry a picture
+                n = sum(1 for p in container.demux(stream) if p.size)
+        self.n = int(n)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def read(self, indices: list[int]) -> np.ndarray:
+        return _read_frames_pyav(self.path, indices)
+
+
+class TorchcodecReader:
+    """torchcodec `VideoDecoder` (exact seek mode, one FFmpeg thread per worker)."""
+
+    def __init__(self, path: Path, *, num_threads: int = 1, device: str = "cpu"):
+        from torchcodec.decoders import VideoDecoder
+
+        self.decoder = VideoDecoder(str(path), seek_mode="exact", num_ffmpeg_threads=num_threads, device=device)
+        self.n = int(self.decoder.metadata.num_frames or 0)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def read(self, indices: list[int]) -> np.ndarray:
+        batch = self.decoder.get_frames_at(indices).data  # (N, C, H, W) uint8
+        return batch.permute(0, 2, 3, 1).cpu().numpy()  # (N, H, W, C)
+
+
+def open_video(path: str | Path, *, num_threads: int = 1, decoder: str | None = "auto"):
+    """A reader for `path` (decord.VideoReader for "decord"); raises VideoError(reason) if it cannot be
+    opened or has no frames, UserError if `decoder` is not available here."""
     path = Path(path)
-    decord = _decord()
+    decoder = resolve_decoder(decoder)
     if not path.is_file():
         raise VideoError(_why_unreadable(path))
+    if decoder != "decord":
+        try:
+            reader = PyAVReader(path) if decoder == "pyav" else TorchcodecReader(path, num_threads=num_threads)
+        except VideoError:
+            raise
+        except Exception:
+            raise VideoError(_why_unreadable(path)) from None
+        if len(reader) <= 0:
+            raise VideoError("zero frames (the video stream is empty)")
+        return reader
+    decord = _decord()
     try:
         with _native_stderr_silenced():
             vr = decord.VideoReader(str(path), num_threads=num_threads)
@@ -110,6 +204,17 @@ def read_frames(vr, indices: Sequence[int] | np.ndarray, *, path: str | Path | N
     "DECORDArrayCopyFromTo: The size must exact"); given `path`, those frames are decoded with PyAV.
     """
     idx = [int(i) for i in np.asarray(indices).reshape(-1)]
+    if isinstance(vr, (PyAVReader, TorchcodecReader)):
+        try:
+            batch = vr.read(idx)
+        except VideoError:
+            raise
+        except Exception as e:
+            msg = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+            raise VideoError(f"corrupt or truncated video: decoding frames failed ({msg[:120]})") from None
+        if batch.shape[0] != len(idx) or batch.ndim != 4:
+            raise VideoError(f"decoder returned {batch.shape[0]} frames for {len(idx)} requested")
+        return batch
     try:
         with _native_stderr_silenced():
             batch = vr.get_batch(idx).asnumpy()  # (N, H, W, 3)
@@ -124,12 +229,12 @@ def read_frames(vr, indices: Sequence[int] | np.ndarray, *, path: str | Path | N
     return batch
 
 
-def probe(path: str | Path, *, decode: str = "ends") -> int:
+def probe(path: str | Path, *, decode: str = "ends", decoder: str | None = "auto") -> int:
     """Open `path` and decode some frames: "header" (none), "ends" (first, middle, last) or "full".
 
     Returns the frame count; raises VideoError(reason) when the file is unreadable.
     """
-    vr = open_video(path)
+    vr = open_video(path, decoder=decoder)
     n = len(vr)
     if decode == "ends":
         read_frames(vr, sorted({0, n // 2, n - 1}), path=path)

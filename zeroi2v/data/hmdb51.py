@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .common import BadData, VideoItem, first_existing, read_lines
+from .common import BadData, VideoItem, first_existing, listed_path, read_lines
 from .registry import Reader
 
 ENV = "ZEROI2V_HMDB51_ROOT"
@@ -69,7 +69,7 @@ def list_split(root: Path, split: str, *, fold: int, bad: BadData) -> list[Video
                 continue
             if parts[1] != wanted:
                 continue
-            file = videos / cls / parts[0]
+            file = listed_path(videos / cls, parts[0], where=f"{path}:{number}")
             if not bad.video_exists(file, f"{path.name}:{number}"):
                 continue
             items.append(VideoItem(video_id=f"{cls}/{parts[0]}", path=file, label=label, class_name=cls))

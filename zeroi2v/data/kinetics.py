@@ -19,13 +19,15 @@ YouTube takedowns make some clips missing: that is bad data (on_error="skip" ski
 from __future__ import annotations
 
 import csv
+import io
+import math
 import os
 from functools import lru_cache
 from pathlib import Path
 
 from zeroi2v.errors import UserError
 
-from .common import BadData, VideoItem
+from .common import BadData, VideoItem, read_text
 from .registry import Reader
 
 ENV = "ZEROI2V_KINETICS_ROOT"
@@ -61,8 +63,15 @@ def effective_split(root: Path, split: str) -> str:
 
 def read_rows(path: Path, bad: BadData) -> list[tuple[int, dict[str, str]]]:
     """(line number, row) for each well-formed row; malformed rows go to `bad`."""
+    try:
+        return _read_rows(path, bad)
+    except csv.Error as e:
+        raise UserError(f"{path}: not a CSV file ({e}); restore the official annotation file") from None
+
+
+def _read_rows(path: Path, bad: BadData) -> list[tuple[int, dict[str, str]]]:
     rows = []
-    with open(path, newline="", encoding="utf-8") as f:
+    with io.StringIO(read_text(path), newline="") as f:
         reader = csv.DictReader(f)
         missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
         if missing:
@@ -71,7 +80,8 @@ def read_rows(path: Path, bad: BadData) -> list[tuple[int, dict[str, str]]]:
             number = reader.line_num
             ok = all(row.get(c) not in (None, "") for c in COLUMNS)
             try:
-                float(row["time_start"]), float(row["time_end"])
+                ok = ok and all(math.isfinite(float(row[c])) and float(row[c]) >= 0
+                                for c in ("time_start", "time_end"))
             except (TypeError, ValueError):
                 ok = False
             if not ok or None in row:
@@ -114,8 +124,11 @@ def read_classes(root: Path) -> list[str]:
         path = csv_file(root, split)
         if path is None:
             continue
-        with open(path, newline="", encoding="utf-8") as f:
-            names.update(row["label"] for row in csv.DictReader(f) if row.get("label"))
+        try:
+            with io.StringIO(read_text(path), newline="") as f:
+                names.update(row["label"] for row in csv.DictReader(f) if row.get("label"))
+        except csv.Error as e:
+            raise UserError(f"{path}: not a CSV file ({e}); restore the official annotation file") from None
     return sorted(names)
 
 

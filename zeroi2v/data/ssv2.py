@@ -22,7 +22,7 @@ from pathlib import Path
 
 from zeroi2v.errors import UserError
 
-from .common import BadData, VideoItem, first_existing
+from .common import BadData, VideoItem, first_existing, listed_path, read_text
 from .registry import Reader
 
 ENV = "ZEROI2V_SSV2_ROOT"
@@ -39,10 +39,14 @@ def annotation_file(root: Path, key: str) -> Path:
 
 
 def load_json(path: Path):
+    text = read_text(path, fix="restore the official annotation file")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(text)
     except json.JSONDecodeError as e:
         raise UserError(f"{path}:{e.lineno}: malformed JSON ({e.msg}); restore the official annotation file") from None
+    except (RecursionError, ValueError):
+        raise UserError(f"{path}: not an annotation file (nested too deeply or a number too long); "
+                        "restore the official annotation file") from None
 
 
 def read_classes(root: Path) -> list[str]:
@@ -80,7 +84,7 @@ def list_split(root: Path, split: str, *, fold: int, bad: BadData) -> list[Video
             bad.report(where, f"template {entry['template']!r} is not a class of labels.json")
             continue
         vid = str(entry["id"])
-        file = videos / f"{vid}.webm"
+        file = listed_path(videos, f"{vid}.webm", where=where)
         if not bad.video_exists(file, f"{path.name} entry {number}"):
             continue
         items.append(VideoItem(video_id=vid, path=file, label=label_of[name], class_name=name))

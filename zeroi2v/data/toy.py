@@ -25,18 +25,20 @@ the real UCF101 reader parses it)::
 `ensure_toy()` generates it once into $ZEROI2V_CACHE/toy (default ~/.cache/zeroi2v/toy), writing a
 temp folder that is renamed into place only when complete. Env var for another root: ZEROI2V_TOY_ROOT.
 Splits of the reader: train -> trainlist01, val and test -> testlist01 (all classes, for supervised use).
+
+Modules: `toy_motion` (the motions = classes), `toy_render` (objects, backgrounds, the H.264
+writer); this module holds the configuration, the dataset files, the cache and the reader, and
+re-exports the names of the other two (`toy.MOTIONS`, `toy.render_video`, ...).
 """
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 import tempfile
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -45,20 +47,15 @@ from zeroi2v.io import atomic_path, atomic_write_json, atomic_write_text
 
 from .common import BadData, VideoItem
 from .registry import Reader
+from .toy_motion import MOTIONS
+from .toy_render import (BACKGROUNDS, COLOURS, SHAPES, SS, TEXTURES, Look, background, composite,  # noqa: F401
+                         downsample, draw_look, encode_mp4, render_image, render_video, shape_mask,
+                         texture_shade)
 from .ucf101 import parse_lists
 
 ENV = "ZEROI2V_TOY_ROOT"
 FORMAT = "zeroi2v-toy/2"  # 2: frames.npz carries each frame's object geometry
 LAYOUT = "videos/<class>/<file>.mp4 + ucfTrainTestlist/ + splits/ + frames.npz + toy.json (python -m fewshot.data make-toy)"
-
-SHAPES = ("square", "triangle", "ellipse", "semicircle", "cross", "lshape")
-COLOURS = {
-    "red": (225, 45, 45), "green": (45, 205, 65), "blue": (60, 100, 245),
-    "yellow": (235, 220, 45), "magenta": (220, 60, 220), "cyan": (45, 215, 225),
-}  # fmt: skip
-TEXTURES = ("solid", "stripes", "checker", "dots")
-BACKGROUNDS = ("solid", "gradient", "noise", "stripes", "checker")
-
 
 @dataclass(frozen=True)
 class ToyConfig:
@@ -71,289 +68,6 @@ class ToyConfig:
     images_per_class: int = 60  # single frames per (colour, shape) class
     num_classes: int = 32  # the first num_classes motions of MOTIONS (tests use fewer)
     class_split: tuple[int, int, int] = (16, 6, 10)  # base / val / novel classes (scaled down if fewer classes)
-
-
-# ---------------------------------------------------------------- motions
-# A motion maps t in [0, 1] (shape (T,)) and a per-video rng to per-frame state arrays:
-# x, y (centre, frame units), r (radius, frame units), angle (rad, + = clockwise on screen),
-# alpha (visibility 0..1), ax, ay (axis scale factors for squashing).
-
-
-def _state(t, *, x, y, r, angle=0.0, alpha=1.0, ax=1.0, ay=1.0) -> dict[str, np.ndarray]:
-    full = lambda v: np.broadcast_to(np.asarray(v, dtype=np.float64), t.shape).copy()  # noqa: E731
-    return dict(x=full(x), y=full(y), r=full(r), angle=full(angle), alpha=full(alpha), ax=full(ax), ay=full(ay))
-
-
-def _common(rng) -> dict:
-    return dict(x=rng.uniform(0.38, 0.62), y=rng.uniform(0.38, 0.62), r=rng.uniform(0.12, 0.19), a0=rng.uniform(0, 2 * math.pi))
-
-
-def translate(dx: float, dy: float, *, roll: bool = False) -> Callable:
-    def motion(t, rng):
-        c = _common(rng)
-        d = rng.uniform(0.36, 0.52) / math.hypot(dx, dy)
-        x = c["x"] + (t - 0.5) * d * dx + rng.uniform(-0.04, 0.04)
-        y = c["y"] + (t - 0.5) * d * dy + rng.uniform(-0.04, 0.04)
-        angle = c["a0"] + (d * math.hypot(dx, dy) / c["r"]) * t * np.sign(dx) if roll else c["a0"]
-        return _state(t, x=x, y=y, r=c["r"], angle=angle)
-
-    return motion
-
-
-def rotate(direction: int) -> Callable:
-    def motion(t, rng):
-        c = _common(rng)
-        return _state(t, x=c["x"], y=c["y"], r=c["r"] * 1.2, angle=c["a0"] + direction * rng.uniform(0.6, 1.0) * math.pi * t)
-
-    return motion
-
-
-def scale(kind: str) -> Callable:
-    def motion(t, rng):
-        c = _common(rng)
-        small, big = rng.uniform(0.06, 0.09), rng.uniform(0.2, 0.26)
-        s = {"grow": t, "shrink": 1 - t, "approach": np.sin(math.pi * t), "retreat": 1 - np.sin(math.pi * t)}[kind]
-        return _state(t, x=c["x"], y=c["y"], r=small + (big - small) * s, angle=c["a0"])
-
-    return motion
-
-
-def orbit(direction: int, *, spiral: str | None = None) -> Callable:
-    def motion(t, rng):
-        c = _common(rng)
-        cx, cy = 0.5 + rng.uniform(-0.05, 0.05), 0.5 + rng.uniform(-0.05, 0.05)
-        turn = direction if spiral is None else rng.choice((-1, 1))
-        phase = rng.uniform(0, 2 * math.pi) + turn * rng.uniform(1.2, 1.7) * math.pi * t
-        radius = rng.uniform(0.2, 0.27)
-        if spiral == "in":
-            radius = radius * (1 - 0.85 * t)
-        elif spiral == "out":
-            radius = radius * (0.15 + 0.85 * t)
-        return _state(t, x=cx + radius * np.cos(phase), y=cy + radius * np.sin(phase), r=c["r"] * 0.8, angle=c["a0"])
-
-    return motion
-
-
-def fade(kind: str) -> Callable:
-    def motion(t, rng):
-        c = _common(rng)
-        start = rng.uniform(0.15, 0.4)
-        ramp = np.clip((t - start) / 0.35, 0, 1)
-        if kind == "blink":
-            cycles = rng.uniform(2.0, 3.0)
-            ramp = (np.cos(2 * math.pi * cycles * t + rng.uniform(0, 2 * math.pi)) > 0).astype(np.float64)
-        elif kind == "vanish":
-            ramp = 1 - np.clip((t - (1 - start - 0.35)) / 0.35, 0, 1)
-        return _state(t, x=c["x"], y=c["y"], r=c["r"], angle=c["a0"], alpha=ramp)
-
-    return motion
-
-
-def oscillate(axis: str, *, cycles: tuple[float, float], amp: tuple[float, float]) -> Callable:
-    def motion(t, rng):
-        c = _common(rng)
-        a = rng.uniform(*amp) * rng.choice((-1, 1))  # which side it starts moving to is free
-        n = rng.uniform(*cycles)
-        offset = a * np.sin(2 * math.pi * n * t)
-        x, y = (c["x"] + offset, c["y"]) if axis == "x" else (c["x"], c["y"] + offset)
-        return _state(t, x=x, y=y, r=c["r"], angle=c["a0"])
-
-    return motion
-
-
-def zigzag(dx: int) -> Callable:
-    def motion(t, rng):
-        c = _common(rng)
-        d = rng.uniform(0.36, 0.5)
-        wave = rng.uniform(0.08, 0.12) * np.sin(2 * math.pi * rng.uniform(1.5, 2.5) * t + rng.uniform(0, 2 * math.pi))
-        return _state(t, x=c["x"] + (t - 0.5) * d * dx, y=c["y"] + wave, r=c["r"] * 0.9, angle=c["a0"])
-
-    return motion
-
-
-def squash(axis: str) -> Callable:
-    def motion(t, rng):
-        c = _common(rng)
-        f = 0.15 + 0.85 * np.abs(np.cos(math.pi * rng.uniform(1.0, 1.5) * t))
-        ax, ay = (f, 1.0) if axis == "x" else (1.0, f)
-        return _state(t, x=c["x"], y=c["y"], r=c["r"] * 1.2, angle=0.0, ax=ax, ay=ay)
-
-    return motion
-
-
-def pendulum(t, rng):
-    c = _common(rng)
-    length = rng.uniform(0.35, 0.45)
-    phi = rng.uniform(0.5, 0.8) * np.cos(2 * math.pi * rng.uniform(0.8, 1.2) * t + rng.choice((0, math.pi)))
-    return _state(t, x=0.5 + length * np.sin(phi), y=0.12 + length * np.cos(phi), r=c["r"] * 0.85, angle=c["a0"])
-
-
-MOTIONS: dict[str, Callable] = {
-    "move_left": translate(-1, 0), "move_right": translate(1, 0),
-    "move_up": translate(0, -1), "move_down": translate(0, 1),
-    "rotate_cw": rotate(1), "rotate_ccw": rotate(-1),
-    "grow": scale("grow"), "shrink": scale("shrink"),
-    "orbit_cw": orbit(1), "orbit_ccw": orbit(-1),
-    "appear": fade("appear"), "vanish": fade("vanish"),
-    "approach_then_retreat": scale("approach"), "retreat_then_approach": scale("retreat"),
-    "bounce_horizontal": oscillate("x", cycles=(0.9, 1.1), amp=(0.2, 0.26)),
-    "bounce_vertical": oscillate("y", cycles=(0.9, 1.1), amp=(0.2, 0.26)),
-    "move_up_left": translate(-1, -1), "move_down_right": translate(1, 1),
-    "move_up_right": translate(1, -1), "move_down_left": translate(-1, 1),
-    "roll_left": translate(-1, 0, roll=True), "roll_right": translate(1, 0, roll=True),
-    "spiral_in": orbit(1, spiral="in"), "spiral_out": orbit(1, spiral="out"),
-    "zigzag_left": zigzag(-1), "zigzag_right": zigzag(1),
-    "squash_horizontal": squash("x"), "squash_vertical": squash("y"),
-    "shake_horizontal": oscillate("x", cycles=(3.0, 4.0), amp=(0.05, 0.07)),
-    "shake_vertical": oscillate("y", cycles=(3.0, 4.0), amp=(0.05, 0.07)),
-    "blink": fade("blink"), "pendulum": pendulum,
-}  # fmt: skip
-
-
-# ---------------------------------------------------------------- rendering
-
-SS = 2  # supersampling factor (anti-aliased edges, sub-pixel motion stays visible)
-
-
-@dataclass(frozen=True)
-class Look:
-    shape: str
-    colour: str
-    rgb: tuple[float, float, float]
-    texture: str
-    texture_freq: float
-
-
-def draw_look(rng: np.random.Generator, *, shape: str | None = None, colour: str | None = None) -> Look:
-    shape = shape or str(rng.choice(SHAPES))
-    colour = colour or str(rng.choice(list(COLOURS)))
-    rgb = np.clip(np.array(COLOURS[colour]) + rng.uniform(-25, 25, size=3), 0, 255)
-    return Look(shape, colour, tuple(float(v) for v in rgb), str(rng.choice(TEXTURES)), float(rng.uniform(5, 9)))
-
-
-def background(rng: np.random.Generator, size: int) -> np.ndarray:
-    """(size*SS, size*SS, 3) float, dark so every object colour stands out."""
-    n = size * SS
-    kind = str(rng.choice(BACKGROUNDS))
-    c1, c2 = rng.uniform(0, 90, size=3), rng.uniform(0, 90, size=3)
-    yy, xx = np.mgrid[0:n, 0:n] / n
-    if kind == "solid":
-        w = np.zeros((n, n))
-    elif kind == "gradient":
-        a = rng.uniform(0, 2 * math.pi)
-        w = (np.cos(a) * xx + np.sin(a) * yy)
-        w = (w - w.min()) / max(w.max() - w.min(), 1e-6)
-    elif kind == "noise":
-        coarse = rng.random((size // 8 + 1, size // 8 + 1))
-        w = np.kron(coarse, np.ones((8 * SS, 8 * SS)))[:n, :n]
-    else:
-        f, a = rng.uniform(4, 10), rng.uniform(0, math.pi)
-        u, v = np.cos(a) * xx + np.sin(a) * yy, -np.sin(a) * xx + np.cos(a) * yy
-        w = (np.sin(2 * math.pi * f * u) > 0).astype(float)
-        if kind == "checker":
-            w = (w == (np.sin(2 * math.pi * f * v) > 0)).astype(float)
-    return c1 * (1 - w[..., None]) + c2 * w[..., None]
-
-
-def shape_mask(shape: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Inside test in object coordinates (unit radius, v points down)."""
-    if shape == "square":
-        return np.maximum(np.abs(u), np.abs(v)) <= 0.8
-    if shape == "ellipse":
-        return u**2 + (v / 0.55) ** 2 <= 1
-    if shape == "triangle":
-        return (v <= 0.5) & (math.sqrt(3) * u - v <= 1) & (-math.sqrt(3) * u - v <= 1)
-    if shape == "semicircle":
-        return (u**2 + (v + 0.35) ** 2 <= 1) & (v >= -0.35)
-    if shape == "cross":
-        return ((np.abs(u) <= 0.3) & (np.abs(v) <= 0.9)) | ((np.abs(u) <= 0.9) & (np.abs(v) <= 0.3))
-    if shape == "lshape":
-        return ((u >= -0.8) & (u <= -0.2) & (np.abs(v) <= 0.85)) | ((np.abs(u) <= 0.8) & (v >= 0.25) & (v <= 0.85))
-    raise ValueError(shape)
-
-
-def texture_shade(look: Look, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Brightness factor in object coordinates (the texture moves and turns with the object)."""
-    k = look.texture_freq
-    if look.texture == "solid":
-        return np.ones_like(u)
-    if look.texture == "stripes":
-        return np.where(np.sin(k * u) > 0, 1.0, 0.5)
-    if look.texture == "checker":
-        return np.where(np.sin(k * u) * np.sin(k * v) > 0, 1.0, 0.5)
-    return np.where(np.sin(k * u) ** 2 + np.sin(k * v) ** 2 < 0.5, 0.45, 1.0)  # dots
-
-
-def composite(canvas: np.ndarray, look: Look, *, x, y, r, angle, alpha=1.0, ax=1.0, ay=1.0) -> np.ndarray:
-    """Paint one object onto a (n, n, 3) float canvas (n = size*SS), in place; returns it."""
-    if alpha <= 0:
-        return canvas
-    n = canvas.shape[0]
-    coords = (np.arange(n) + 0.5) / n
-    dx, dy = coords[None, :] - x, coords[:, None] - y  # (1, n), (n, 1)
-    c, s = math.cos(angle), math.sin(angle)
-    u = (c * dx + s * dy) / (r * ax)  # rotate by -angle into object coordinates
-    v = (-s * dx + c * dy) / (r * ay)
-    inside = shape_mask(look.shape, u, v)
-    if not inside.any():
-        return canvas
-    a = inside * float(alpha)  # (n, n)
-    colour = np.asarray(look.rgb)[None, None, :] * texture_shade(look, u, v)[..., None]
-    canvas *= 1 - a[..., None]
-    canvas += a[..., None] * colour
-    return canvas
-
-
-def downsample(canvas: np.ndarray) -> np.ndarray:
-    """(n, n, 3) float at SS x resolution -> (n/SS, n/SS, 3) uint8 (box filter)."""
-    n = canvas.shape[0] // SS
-    out = canvas.reshape(n, SS, n, SS, 3).mean(axis=(1, 3))
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
-
-
-def render_video(motion: str, rng: np.random.Generator, *, frames: int, size: int) -> np.ndarray:
-    """(T, H, W, 3) uint8 of one random object doing `motion`."""
-    t = np.linspace(0.0, 1.0, frames)
-    state = MOTIONS[motion](t, rng)
-    look = draw_look(rng)
-    bg = background(rng, size)
-    if rng.random() < 0.35:  # a static distractor of another shape
-        other = draw_look(rng, shape=str(rng.choice([s for s in SHAPES if s != look.shape])))
-        composite(bg, other, x=rng.uniform(0.15, 0.85), y=rng.uniform(0.15, 0.85), r=rng.uniform(0.06, 0.09),
-                  angle=rng.uniform(0, 2 * math.pi))
-    video = np.empty((frames, size, size, 3), np.uint8)
-    for i in range(frames):
-        canvas = bg.copy()
-        composite(canvas, look, **{k: float(v[i]) for k, v in state.items()})
-        video[i] = downsample(canvas)
-    return video
-
-
-def render_image(rng: np.random.Generator, *, shape: str, colour: str, size: int) -> tuple[np.ndarray, tuple]:
-    """(H, W, 3) uint8: one object of the given shape and colour, random everything else; and its
-    geometry (x, y, r): centre and radius in frame units."""
-    canvas = background(rng, size)
-    look = draw_look(rng, shape=shape, colour=colour)
-    x, y, r = rng.uniform(0.3, 0.7), rng.uniform(0.3, 0.7), rng.uniform(0.12, 0.24)
-    composite(canvas, look, x=x, y=y, r=r, angle=rng.uniform(0, 2 * math.pi))
-    return downsample(canvas), (x, y, r)
-
-
-def encode_mp4(path: Path, video: np.ndarray, *, fps: int) -> None:
-    """(T, H, W, 3) uint8 -> H.264 mp4 (single-threaded x264, no B-frames: deterministic bytes)."""
-    import av
-
-    with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.height, stream.width = video.shape[1:3]
-        stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": "16", "preset": "fast", "x264-params": "bframes=0:threads=1"}
-        stream.codec_context.thread_count = 1
-        for frame in video:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
 
 
 # ---------------------------------------------------------------- dataset files
@@ -415,8 +129,6 @@ def write_toy(out: Path, config: ToyConfig, *, workers: int = 1) -> None:
     from tqdm import tqdm
 
     names = class_names(config)
-    if config.videos_per_class <= config.test_per_class:
-        raise UserError(f"videos_per_class={config.videos_per_class} must exceed test_per_class={config.test_per_class}")
     jobs = [(out, config, k, cls) for k, cls in enumerate(names)]
     bar = tqdm(total=len(names) * config.videos_per_class, desc="toy videos", unit="video", leave=False)
     if workers > 1:
@@ -453,19 +165,35 @@ def write_toy(out: Path, config: ToyConfig, *, workers: int = 1) -> None:
     })  # fmt: skip
 
 
+def check_config(config: ToyConfig) -> ToyConfig:
+    """One-line UserError for settings that cannot make a toy dataset."""
+    class_names(config)
+    for name in ("videos_per_class", "test_per_class", "frames", "size", "fps", "images_per_class"):
+        if getattr(config, name) < 1:
+            raise UserError(f"toy {name}={getattr(config, name)} must be at least 1")
+    if config.videos_per_class <= config.test_per_class:
+        raise UserError(f"toy videos_per_class={config.videos_per_class} must exceed test_per_class="
+                        f"{config.test_per_class} (--test-per-class)")
+    if config.seed < 0:
+        raise UserError(f"toy seed={config.seed} must be non-negative")
+    return config
+
+
 def read_meta(root: str | os.PathLike) -> dict | None:
     """toy.json of a finished toy dataset, else None."""
     path = Path(root) / "toy.json"
     try:
-        meta = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
+        meta = json.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, ValueError, RecursionError):  # missing, non-UTF-8, not JSON, hostile
         return None
-    return meta if meta.get("format") == FORMAT else None
+    ok = isinstance(meta, dict) and meta.get("format") == FORMAT and isinstance(meta.get("config"), dict)
+    return meta if ok else None
 
 
 def make_toy(out: str | os.PathLike, config: ToyConfig = ToyConfig(), *, workers: int | None = None) -> Path:
     """Generate the toy dataset at `out` atomically (temp folder + rename); reuse it if already complete."""
     out = Path(out).expanduser()
+    check_config(config)
     meta = read_meta(out)
     if meta is not None:
         if meta["config"] == json.loads(json.dumps(asdict(config))):
@@ -520,14 +248,34 @@ def require(root: Path) -> dict:
     return meta
 
 
+def _read_frames_npz(root: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The arrays `keys` of <root>/frames.npz, checked; a one-line UserError naming the file when it
+    is truncated, foreign or inconsistent (never pickled objects)."""
+    path = root / "frames.npz"
+    fix = f"remove {root} and rerun `python -m fewshot.data make-toy --out {root}`"
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            out = {k: z[k] for k in keys}
+    except FileNotFoundError:
+        raise UserError(f"{path} is missing; {fix}") from None
+    except Exception as e:  # BadZipFile, zlib.error, EOFError, KeyError, ValueError, AttributeError ...
+        reason = str(e).split("\n")[0][:80] or type(e).__name__
+        raise UserError(f"{path} is unreadable (truncated or not a toy frames file: {reason}); {fix}") from None
+    n = len(out[keys[0]])
+    shapes = {"images": 4, "labels": 1, "geometry": 2, "class_names": 1}
+    for k, v in out.items():
+        if v.ndim != shapes[k] or (k != "class_names" and len(v) != n) or v.dtype == object:
+            raise UserError(f"{path}: array {k!r} has shape {v.shape}, inconsistent with a toy frames file; {fix}")
+    return out
+
+
 def load_toy_geometry(root: str | os.PathLike):
     """FloatTensor (N, 3): centre x, y and radius of the object in each toy frame (frame units)."""
     import torch
 
     root = Path(root)
     require(root)
-    with np.load(root / "frames.npz") as z:
-        return torch.from_numpy(z["geometry"]).float()
+    return torch.from_numpy(_read_frames_npz(root, ("geometry",))["geometry"]).float()
 
 
 def load_toy_frames(root: str | os.PathLike):
@@ -536,11 +284,11 @@ def load_toy_frames(root: str | os.PathLike):
 
     root = Path(root)
     require(root)
-    try:
-        with np.load(root / "frames.npz") as z:
-            images, labels, names = z["images"], z["labels"], [str(n) for n in z["class_names"]]
-    except (OSError, KeyError, ValueError) as e:
-        raise UserError(f"{root / 'frames.npz'} is unreadable ({e}); remove {root} and rerun make-toy") from None
+    z = _read_frames_npz(root, ("images", "labels", "class_names"))
+    images, labels, names = z["images"], z["labels"], [str(n) for n in z["class_names"]]
+    if images.dtype != np.uint8 or len(labels) and (labels.min() < 0 or labels.max() >= len(names)):
+        raise UserError(f"{root / 'frames.npz'}: images are not uint8 or labels exceed the class names; "
+                        f"remove {root} and rerun make-toy")
     return torch.from_numpy(images), torch.from_numpy(labels).long(), names
 
 

@@ -1,6 +1,9 @@
 """Video transforms in plain torch on uint8 clips of shape (T, C, H, W).
 
-Geometry (resize, crops, flip) stays uint8; `normalize` is the last step and returns float32.
+Geometry (resize, crops, flip) stays uint8; `normalize` is the last step and returns float32 (on the
+worker, or on the accelerator for uint8 batches: `normalize(batch.to(device), mean, std)`).
+`resize` computes in float32 by default (the reference numbers); `fast=True` uses torch's uint8
+antialiased kernel (about 5x faster, within one grey level of the float result).
 Random choices take a `numpy.random.Generator` so a sample is reproducible from its seed.
 The horizontal-flip label map is derived from the class names: a class naming a horizontal
 direction (left/right, clockwise/counterclockwise, cw/ccw) maps to its mirrored partner, a class
@@ -30,19 +33,30 @@ def to_tchw(video: torch.Tensor) -> torch.Tensor:
     return video.permute(0, 3, 1, 2)
 
 
-def resize(video: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+def resize(video: torch.Tensor, size: tuple[int, int], *, fast: bool = False) -> torch.Tensor:
     """(T, C, H, W) uint8 -> (T, C, h, w) uint8, bilinear with antialiasing."""
     if tuple(video.shape[-2:]) == tuple(size):
         return video
-    out = F.interpolate(video.float(), size=size, mode="bilinear", align_corners=False, antialias=True)
+    if fast:  # uint8 kernel (vectorised for 3-channel channels-last input)
+        x = video.contiguous(memory_format=torch.channels_last)
+        out = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
+        return out.contiguous()
+    # float32 in the standard layout: decoded frames arrive as a (T, H, W, C) view, and interpolating that
+    # layout is ~2x slower; the values are the same either way
+    x = video.to(torch.float32, memory_format=torch.contiguous_format)
+    out = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
     return out.round_().clamp_(0, 255).to(torch.uint8)
 
 
-def resize_short(video: torch.Tensor, size: int) -> torch.Tensor:
+def short_side_size(height: int, width: int, size: int) -> tuple[int, int]:
+    """(h, w) with the short side `size`, the aspect ratio kept."""
+    scale = size / min(height, width)
+    return max(size, round(height * scale)), max(size, round(width * scale))
+
+
+def resize_short(video: torch.Tensor, size: int, *, fast: bool = False) -> torch.Tensor:
     """Scale so the short side is `size`, keeping the aspect ratio. (T, C, H, W) -> (T, C, h, w)."""
-    h, w = video.shape[-2:]
-    scale = size / min(h, w)
-    return resize(video, (max(size, round(h * scale)), max(size, round(w * scale))))
+    return resize(video, short_side_size(*video.shape[-2:], size), fast=fast)
 
 
 def crop(video: torch.Tensor, top: int, left: int, height: int, width: int) -> torch.Tensor:
@@ -107,10 +121,11 @@ def random_resized_crop(
     rng: np.random.Generator,
     scale: tuple[float, float] = (0.25, 1.0),
     ratio: tuple[float, float] = (3 / 4, 4 / 3),
+    fast: bool = False,
 ) -> torch.Tensor:
     """The same random crop on every frame, resized to (size, size). (T, C, H, W) -> (T, C, size, size)."""
     top, left, h, w = random_resized_crop_box(*video.shape[-2:], rng=rng, scale=scale, ratio=ratio)
-    return resize(crop(video, top, left, h, w), (size, size))
+    return resize(crop(video, top, left, h, w), (size, size), fast=fast)
 
 
 def hflip(video: torch.Tensor) -> torch.Tensor:
@@ -118,11 +133,18 @@ def hflip(video: torch.Tensor) -> torch.Tensor:
     return video.flip(-1)
 
 
-def normalize(video: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
-    """uint8 (..., C, H, W) -> float32 (x / 255 - mean) / std, mean/std per channel in [0, 1] units."""
-    m = torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1)
-    s = torch.tensor(std, dtype=torch.float32).view(-1, 1, 1)
-    return (video.float() / 255.0 - m) / s
+def normalize(video: torch.Tensor, mean: Sequence[float], std: Sequence[float], *, channel_dim: int = -3) -> torch.Tensor:
+    """uint8 (..., C, H, W) -> float32 (x / 255 - mean) / std, mean/std per channel in [0, 1] units.
+
+    `channel_dim` names the channel axis (-3 for (..., C, H, W); 1 for (B, C, T, H, W) batches). One float
+    copy, then in-place steps (the same arithmetic, in the same order, as the three-expression form).
+    """
+    shape = [1] * (video.dim() - (channel_dim % video.dim()))
+    shape[0] = -1
+    m = torch.tensor(mean, dtype=torch.float32, device=video.device).view(shape)
+    s = torch.tensor(std, dtype=torch.float32, device=video.device).view(shape)
+    out = video.to(torch.float32, memory_format=torch.contiguous_format, copy=True)
+    return out.div_(255.0).sub_(m).div_(s)
 
 
 def mirror_name(name: str) -> str:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import BadData, VideoItem, first_existing, read_lines
+from .common import BadData, VideoItem, first_existing, listed_path, read_lines
 from .registry import Reader
 
 ENV = "ZEROI2V_UCF101_ROOT"
@@ -81,7 +81,7 @@ def parse_lists(
         if len(parts) == 2 and (not parts[1].isdigit() or int(parts[1]) - 1 != label):
             bad.report(f"{path}:{number}", f"label {parts[1]!r} does not match class {folder!r} (classInd says {label + 1})")
             continue
-        file = videos / rel
+        file = listed_path(videos, rel, where=f"{path}:{number}")
         if not bad.video_exists(file, f"{path.name}:{number}"):
             continue
         items.append(VideoItem(video_id=rel, path=file, label=label, class_name=classes[label]))

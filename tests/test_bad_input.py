@@ -1,0 +1,458 @@
+"""Bad-input corpus (issue 12): every command of the suite over a table of hostile / wrong inputs.
+
+Each case runs one command's `main(argv)` in this process and asserts the contract of a refused
+run: exit status 2, exactly one line on stderr (`error: ...`, naming what is wrong), no
+traceback, nothing written under the case's `--out`, and (where given) the named thing in the
+message. `fewshot.data check` reports problems on stdout by design (one PROBLEM line each): its
+cases ("report") assert exit 2, a PROBLEM line naming the thing and no traceback.
+
+A watchdog stops a case that starts real work instead of refusing (SIGALRM after LIMIT s) -- a
+bad input must be refused up front. Cases that fail because of code owned by another part of the
+suite are kept, marked xfail(strict=True) with the owner, so they turn into failures the moment
+they are fixed (then drop the mark).
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import struct
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+import video_fixtures as V
+from list_fixtures import make_list_dataset
+
+LIMIT = 20  # seconds a refused case may take
+TINY = dict(img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=4)
+
+
+class TooSlow(Exception):
+    pass
+
+
+def _entry(cmd: str) -> Callable[[list[str]], int]:
+    if cmd == "fewshot.run":
+        from fewshot.run import main
+    elif cmd == "zeroi2v.train":
+        from zeroi2v.train.cli import main
+    elif cmd == "zeroi2v.bench":
+        from zeroi2v.bench.cli import main
+    elif cmd == "results":
+        from results.__main__ import main
+    elif cmd == "episodes":
+        from episodes.__main__ import main
+    elif cmd == "fewshot.data":
+        from fewshot.data.__main__ import main
+    else:
+        raise KeyError(cmd)
+    return main
+
+
+# ---------------------------------------------------------------- fixtures: the hostile files
+
+
+@dataclass
+class Files:
+    root: Path
+    toy: Path
+    mine: Path
+    p: dict[str, Path] = field(default_factory=dict)
+
+    def __getitem__(self, k: str) -> str:
+        return str(self.p[k])
+
+
+def _write(path: Path, data: bytes | str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data if isinstance(data, bytes) else data.encode())
+    return path
+
+
+class _Payload:
+    """Unpickling this runs code (a file appears): weights_only loading must refuse it."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> Files:
+    import torch
+    from safetensors.torch import save_file
+
+    from zeroi2v.data.toy import ToyConfig, make_toy
+
+    root = tmp_path_factory.mktemp("bad")
+    # 12 classes: 7 base / 2 val / 3 novel, enough for 2-way 1-shot episodes
+    toy = make_toy(root / "toy", ToyConfig(seed=0, num_classes=12, videos_per_class=3, test_per_class=1,
+                                           frames=8, size=32, images_per_class=2), workers=1)
+    mine = make_list_dataset(root / "mine", split=(3, 2, 3), videos_per_class=3, frames=4, size=16)
+    f = Files(root=root, toy=toy, mine=mine)
+    p = f.p
+    p["empty.pt"] = _write(root / "w" / "empty.pt", b"")
+    p["garbage.pt"] = _write(root / "w" / "garbage.pt", os.urandom(4096))
+    torch.save(_Payload(root / "PWNED"), root / "w" / "payload.pt")
+    p["payload.pt"] = root / "w" / "payload.pt"
+    save_file({"pos_embed": torch.zeros(5), "w": torch.zeros(4, 4)}, str(root / "w" / "ok.safetensors"))
+    raw = (root / "w" / "ok.safetensors").read_bytes()
+    p["trunc.safetensors"] = _write(root / "w" / "trunc.safetensors", raw[: len(raw) // 2])
+    p["header.safetensors"] = _write(root / "w" / "header.safetensors", struct.pack("<Q", 10**12) + b"{")
+    p["pos1d.safetensors"] = root / "w" / "ok.safetensors"
+    p["wdir"] = root / "w" / "adir.pt"
+    p["wdir"].mkdir()
+    p["missing"] = root / "nope" / "nothing.pt"
+    p["file"] = _write(root / "plain.txt", "x")
+    p["non_utf8.json"] = _write(root / "cfg" / "nonutf8.json", b"{\xff\xfe}")
+    p["nested.json"] = _write(root / "cfg" / "nested.json", "[" * 100000 + "]" * 100000)
+    p["notjson.json"] = _write(root / "cfg" / "notjson.json", "{nope")
+    p["list.json"] = _write(root / "cfg" / "list.json", "[1, 2]")
+    # episode files
+    good = {"classes": ["a", "b"], "index": 0, "support": [["a/1"], ["b/1"]], "query": [["a/2"], ["b/2"]]}
+    p["eps_nonutf8"] = _write(root / "eps" / "nonutf8.jsonl", b'{"classes": ["\xff"]}\n')
+    p["eps_nested"] = _write(root / "eps" / "nested.jsonl", "[" * 100000 + "]" * 100000 + "\n")
+    p["eps_types"] = _write(root / "eps" / "types.jsonl", json.dumps({**good, "support": "a/1"}) + "\n")
+    p["eps_foreign"] = _write(root / "eps" / "foreign.jsonl", json.dumps(good) + "\n")
+    p["eps_empty"] = _write(root / "eps" / "empty.jsonl", "\n\n")
+    # a run dir whose resume checkpoint is garbage
+    p["resume_out"] = root / "resume_run"
+    _write(p["resume_out"] / "checkpoint.pt", os.urandom(2048))
+    _write(p["resume_out"] / "last.pt", os.urandom(2048))
+    # data trees
+    import shutil
+
+    p["toy_badjson"] = Path(shutil.copytree(toy, root / "toy_badjson"))
+    (p["toy_badjson"] / "toy.json").write_bytes(b"\xff\xfe{")
+    p["toy_npz"] = Path(shutil.copytree(toy, root / "toy_npz"))
+    npz = p["toy_npz"] / "frames.npz"
+    npz.write_bytes(npz.read_bytes()[:500])
+    p["toy_escape"] = Path(shutil.copytree(toy, root / "toy_escape"))
+    tl = p["toy_escape"] / "ucfTrainTestlist" / "trainlist01.txt"
+    tl.write_text(tl.read_text() + "move_left/../../../../etc/passwd 1\n")
+    p["toy_dup"] = Path(shutil.copytree(toy, root / "toy_dup"))
+    tl = p["toy_dup"] / "ucfTrainTestlist" / "trainlist01.txt"
+    tl.write_text(tl.read_text() + tl.read_text().splitlines()[0] + "\n")
+    p["toy_emptysplit"] = Path(shutil.copytree(toy, root / "toy_emptysplit"))
+    (p["toy_emptysplit"] / "splits" / "val.txt").write_text("")
+    p["toy_nonutf8split"] = Path(shutil.copytree(toy, root / "toy_nonutf8split"))
+    (p["toy_nonutf8split"] / "splits" / "test.txt").write_bytes(b"\xfftest0//videos/x\n")
+    p["list_escape"] = Path(shutil.copytree(mine, root / "list_escape"))
+    (p["list_escape"] / "test.txt").write_text("../../../etc/passwd move_left\n")
+    p["list_abs"] = Path(shutil.copytree(mine, root / "list_abs"))
+    (p["list_abs"] / "train.txt").write_text("/etc/passwd move_left\n")
+    p["list_shared"] = Path(shutil.copytree(mine, root / "list_shared"))
+    with open(p["list_shared"] / "test.txt", "a") as fh:
+        fh.write("videos/move_left/move_left_0.mp4 move_left\n")
+    p["list_nonutf8"] = Path(shutil.copytree(mine, root / "list_nonutf8"))
+    (p["list_nonutf8"] / "val.txt").write_bytes(b"videos/x\xe9.mp4 a\n")
+    p["list_small"] = Path(shutil.copytree(mine, root / "list_small"))
+    (p["list_small"] / "test.txt").write_text("".join(
+        line + "\n" for line in (mine / "test.txt").read_text().splitlines()[:4]))
+    import timm
+
+    tiny = timm.create_model("vit_tiny_patch16_224", pretrained=False, num_classes=0, **TINY)
+    save_file({k: v.contiguous() for k, v in tiny.state_dict().items()}, str(root / "w" / "tiny.safetensors"))
+    p["tiny.safetensors"] = root / "w" / "tiny.safetensors"
+    return f
+
+
+# ---------------------------------------------------------------- the table
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    cmd: str
+    argv: Callable[[Files, Path], list[str]]
+    expect: str = ""          # a substring the error line must contain (case-insensitive)
+    mode: str = "error"       # "error": one stderr line; "report": PROBLEM line(s) on stdout
+    owner: str | None = None  # xfail(strict=True): whose code makes it fail today
+    limit: int = LIMIT        # seconds before the watchdog calls it "started working"
+    fresh_cache: bool = False  # an empty $ZEROI2V_CACHE (nothing pre-trained to reuse)
+
+
+FS = ["--dataset", "toy", "--episodes", "5", "--ways", "2", "--shots", "1", "--methods", "frozen",
+      "--protocols", "prototype"]
+
+
+def fs(*extra: str) -> Callable[[Files, Path], list[str]]:
+    return lambda f, out: [*FS, "--data-root", str(f.toy), "--out", str(out), *extra]
+
+
+def fs_file(key: str) -> Callable[[Files, Path], list[str]]:
+    """An --episodes-file run: the file fixes ways/shots/episodes, so they are not given."""
+    return lambda f, out: ["--dataset", "toy", "--methods", "frozen", "--protocols", "prototype",
+                           "--data-root", str(f.toy), "--out", str(out), "--episodes-file", f[key]]
+
+
+def fs_list(key: str, *extra: str) -> Callable[[Files, Path], list[str]]:
+    return lambda f, out: [*FS[2:], "--dataset", "list", "--data-root", f[key], "--out", str(out),
+                           "--backbone", "vit_tiny_patch16_224", "--timm-kwargs", json.dumps(TINY),
+                           "--pretrained", f["tiny.safetensors"], "--frames", "4", *extra]
+
+
+def fs_args(fn: Callable[[Files, Path], list[str]]) -> Callable[[Files, Path], list[str]]:
+    return lambda f, out: [*FS, "--out", str(out), *fn(f, out)]
+
+
+TR = ["--dataset", "toy", "--epochs", "1", "--batch-size", "2"]
+
+
+def tr(*extra: str) -> Callable[[Files, Path], list[str]]:
+    return lambda f, out: [*TR, "--data-root", str(f.toy), "--out", str(out), *extra]
+
+
+def tr_args(fn) -> Callable[[Files, Path], list[str]]:
+    return lambda f, out: [*TR, "--data-root", str(f.toy), "--out", str(out), *fn(f, out)]
+
+
+def const(*argv: str) -> Callable[[Files, Path], list[str]]:
+    return lambda f, out: list(argv)
+
+
+A2, A, B, D_ = "A2 (fewshot runner)", "A (trainer)", "B (bench/data path)", "D (model/weights)"
+
+CASES = [
+    # ---- fewshot.run: options
+    Case("run-device-foo", "fewshot.run", fs("--device", "foo"), "device"),
+    Case("run-ways-1", "fewshot.run", fs("--ways", "1"), "ways"),
+    Case("run-ways-0", "fewshot.run", fs("--ways", "0"), "ways"),
+    Case("run-ways-too-many", "fewshot.run", fs("--ways", "50"), "ways"),
+    Case("run-shots-0", "fewshot.run", fs("--shots", "0"), "shots"),
+    Case("run-shots-text", "fewshot.run", fs("--shots", "one"), "shots"),
+    Case("run-queries-0", "fewshot.run", fs("--queries", "0"), "queries"),
+    Case("run-episodes-0", "fewshot.run", fs("--episodes", "0"), "episodes"),
+    Case("run-lr-nan", "fewshot.run", fs("--lr", "nan"), "lr"),
+    Case("run-lr-inf", "fewshot.run", fs("--lr", "inf"), "lr"),
+    Case("run-lr-0", "fewshot.run", fs("--lr", "0"), "lr"),
+    Case("run-lr-negative", "fewshot.run", fs("--lr", "-1"), "lr"),
+    Case("run-epochs-0", "fewshot.run", fs("--epochs", "0"), "epochs"),
+    Case("run-epochs-negative", "fewshot.run", fs("--epochs", "-3"), "epochs"),
+    Case("run-batch-0", "fewshot.run", fs("--batch-size", "0"), "batch"),
+    Case("run-workers-negative", "fewshot.run", fs("--num-workers", "-1"), "workers"),
+    Case("run-frames-0", "fewshot.run", fs("--frames", "0"), "frames"),
+    Case("run-size-negative", "fewshot.run", fs("--size", "-8"), "size"),
+    Case("run-stdha-garbage", "fewshot.run", fs("--stdha", "1:x,,"), "stdha"),
+    Case("run-protocol-unknown", "fewshot.run", fs("--protocols", "magic"), "protocol"),
+    Case("run-method-unknown", "fewshot.run", fs("--methods", "magic"), "method"),
+    Case("run-timm-kwargs-bad-json", "fewshot.run", fs("--timm-kwargs", "{bad"), "timm-kwargs"),
+    Case("run-timm-kwargs-list", "fewshot.run", fs("--timm-kwargs", "[1, 2]"), "timm-kwargs"),
+    Case("run-timm-kwargs-depth", "fewshot.run", fs("--timm-kwargs", '{"depth": -1}'), "depth"),
+    Case("run-amp-unknown", "fewshot.run", fs("--amp", "fp8"), "amp"),
+    Case("run-on-error-unknown", "fewshot.run", fs("--on-error", "ignore"), "on-error"),
+    Case("run-seeds-text", "fewshot.run", fs("--seeds", "0,x"), "seeds"),
+    Case("run-dataset-unknown", "fewshot.run", const(*FS[2:], "--dataset", "imagenet"), "imagenet"),
+    Case("run-backbone-unknown", "fewshot.run", fs("--backbone", "not_a_model_xyz"), "not_a_model_xyz"),
+    Case("run-backbone-swin", "fewshot.run", fs("--backbone", "swin_tiny_patch4_window7_224"), "swin"),
+    # ---- fewshot.run: paths and files
+    Case("run-out-is-file", "fewshot.run", lambda f, out: [*FS, "--data-root", str(f.toy), "--out", f["file"]], "plain.txt"),
+    Case("run-cache-dir-is-file", "fewshot.run", fs_args(lambda f, o: ["--data-root", str(f.toy), "--cache-dir", f["file"]]), "plain.txt"),
+    Case("run-data-root-missing", "fewshot.run", fs_args(lambda f, o: ["--data-root", f["missing"]]), "nothing.pt"),
+    Case("run-data-root-file", "fewshot.run", fs_args(lambda f, o: ["--data-root", f["file"]]), "plain.txt"),
+    Case("run-toy-json-non-utf8", "fewshot.run", fs_args(lambda f, o: ["--data-root", f["toy_badjson"]]), "toy"),
+    Case("run-toy-split-non-utf8", "fewshot.run", fs_args(lambda f, o: ["--data-root", f["toy_nonutf8split"]]), "utf-8"),
+    Case("run-toy-list-escape", "fewshot.run", fs_args(lambda f, o: ["--data-root", f["toy_escape"]]), "leaves the dataset root"),
+    Case("run-config-missing", "fewshot.run", fs_args(lambda f, o: ["--config", f["missing"]]), "nothing.pt"),
+    Case("run-config-non-utf8", "fewshot.run", fs_args(lambda f, o: ["--config", f["non_utf8.json"]]), "nonutf8.json"),
+    Case("run-config-nested", "fewshot.run", fs_args(lambda f, o: ["--config", f["nested.json"]]), "nested.json"),
+    Case("run-config-not-json", "fewshot.run", fs_args(lambda f, o: ["--config", f["notjson.json"]]), "notjson.json"),
+    Case("run-config-list", "fewshot.run", fs_args(lambda f, o: ["--config", f["list.json"]]), "list.json"),
+    Case("run-episodes-file-missing", "fewshot.run", lambda f, out: [*fs_file("file")(f, out)[:-1], "/nonexistent/e.jsonl"], "e.jsonl"),
+    Case("run-episodes-file-dir", "fewshot.run", lambda f, out: [*fs_file("file")(f, out)[:-1], str(f.root)], "directory"),
+    Case("run-episodes-file-beside-ways", "fewshot.run", lambda f, out: [*fs_file("eps_foreign")(f, out), "--ways", "3"], "ways"),
+    Case("run-episodes-file-non-utf8", "fewshot.run", fs_file("eps_nonutf8"), "nonutf8.jsonl:1"),
+    Case("run-episodes-file-nested", "fewshot.run", fs_file("eps_nested"), "nested.jsonl:1"),
+    Case("run-episodes-file-types", "fewshot.run", fs_file("eps_types"), "types.jsonl:1"),
+    Case("run-episodes-file-foreign", "fewshot.run", fs_file("eps_foreign"), "foreign.jsonl"),
+    Case("run-episodes-file-empty", "fewshot.run", fs_file("eps_empty"), "empty"),
+    # ---- fewshot.run: checkpoints
+    Case("run-pretrained-empty", "fewshot.run", lambda f, out: fs("--pretrained", f["empty.pt"])(f, out), "empty.pt"),
+    Case("run-pretrained-garbage", "fewshot.run", lambda f, out: fs("--pretrained", f["garbage.pt"])(f, out), "garbage.pt"),
+    Case("run-pretrained-payload", "fewshot.run", lambda f, out: fs("--pretrained", f["payload.pt"])(f, out), "payload.pt"),
+    Case("run-pretrained-trunc-safetensors", "fewshot.run", lambda f, out: fs("--pretrained", f["trunc.safetensors"])(f, out), "trunc.safetensors"),
+    Case("run-pretrained-bad-header", "fewshot.run", lambda f, out: fs("--pretrained", f["header.safetensors"])(f, out), "header.safetensors"),
+    Case("run-pretrained-1d-pos-embed", "fewshot.run", lambda f, out: fs("--pretrained", f["pos1d.safetensors"])(f, out), "ok.safetensors"),
+    Case("run-pretrained-dir", "fewshot.run", lambda f, out: fs("--pretrained", f["wdir"])(f, out), "is a directory"),
+    Case("run-pretrained-missing", "fewshot.run", lambda f, out: fs("--pretrained", f["missing"])(f, out), "nothing.pt"),
+    # ---- fewshot.run: list datasets
+    Case("run-list-escape", "fewshot.run", fs_list("list_escape"), "leaves the dataset root"),
+    Case("run-list-shared-class", "fewshot.run", fs_list("list_shared"), "move_left"),
+    Case("run-list-non-utf8", "fewshot.run", fs_list("list_nonutf8"), "val.txt:1"),
+    Case("run-list-too-small", "fewshot.run", fs_list("list_small", "--ways", "3"), "ways"),
+    # ---- zeroi2v.train
+    Case("train-lr-nan", "zeroi2v.train", tr("--lr", "nan"), "lr"),
+    Case("train-lr-huge", "zeroi2v.train", tr("--lr", "1e30"), "lr"),
+    Case("train-weight-decay-huge", "zeroi2v.train", tr("--weight-decay", "1e9"), "weight"),
+    Case("train-clip-grad-negative", "zeroi2v.train", tr("--clip-grad", "-1"), "clip"),
+    Case("train-clip-grad-nan", "zeroi2v.train", tr("--clip-grad", "nan"), "clip"),
+    Case("train-min-lr-ratio", "zeroi2v.train", tr("--min-lr-ratio", "2"), "min-lr-ratio"),
+    Case("train-split-5", "zeroi2v.train", lambda f, out: ["--dataset", "hmdb51", "--data-root", str(f.toy), "--split", "5", "--out", str(out)], "fold"),
+    Case("train-device-foo", "zeroi2v.train", tr("--device", "foo"), "device"),
+    Case("train-out-is-file", "zeroi2v.train", lambda f, out: [*TR, "--data-root", str(f.toy), "--out", f["file"]], "plain.txt"),
+    Case("train-model-kwargs-depth", "zeroi2v.train", tr("--model-kwargs", '{"depth": -1}'), "depth"),
+    Case("train-epochs-0", "zeroi2v.train", lambda f, out: ["--dataset", "toy", "--data-root", str(f.toy), "--out", str(out), "--epochs", "0"], "epochs"),
+    Case("train-batch-0", "zeroi2v.train", tr("--batch-size", "0"), "batch"),
+    Case("train-accum-0", "zeroi2v.train", tr("--accum", "0"), "accum"),
+    Case("train-label-smoothing", "zeroi2v.train", tr("--label-smoothing", "2"), "smoothing"),
+    Case("train-dropout", "zeroi2v.train", tr("--head-dropout", "1.5"), "dropout"),
+    Case("train-test-views", "zeroi2v.train", tr("--test-views", "x"), "views"),
+    Case("train-recipe-unknown", "zeroi2v.train", tr("--recipe", "nope"), "nope"),
+    Case("train-dataset-unknown", "zeroi2v.train", const("--dataset", "imagenet"), "imagenet"),
+    Case("train-data-root-missing", "zeroi2v.train", lambda f, out: [*TR, "--data-root", f["missing"], "--out", str(out)], "nothing.pt"),
+    Case("train-frames-0", "zeroi2v.train", tr("--frames", "0"), "frames"),
+    Case("train-sampling", "zeroi2v.train", tr("--sampling", "random"), "sampling"),
+    Case("train-crop-area", "zeroi2v.train", tr("--crop-area", "2,1"), "crop"),
+    Case("train-config-nested", "zeroi2v.train", lambda f, out: ["--config", f["nested.json"], "--out", str(out)], "nested.json"),
+    Case("train-config-non-utf8", "zeroi2v.train", lambda f, out: ["--config", f["non_utf8.json"], "--out", str(out)], "nonutf8.json"),
+    Case("train-pretrained-empty", "zeroi2v.train", lambda f, out: tr("--pretrained", f["empty.pt"])(f, out), "empty.pt"),
+    Case("train-pretrained-payload", "zeroi2v.train", lambda f, out: tr("--pretrained", f["payload.pt"])(f, out), "payload.pt"),
+    Case("train-pretrained-dir", "zeroi2v.train", lambda f, out: tr("--pretrained", f["wdir"])(f, out), "is a directory"),
+    Case("train-pretrained-bad-header", "zeroi2v.train", lambda f, out: tr("--pretrained", f["header.safetensors"])(f, out), "header.safetensors"),
+    Case("train-resume-garbage", "zeroi2v.train", lambda f, out: [*TR, "--data-root", str(f.toy), "--out", f["resume_out"], "--resume"], "checkpoint",
+         fresh_cache=True, owner=A + ": the --resume checkpoint is read only after the toy ViT pre-training "
+         "(progress bars before the error line); read and check it first"),
+    Case("train-toy-npz-truncated", "zeroi2v.train", lambda f, out: [*TR, "--data-root", f["toy_npz"], "--out", str(out)], "frames.npz", fresh_cache=True),
+    Case("train-list-escape", "zeroi2v.train", lambda f, out: [
+        "--dataset", "list", "--data-root", f["list_abs"], "--epochs", "1", "--batch-size", "2", "--out", str(out),
+        "--backbone", "vit_tiny_patch16_224", "--timm-kwargs", json.dumps(TINY), "--pretrained", f["tiny.safetensors"],
+        "--frames", "4", "--size", "32"], "leaves the dataset root"),
+    Case("train-allway-dir-missing", "zeroi2v.train", tr("--allway-dir", "/nonexistent/lists"), "lists",
+         owner=A + ": --allway-dir without --train-subset is silently ignored (the run trains, exit 0)"),
+    # ---- zeroi2v.bench
+    Case("bench-backbone-unknown", "zeroi2v.bench", const("--backbone", "not_a_model_xyz", "--no-data"), "not_a_model_xyz",
+         owner=B + ": prints 'building models: ...' on stderr before the error line; check the backbone first"),
+    Case("bench-frames-0", "zeroi2v.bench", const("--frames", "0", "--no-data"), "frames"),
+    Case("bench-batch-0", "zeroi2v.bench", const("--batch-size", "0", "--no-data"), "batch"),
+    Case("bench-device-foo", "zeroi2v.bench", const("--device", "foo", "--no-data"), "device",
+         owner=B + ": RuntimeError traceback from torch.device('foo') (zeroi2v/bench/cli.py:62)"),
+    Case("bench-repeats-0", "zeroi2v.bench", const("--repeats", "0", "--no-data"), "repeats"),
+    Case("bench-timm-kwargs-bad", "zeroi2v.bench", const("--timm-kwargs", "{bad", "--no-data"), "timm-kwargs"),
+    Case("bench-out-is-dir", "zeroi2v.bench", lambda f, out: ["--out", str(f.root), "--no-data"], "directory", limit=4,
+         owner=B + ": --out pointing at a directory is only found after the benchmark ran"),
+    Case("bench-ways-1", "zeroi2v.bench", const("--ways", "1", "--no-data"), "ways", limit=4,
+         owner=B + ": --ways 1 is not refused up front (the benchmark starts)"),
+    Case("bench-decoder-unknown", "zeroi2v.bench", const("--decoder", "ffmpeg9"), "decoder", limit=4,
+         owner=B + ": an unknown --decoder is not refused up front (the benchmark starts)"),
+    # ---- results
+    Case("results-missing-dir", "results", lambda f, out: [str(f.root / "nowhere")], "does not exist"),
+    Case("results-no-records", "results", lambda f, out: [str(f.p["wdir"])], "no result records"),
+    Case("results-out-is-file", "results", lambda f, out: [str(f.toy), "--out", f["file"]], "plain.txt"),
+    Case("results-decimals-negative", "results", lambda f, out: [str(f.root), "--decimals", "-1"], "decimals"),
+    Case("results-decimals-huge", "results", lambda f, out: [str(f.root), "--decimals", "999"], "decimals"),
+    Case("results-format-unknown", "results", lambda f, out: [str(f.root), "--format", "xlsx"], "format"),
+    Case("results-plots-without-out", "results", lambda f, out: [str(f.root), "--plots"], "--out"),
+    # ---- episodes
+    Case("episodes-ways-1", "episodes", lambda f, out: ["sample", "--dataset", "hmdb51", "--ways", "1", "--out", str(out / "e.jsonl")], "ways"),
+    Case("episodes-out-is-dir", "episodes", lambda f, out: ["sample", "--dataset", "hmdb51", "--out", str(f.root)], "is a directory"),
+    Case("episodes-out-under-file", "episodes", lambda f, out: ["sample", "--dataset", "hmdb51", "--out", str(f.p["file"] / "e.jsonl")], "is a file"),
+    Case("episodes-dataset-unknown", "episodes", lambda f, out: ["sample", "--dataset", "imagenet", "--out", str(out / "e.jsonl")], "imagenet"),
+    Case("episodes-split-unknown", "episodes", lambda f, out: ["sample", "--dataset", "hmdb51", "--split", "dev", "--out", str(out / "e.jsonl")], "dev"),
+    Case("episodes-data-root-not-used", "episodes", lambda f, out: ["sample", "--dataset", "hmdb51", "--data-root", str(f.toy), "--out", str(out / "e.jsonl")], "data-root"),
+    Case("episodes-list-escape", "episodes", lambda f, out: ["sample", "--dataset", "list", "--data-root", f["list_escape"], "--out", str(out / "e.jsonl")], "leaves the dataset root"),
+    Case("episodes-list-too-small", "episodes", lambda f, out: ["sample", "--dataset", "list", "--data-root", f["list_small"], "--ways", "3", "--out", str(out / "e.jsonl")], "ways"),
+    Case("episodes-toy-split-non-utf8", "episodes", lambda f, out: ["sample", "--dataset", "toy", "--data-root", f["toy_nonutf8split"], "--out", str(out / "e.jsonl")], "not utf-8"),
+    Case("allway-dataset-unknown", "episodes", lambda f, out: ["allway", "--dataset", "imagenet", "--out", str(out)], "imagenet"),
+    Case("allway-shots-0", "episodes", lambda f, out: ["allway", "--dataset", "toy", "--data-root", str(f.toy), "--shots", "0", "--out", str(out)], "shots"),
+    Case("allway-folds-0", "episodes", lambda f, out: ["allway", "--dataset", "toy", "--data-root", str(f.toy), "--folds", "0", "--out", str(out)], "folds"),
+    Case("allway-shots-too-many", "episodes", lambda f, out: ["allway", "--dataset", "toy", "--data-root", str(f.toy), "--shots", "50", "--out", str(out)], "K=50"),
+    Case("allway-out-is-file", "episodes", lambda f, out: ["allway", "--dataset", "toy", "--data-root", str(f.toy), "--shots", "1", "--out", f["file"]], "plain.txt"),
+    Case("allway-data-root-missing", "episodes", lambda f, out: ["allway", "--dataset", "ucf101", "--data-root", f["missing"], "--out", str(out)], "nothing.pt"),
+    Case("allway-list-escape", "episodes", lambda f, out: ["allway", "--dataset", "list", "--data-root", f["list_abs"], "--out", str(out)], "leaves the dataset root"),
+    # ---- fewshot.data
+    Case("check-dataset-unknown", "fewshot.data", const("check", "--dataset", "imagenet"), "imagenet"),
+    Case("check-data-root-missing", "fewshot.data", lambda f, out: ["check", "--dataset", "ucf101", "--data-root", f["missing"]], "nothing.pt"),
+    Case("check-fold-9", "fewshot.data", lambda f, out: ["check", "--dataset", "hmdb51", "--data-root", str(f.toy), "--fold", "9"], "fold"),
+    Case("check-toy-json-non-utf8", "fewshot.data", lambda f, out: ["check", "--dataset", "toy", "--data-root", f["toy_badjson"]], "toy.json", "report"),
+    Case("check-toy-escape", "fewshot.data", lambda f, out: ["check", "--dataset", "toy", "--data-root", f["toy_escape"]], "leaves the dataset root", "report"),
+    Case("check-toy-duplicate-line", "fewshot.data", lambda f, out: ["check", "--dataset", "toy", "--data-root", f["toy_dup"]], "listed 2 times", "report"),
+    Case("check-toy-empty-split", "fewshot.data", lambda f, out: ["check", "--dataset", "toy", "--data-root", f["toy_emptysplit"]], "lists no videos", "report"),
+    Case("check-toy-split-non-utf8", "fewshot.data", lambda f, out: ["check", "--dataset", "toy", "--data-root", f["toy_nonutf8split"]], "not utf-8", "report"),
+    Case("check-list-shared-class", "fewshot.data", lambda f, out: ["check", "--dataset", "list", "--data-root", f["list_shared"], "--fewshot"], "move_left", "report"),
+    Case("check-list-non-utf8", "fewshot.data", lambda f, out: ["check", "--dataset", "list", "--data-root", f["list_nonutf8"]], "val.txt:1", "report"),
+    Case("check-json-under-file", "fewshot.data", lambda f, out: ["check", "--dataset", "toy", "--data-root", str(f.toy), "--json", str(f.p["file"] / "r.json")], "plain.txt"),
+    Case("make-toy-out-is-file", "fewshot.data", lambda f, out: ["make-toy", "--out", f["file"]], "plain.txt"),
+    Case("make-toy-frames-0", "fewshot.data", lambda f, out: ["make-toy", "--out", str(out), "--frames", "0"], "frames"),
+    Case("make-toy-size-negative", "fewshot.data", lambda f, out: ["make-toy", "--out", str(out), "--size", "-4"], "size"),
+    Case("make-toy-videos-0", "fewshot.data", lambda f, out: ["make-toy", "--out", str(out), "--videos-per-class", "0"], "videos"),
+    Case("make-toy-test-too-many", "fewshot.data", lambda f, out: ["make-toy", "--out", str(out), "--videos-per-class", "3", "--test-per-class", "5"], "test_per_class"),
+    Case("make-toy-workers-0", "fewshot.data", lambda f, out: ["make-toy", "--out", str(out), "--workers", "0"], "workers"),
+]
+
+
+def _params():
+    out = []
+    for c in CASES:
+        marks = [pytest.mark.xfail(strict=True, reason=f"owner: {c.owner}")] if c.owner else []
+        out.append(pytest.param(c, id=c.id, marks=marks))
+    return out
+
+
+def _run(case: Case, files: Files, out: Path) -> tuple[int, str, str]:
+    main = _entry(case.cmd)
+    argv = case.argv(files, out)
+    stdout, stderr = io.StringIO(), io.StringIO()
+
+    def alarm(signum, frame):
+        raise TooSlow(f"{case.id}: no refusal within {case.limit} s (the run started working)")
+
+    old = signal.signal(signal.SIGALRM, alarm)
+    signal.alarm(case.limit)
+    try:
+        with redirect_stdout(stdout), redirect_stderr(stderr):
+            try:
+                rc = main(argv)
+            except SystemExit as e:  # argparse --help or a bare exit
+                rc = e.code if isinstance(e.code, int) else 2
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+    return rc, stdout.getvalue(), stderr.getvalue()
+
+
+def _log(case: Case, rc, line: str) -> None:
+    """BAD_INPUT_LOG=FILE: one JSON line per case (id, command, exit status, message) for reports."""
+    path = os.environ.get("BAD_INPUT_LOG")
+    if path:
+        with open(path, "a") as fh:
+            fh.write(json.dumps({"id": case.id, "cmd": case.cmd, "rc": rc, "owner": case.owner,
+                                 "line": line[-300:]}) + "\n")
+
+
+@pytest.mark.parametrize("case", _params())
+def test_bad_input_is_refused_in_one_line(case, files, tmp_path, monkeypatch):
+    monkeypatch.setenv("ZEROI2V_CACHE", str(tmp_path / "cache" if case.fresh_cache else files.root / "cache"))
+    monkeypatch.setenv("ZEROI2V_TOY_ROOT", str(files.toy))
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "out"
+    try:
+        rc, stdout, stderr = _run(case, files, out)
+    except Exception as e:  # a traceback, or the watchdog
+        _log(case, None, f"{type(e).__name__}: {str(e)[:200]}")
+        raise
+    _log(case, rc, (stderr.strip().splitlines() or [""])[-1] if case.mode == "error" else
+         next((line for line in stdout.splitlines() if line.startswith("PROBLEM")), ""))
+    assert "Traceback" not in stderr + stdout
+    assert rc == 2, f"exit {rc}; stderr: {stderr[-500:]}"
+    lines = stderr.strip().splitlines()
+    if case.mode == "error":
+        assert len(lines) == 1 and lines[0].startswith("error: "), stderr[-800:]
+        assert case.expect.lower() in lines[0].lower(), lines[0]
+    else:
+        problems = [line for line in stdout.splitlines() if line.startswith("PROBLEM")]
+        assert problems and any(case.expect.lower() in p.lower() for p in problems), stdout[-800:]
+    assert not out.exists() or not any(out.rglob("*")), f"a refused run wrote {sorted(out.rglob('*'))[:3]}"
+    assert not (files.root / "PWNED").exists(), "a pickled payload ran"
+
+
+def test_the_corpus_is_large_enough():
+    assert len(CASES) >= 60 and len({c.id for c in CASES}) == len(CASES)
+    assert {c.cmd for c in CASES} == {"fewshot.run", "zeroi2v.train", "zeroi2v.bench", "results",
+                                      "episodes", "fewshot.data"}

@@ -1,0 +1,132 @@
+"""The one trainer (zeroi2v.trainer) and its checkpoint format (zeroi2v.checkpoint_state), on a tiny
+linear model: exact resume, epoch selection by the hook's metric, weights_only loading, resume keys."""
+import os
+import random
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from zeroi2v import checkpoint_state as cs
+from zeroi2v.errors import UserError
+from zeroi2v.trainer import FitConfig, fit
+
+
+class Clips(torch.utils.data.Dataset):
+    """12 (video (V=1, C=1, T=2, H=2, W=2), label) pairs, 3 classes."""
+
+    def __init__(self):
+        g = torch.Generator().manual_seed(0)
+        self.x = torch.randn(12, 1, 1, 2, 2, 2, generator=g)
+        self.y = torch.arange(12) % 3
+        self.epochs = []
+
+    def __len__(self):
+        return 12
+
+    def set_epoch(self, epoch):
+        self.epochs.append(epoch)
+
+    def __getitem__(self, i):
+        return self.x[i], int(self.y[i])
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.frozen = nn.Linear(8, 8)
+        self.frozen.requires_grad_(False)
+        self.drop = nn.Dropout(0.3)  # consumes the global RNG: resume must restore it
+        self.fc = nn.Linear(8, 3)
+
+    def forward(self, x):  # (B, C, T, H, W)
+        return self.fc(self.drop(self.frozen(x.flatten(1))))
+
+
+CFG = FitConfig(epochs=4, batch_size=4, lr=0.05, warmup_epochs=1, progress=False)
+
+
+def test_rng_state_roundtrips_through_weights_only(tmp_path):
+    random.seed(1), np.random.seed(2), torch.manual_seed(3)
+    cs.save_state(tmp_path / "s.pt", dict(rng=[cs.rng_state()]))
+    expect = (random.random(), np.random.rand(), torch.rand(1).item())
+    random.seed(9), np.random.seed(9), torch.manual_seed(9)
+    cs.set_rng_state(torch.load(tmp_path / "s.pt", weights_only=True)["rng"][0])
+    assert (random.random(), np.random.rand(), torch.rand(1).item()) == expect
+
+
+def test_resume_is_exact_and_select_max_keeps_the_best_epoch(tmp_path):
+    cfg = FitConfig(**{**CFG.__dict__, "select": "max"})
+    metric = iter([0.5, 0.9, 0.7, 0.8] * 2)
+    full = Net()
+    s_full = fit(full, Clips(), cfg, out_dir=tmp_path / "a", device="cpu", identity=dict(name="net"),
+                 on_epoch_end=lambda e, m: dict(val_metric=next(metric), val_metric_name="m"),
+                 log=lambda m: None)
+
+    metric = iter([0.5, 0.9, 0.7, 0.8])
+    part, ds = Net(), Clips()
+    with pytest.raises(KeyboardInterrupt):
+        def stop(e, m):
+            if e == 3:
+                raise KeyboardInterrupt
+            return dict(val_metric=next(metric), val_metric_name="m")
+        fit(part, ds, cfg, out_dir=tmp_path / "b", device="cpu", identity=dict(name="net"), on_epoch_end=stop,
+            log=lambda m: None)
+    again = Net()
+    s_part = fit(again, Clips(), cfg, out_dir=tmp_path / "b", device="cpu", identity=dict(name="net"), resume=True,
+                 on_epoch_end=lambda e, m: dict(val_metric=next(metric), val_metric_name="m"), log=lambda m: None)
+    assert [h["train_loss"] for h in s_full["history"]] == [h["train_loss"] for h in s_part["history"]]
+    assert torch.equal(full.fc.weight, again.fc.weight)
+    # kept: epoch 2 (metric 0.9), loaded into the model
+    assert s_full["best_epoch"] == 2 and s_full["best_metric"] == 0.9
+    best = torch.load(tmp_path / "a" / "best.pt", weights_only=True)["model"]
+    assert torch.equal(full.fc.weight, best["fc.weight"])
+    last = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)["model"]
+    assert not torch.equal(last["fc.weight"], best["fc.weight"])
+    assert (tmp_path / "a" / "metrics.csv").is_file() is False  # no tracker given: nothing but checkpoints
+
+
+def test_resume_refuses_another_identity_config_or_frozen_weights(tmp_path):
+    fit(Net(), Clips(), CFG, out_dir=tmp_path, device="cpu", identity=dict(frames=4), log=lambda m: None)
+    with pytest.raises(UserError, match=r"frames=4, this run has frames=8; use a new --out or drop --resume"):
+        fit(Net(), Clips(), CFG, out_dir=tmp_path, device="cpu", identity=dict(frames=8), resume=True)
+    with pytest.raises(UserError, match=r"was written with lr=0.05, this run has lr=0.1"):
+        fit(Net(), Clips(), FitConfig(**{**CFG.__dict__, "lr": 0.1}), out_dir=tmp_path, device="cpu",
+            identity=dict(frames=4), resume=True)
+    other = Net()
+    with torch.no_grad():
+        other.frozen.weight.add_(1.0)
+    with pytest.raises(UserError, match="frozen_fingerprint"):
+        fit(other, Clips(), CFG, out_dir=tmp_path, device="cpu", identity=dict(frames=4), resume=True)
+    # more epochs is allowed (the schedule stretches)
+    state = fit(Net(), Clips(), FitConfig(**{**CFG.__dict__, "epochs": 5}), out_dir=tmp_path, device="cpu",
+                identity=dict(frames=4), resume=True, log=lambda m: None)
+    assert state["epoch"] == 5
+
+
+def test_crafted_pickle_is_not_executed(tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    torch.save({"format": cs.FORMAT, "x": Evil()}, tmp_path / "last.pt")
+    with pytest.raises(UserError, match="cannot read training state"):
+        cs.load_state(tmp_path / "last.pt")
+    assert not marker.exists()
+    (tmp_path / "empty.pt").write_bytes(b"")
+    with pytest.raises(UserError, match="cannot read training state"):
+        cs.load_state(tmp_path / "empty.pt")
+    torch.save({"format": "other"}, tmp_path / "other.pt")
+    with pytest.raises(UserError, match="not a zeroi2v-train-state/2 checkpoint"):
+        cs.load_state(tmp_path / "other.pt")
+
+
+def test_generator_order_drops_the_last_partial_batch(tmp_path):
+    ds = Clips()
+    cfg = FitConfig(epochs=2, batch_size=5, lr=0.01, data_order="generator", progress=False)
+    state = fit(Net(), ds, cfg, out_dir=tmp_path, device="cpu", identity={}, log=lambda m: None)
+    assert state["step"] == 2 * (12 // 5) and ds.epochs == [0, 1]

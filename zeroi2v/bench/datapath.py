@@ -1,0 +1,143 @@
+"""The data path against its limit: loader clips/s vs raw decode of the same frames, per fixture kind.
+
+For each kind of generated video (`zeroi2v.data.fixtures`: SSv2-, Kinetics-, HMDB-shaped) and each
+transform (train: random uniform sampling + augmentation + random crop; test: uniform sampling, 3
+crops), in this one process with one torch thread (what a DataLoader worker gets):
+
+- loader: `VideoClipDataset.__getitem__` (open, decode, transform, normalise) per clip;
+- raw: decord alone on the same file and the same frame indices (open + one get_batch): the physical
+  limit of CPU decoding for that access pattern;
+
+timed clip by clip, alternating raw and loaders on the same clip, in CPU time of this process (what a
+worker does with a core to itself; wall-clock figures beside them). ratio = loader clips/s / raw
+clips/s (target >= 0.8). Workers per accelerator = the model's
+views/s (measured in this run, on the device and model named in the section) / (loader clips/s x
+views per clip): a CPU device makes it a CPU-derived figure, and the section says so.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from .config import BenchConfig
+from .machine import log
+
+TARGET_RATIO = 0.8
+
+
+# loader variants: "float32" = the defaults (float resize, normalised on the worker: the reference numbers);
+# "uint8" = uint8 clips out, normalised on the accelerator (the same numbers: normalisation is elementwise IEEE);
+# "uint8+fast" = uint8 out + torch's uint8 resize kernel (within one grey level of the float resize)
+VARIANTS = {"float32": dict(normalize=True, fast_resize=False), "uint8": dict(normalize=False, fast_resize=False),
+            "uint8+fast": dict(normalize=False, fast_resize=True)}
+
+
+def _datasets(cfg: BenchConfig, paths: list[Path], *, size: int, mean, std, variant: str) -> dict:
+    """{"train": dataset, "test": dataset} for one loader variant."""
+    from zeroi2v.data import VideoClipDataset, VideoItem
+
+    items = [VideoItem(video_id=p.name, path=p, label=0, class_name="c") for p in paths]
+    common = dict(num_frames=cfg.frames, size=size, mean=mean, std=std, decoder=cfg.decoder, **VARIANTS[variant])
+    # the original recipes' train pipeline: short side 256 (for 224) -> RandAugment m7 n4 -> crop 0.08-1 -> flip
+    train_aug = dict(randaugment=(7, 4), crop_area=(0.08, 1.0), short_side=int(round(size * 256 / 224)))
+    return dict(train=VideoClipDataset(items, train=True, **train_aug, **common),
+                test=VideoClipDataset(items, train=False, num_crops=3, **common))
+
+
+def raw_decoder() -> str:
+    """decord (the reference: one get_batch of the wanted frames) where installed, else PyAV."""
+    from zeroi2v.data.decode import decoder_problem
+
+    return "decord" if decoder_problem("decord") is None else "pyav"
+
+
+def _raw(path: Path, indices, decoder: str) -> None:
+    from zeroi2v.data.decode import open_video, read_frames
+
+    vr = open_video(path, decoder=decoder, num_threads=1)
+    read_frames(vr, indices, path=path)
+
+
+def _clock() -> tuple[float, float]:
+    return time.perf_counter(), time.process_time()
+
+
+def measure(loaders: dict, n_clips: int) -> dict[str, dict]:
+    """Per clip 0..n_clips-1 (cycled over the videos): raw decode, then each loader on the same clip.
+
+    All loaders share the sampling settings, so the raw frame indices are the same for all of them.
+    Rates and ratios use this process's CPU time (all its threads): what one worker process does with a
+    core to itself, unaffected by other load on the machine; wall-clock figures are kept beside them.
+    Returns one result per loader name.
+    """
+    from zeroi2v.data.decode import open_video
+
+    first = next(iter(loaders.values()))
+    raw = raw_decoder()
+    lengths: dict = {}
+    raw_t: list[tuple[float, float]] = []
+    load_t: dict[str, list[tuple[float, float]]] = {name: [] for name in loaders}
+    last: dict[str, torch.Tensor] = {}
+    for k in range(n_clips + 1):  # clip 0 twice: the first pass warms the page cache and imports
+        i = k % len(first)
+        path = first.items[i].path
+        if path not in lengths:
+            lengths[path] = len(open_video(path, decoder=raw))
+        idx = first.frame_indices(i, lengths[path]).reshape(-1)
+        w0, c0 = _clock()
+        _raw(path, idx, raw)
+        w1, c1 = _clock()
+        if k:
+            raw_t.append((w1 - w0, c1 - c0))
+        for name, ds in loaders.items():
+            w0, c0 = _clock()
+            last[name], _ = ds[i]
+            w1, c1 = _clock()
+            if k:
+                load_t[name].append((w1 - w0, c1 - c0))
+    raw_wall, raw_cpu = (sum(t[j] for t in raw_t) for j in (0, 1))
+    out = {}
+    for name, times in load_t.items():
+        video = last[name]
+        wall, cpu = (sum(t[j] for t in times) for j in (0, 1))
+        out[name] = dict(clips=n_clips, views_per_clip=int(video.shape[0]), clip_shape=list(video.shape),
+                         dtype=str(video.dtype).replace("torch.", ""), raw_clips_per_s=n_clips / raw_cpu,
+                         loader_clips_per_s=n_clips / cpu, ratio=raw_cpu / cpu,
+                         ratio_median_paired=statistics.median(r[1] / t[1] for r, t in zip(raw_t, times)),
+                         wall_raw_clips_per_s=n_clips / raw_wall, wall_loader_clips_per_s=n_clips / wall,
+                         wall_ratio=raw_wall / wall, meets_target=raw_cpu / cpu >= TARGET_RATIO)
+    return out
+
+
+def bench_data_path(cfg: BenchConfig, *, size: int, mean, std, model: dict) -> dict:
+    from zeroi2v.data import fixtures
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a DataLoader worker's setting
+    rows = []
+    try:
+        for kind in cfg.fixture_kinds:
+            spec = fixtures.get_spec(kind, cfg.fixture_scale)
+            log(f"data path: {cfg.fixture_videos} {kind}-like videos ({spec.suffix} {spec.codec} "
+                f"{spec.width}x{spec.height} {spec.fps} fps, {cfg.fixture_scale})")
+            paths = fixtures.fixture_set(cfg.fixture_root, kind, videos=cfg.fixture_videos, scale=cfg.fixture_scale,
+                                         seed=cfg.seed)
+            sets = {v: _datasets(cfg, paths, size=size, mean=mean, std=std, variant=v) for v in VARIANTS}
+            for mode in ("train", "test"):
+                for out, r in measure({v: sets[v][mode] for v in VARIANTS}, cfg.path_clips).items():
+                    r.update(kind=kind, mode=mode, variant=out, workers_per_device=model["clips_per_s"] / (
+                        r["loader_clips_per_s"] * r["views_per_clip"]))
+                    log(f"  {kind} {mode} ({out}): loader {r['loader_clips_per_s']:.2f} clips/s, raw decode "
+                        f"{r['raw_clips_per_s']:.2f} clips/s, ratio {r['ratio']:.2f}")
+                    rows.append(r)
+    finally:
+        torch.set_num_threads(threads)
+    specs = {k: fixtures.get_spec(k, cfg.fixture_scale).__dict__ for k in cfg.fixture_kinds}
+    derived = "CPU-derived" if model["device"].startswith("cpu") else f"measured on {model['device']}"
+    return dict(frames=cfg.frames, size=size, decoder=cfg.decoder, raw_decoder=raw_decoder(), torch_threads=1, scale=cfg.fixture_scale,
+                videos_per_kind=cfg.fixture_videos, fixtures=specs, target_ratio=TARGET_RATIO, rows=rows,
+                model=model, workers_note=f"worker processes per device for the model's {model['forward']} "
+                f"throughput ({derived}: {model['clips_per_s']:.2f} views/s on {model['device']})")

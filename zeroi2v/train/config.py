@@ -1,0 +1,385 @@
+"""zeroi2v.train's settings: the `TrainConfig` dataclass, the command line, `--config` replay, checks.
+
+Every flag left unset is None and takes its value from the dataset's row of `zeroi2v.defaults`.
+`--config FILE` replays the `config.json` of an earlier run (or the `config` of one of its records);
+flags given beside it override single fields. Every value is checked here, before anything is
+written: a bad one is one `error: ...` line and exit status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from zeroi2v.defaults import (REAL_BACKBONE, TOY_BACKBONE, TOY_PRETRAINED, TOY_VIT, default_num_workers,
+                              defaults_for)
+from zeroi2v.errors import ArgumentParser, UserError
+from zeroi2v.variants import METHODS
+
+# zeroi2v.train dataset name -> zeroi2v.data reader
+DATASETS = {"toy": "toy", "hmdb51": "hmdb51", "ucf101": "ucf101", "ssv2": "ssv2", "k400": "kinetics", "list": "list"}
+AMP = ("auto", "bf16", "fp16", "none")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    dataset: str
+    out: str
+    data_root: str | None = None
+    split: int = 1
+    backbone: str = REAL_BACKBONE
+    pretrained: str | None = None
+    frames: int = 8
+    size: int = 224
+    timm_kwargs: dict = field(default_factory=dict)
+    method: str = "zeroi2v"
+    stdha: str = "default"
+    epochs: int = 30
+    batch_size: int = 8
+    eval_batch_size: int = 8
+    accum: int = 1
+    lr: float = 3e-4
+    weight_decay: float = 0.05
+    warmup_epochs: float = 2.5
+    min_lr_ratio: float = 0.0
+    label_smoothing: float = 0.0
+    head_dropout: float = 0.5
+    adapter_dropout: float = 0.1
+    adapter_scale: float = 0.5
+    clip_grad: float | None = None
+    amp: str = "auto"
+    sampling: str = "uniform"
+    interval: int | None = None
+    test_views: str = "1x3"
+    train_subset: str | None = None
+    allway_dir: str | None = None
+    seed: int = 0
+    deterministic: bool = False
+    num_workers: int = 0
+    threads: int | None = None
+    device: str = "auto"
+    resume: bool = False
+    eval_every: int = 0
+    log_every: int = 0
+    throughput: bool = True
+    on_error: str = "error"
+    progress: bool = True
+    tensorboard: bool = False
+    wandb: str | None = None
+    # set by --recipe (zeroi2v.train.recipe) or their own flags; None: the dataset's default
+    recipe: str | None = None
+    bias_decay: bool = False
+    backbone_lr_mult: float = 1.0
+    warmup_start: float = 0.0
+    schedule: str = "cosine"
+    randaugment: tuple[int, int] | None = None
+    crop_area: tuple[float, float] | None = None
+    crop_ratio: tuple[float, float] | None = None
+    erasing: float = 0.0
+    short_side: int | None = None
+    flip: float | None = None
+
+    @property
+    def reader(self) -> str:
+        return DATASETS[self.dataset]
+
+    @property
+    def kshot(self) -> tuple[int, int] | None:
+        return parse_subset(self.train_subset) if self.train_subset else None
+
+    @property
+    def protocol(self) -> str:
+        return "kshot-allway" if self.train_subset else "full"
+
+
+def parse_subset(text: str) -> tuple[int, int]:
+    parts = text.split(":")
+    if len(parts) != 3 or parts[0] != "kshot" or not parts[1].isdigit() or not parts[2].isdigit():
+        raise UserError(f"--train-subset {text!r} is not kshot:K:FOLD (e.g. kshot:2:1)")
+    k, fold = int(parts[1]), int(parts[2])
+    if k < 1 or fold < 1:
+        raise UserError(f"--train-subset {text!r}: K and FOLD must be >= 1")
+    return k, fold
+
+
+def toy_model_kwargs() -> dict:
+    """The few-shot demo's tiny ViT (zeroi2v.defaults.TOY_VIT) less img_size, which follows the toy's frames."""
+    return {k: v for k, v in TOY_VIT.items() if k != "img_size"}
+
+
+# ---------------------------------------------------------------- command line
+
+
+def build_parser(description: str | None = None) -> argparse.ArgumentParser:
+    p = ArgumentParser(prog="python -m zeroi2v.train", description=description,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    a = p.add_argument
+    a("--config", default=None, help="replay the config.json of an earlier run (or a record's config); flags "
+                                     "given beside it override single fields")
+    a("--dataset", default=None, help=f"one of {', '.join(DATASETS)} (list: <data-root>/train.txt, test.txt)")
+    a("--data-root", default=None, help="dataset root (else $ZEROI2V_<READER>_ROOT; toy: generated cache)")
+    a("--split", type=int, default=None, help="official train/test fold (HMDB51/UCF101: 1..3; default 1)")
+    a("--backbone", default=None, help=f"timm ViT name (toy: {TOY_BACKBONE} made tiny; else {REAL_BACKBONE})")
+    a("--pretrained", default=None, help="local image-model checkpoint (.pth/.safetensors/OpenAI CLIP .pt); "
+                                         "required except on toy, where the default is the tiny ViT image-"
+                                         "pretrained on toy frames (cached) and 'none' means random init")
+    a("--frames", type=int, default=None, help="frames per clip (default 8)")
+    a("--size", type=int, default=None, help="input size in px (default 224; toy: its frame size)")
+    a("--timm-kwargs", default=None, help="JSON of extra timm arguments, e.g. "
+                                          "'{\"embed_dim\": 32, \"depth\": 2, \"num_heads\": 4}'")
+    a("--model-kwargs", dest="timm_kwargs", default=None, help=argparse.SUPPRESS)  # old spelling
+    a("--method", default=None, help=f"one of {', '.join(METHODS)} (default zeroi2v)")
+    a("--stdha", default=None, help="STDHA spec: default, ssv2, none or '-1:1,1:1' (default per dataset)")
+    a("--epochs", type=int, default=None, help="default per dataset (toy 20, ssv2 50, else 30)")
+    a("--batch-size", type=int, default=None, help="clips per process per micro-batch (toy 16, else 8)")
+    a("--eval-batch-size", type=int, default=None, help="videos per process in evaluation (default --batch-size)")
+    a("--accum", type=int, default=None, help="micro-batches per optimizer step (default 1)")
+    a("--lr", type=float, default=None, help="peak learning rate (default 3e-4, the original recipe; toy 2e-3)")
+    a("--weight-decay", type=float, default=None, help="AdamW weight decay (default 0.05)")
+    a("--warmup-epochs", type=float, default=None, help="linear warm-up length (default min(2.5, epochs/4))")
+    a("--min-lr-ratio", type=float, default=None, help="cosine floor as a fraction of --lr, in [0, 1] (default 0)")
+    a("--label-smoothing", type=float, default=None, help="default 0")
+    a("--head-dropout", type=float, default=None, help="default 0.5 (toy 0: the tiny demo model)")
+    a("--adapter-dropout", type=float, default=None, help="default 0.1 (toy 0)")
+    a("--adapter-scale", type=float, default=None, help="adapter output scale (default 0.5; toy 1)")
+    a("--clip-grad", type=float, default=None, help="max gradient norm > 0 (default: no clipping)")
+    a("--amp", default=None, help="auto (bf16 on CUDA if supported, else fp16; none on CPU), bf16, fp16, none")
+    a("--sampling", default=None, help="uniform (TSN segments) or dense (default per dataset; k400: dense)")
+    a("--interval", type=int, default=None, help="frame interval for dense sampling (k400 default 16)")
+    a("--test-views", default=None, help="CLIPSxCROPS, e.g. 1x3 (default per dataset: toy 1x1, ssv2 2x3, else 1x3)")
+    a("--train-subset", default=None, help="kshot:K:FOLD trains on the all-way K-shot list <reader>_k<K>_fold<F>.txt")
+    a("--allway-dir", default=None, help="folder of all-way lists (default $ZEROI2V_ALLWAY_DIR or <data root>/allway)")
+    a("--seed", type=int, default=None, help="default 0")
+    a("--deterministic", action="store_true", default=None,
+      help="torch.use_deterministic_algorithms(True) and no cudnn autotune")
+    a("--num-workers", type=int, default=None,
+      help="DataLoader workers per process (default: toy 0, else min(8, cores per process - 1))")
+    a("--workers", dest="num_workers", type=int, default=None, help=argparse.SUPPRESS)  # old spelling
+    a("--device", default=None, help="auto, cpu, cuda, cuda:N (default auto)")
+    a("--threads", type=int, default=None,
+      help="CPU intra-op threads (default: toy 1 -- a tiny model gains nothing from more and OpenMP "
+           "spin-waits badly on a busy machine; else torch's default)")
+    a("--out", default=None, help="run folder (default runs/full/<dataset>_<method>_<time>)")
+    a("--resume", action="store_true", default=None, help="continue from <out>/checkpoint.pt")
+    a("--eval-every", type=int, default=None, help="also evaluate every N epochs (default 0: only at the end)")
+    a("--log-every", type=int, default=None, help="print a line every N optimizer steps (0: progress bar only)")
+    a("--no-throughput", action="store_true", default=None, help="skip the throughput measurement")
+    a("--on-error", default=None, help="bad videos: error (stop; default) or skip")
+    a("--no-progress", action="store_true", default=None, help="no progress bars")
+    a("--tensorboard", action="store_true", default=None,
+      help="also write TensorBoard event files to <out>/tensorboard (needs the tensorboard package)")
+    a("--wandb", default=None, metavar="PROJECT", help="also log to Weights & Biases project PROJECT (needs wandb; "
+                                                        "offline unless WANDB_MODE or an API key says otherwise)")
+    from .recipe import add_recipe_args
+
+    add_recipe_args(p)
+    return p
+
+
+# config.json field -> parser dest (old spellings too); booleans stored inverted
+_RENAMED = {"model_kwargs": "timm_kwargs", "workers": "num_workers"}
+_INVERTED = {"throughput": "no_throughput", "progress": "no_progress"}
+_NOT_REPLAYED = {"resume", "config", "list_recipes"}
+
+
+def replay_values(path: str) -> dict:
+    """Parser values from a saved config.json (or a record whose `config` it is)."""
+    p = Path(path).expanduser()
+    try:
+        obj = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"--config {path} not found; pass the config.json of an earlier run") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        raise UserError(f"--config {path} is not a readable JSON file ({type(e).__name__}); pass a run's "
+                        f"config.json") from None
+    if isinstance(obj, dict) and isinstance(obj.get("config"), dict) and "kind" in obj:
+        obj = obj["config"]  # a result record: its config
+    if not isinstance(obj, dict) or "dataset" not in obj:
+        raise UserError(f"--config {path} is not a zeroi2v.train config.json (no 'dataset'); pass a run's config.json")
+    dests = {a.dest for a in build_parser()._actions}
+    out = {}
+    for key, value in obj.items():
+        key = _RENAMED.get(key, key)
+        if key in _NOT_REPLAYED:
+            continue
+        if key in _INVERTED:
+            out[_INVERTED[key]] = not value
+        elif key == "timm_kwargs":
+            out[key] = json.dumps(value) if isinstance(value, dict) else value
+        elif key in ("pretrained", "recipe"):
+            out[key] = "none" if value is None else value
+        elif key in dests:
+            out[key] = value
+    return out
+
+
+def parse_args(argv: list[str] | None, description: str | None = None) -> argparse.Namespace:
+    """Flags, over --config's values, over None."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    for i in range(len(argv) - 1):  # `--stdha -1:1,1:1`: an offset spec is the value, not an option
+        if argv[i] == "--stdha" and argv[i + 1].startswith("-") and ":" in argv[i + 1]:
+            argv[i:i + 2] = [f"--stdha={argv[i + 1]}", ""]
+    argv = [a for a in argv if a != ""]
+    parser = build_parser(description)
+    args = parser.parse_args(argv)
+    if args.config:
+        explicit = build_parser(description)
+        for action in explicit._actions:
+            action.default = argparse.SUPPRESS
+        given = vars(explicit.parse_args(argv))
+        for key, value in replay_values(args.config).items():
+            if key not in given:
+                setattr(args, key, value)
+    return args
+
+
+# ---------------------------------------------------------------- resolution and checks
+
+
+def _check_range(name: str, value, lo: float, hi: float, *, lo_open: bool = False) -> None:
+    if value is None:
+        return
+    ok = isinstance(value, (int, float)) and math.isfinite(value) and (value > lo if lo_open else value >= lo) \
+        and value <= hi
+    if not ok:
+        raise UserError(f"{name} {value} must be a finite number in {'(' if lo_open else '['}{lo:g}, {hi:g}]")
+
+
+def _folds(reader: str) -> tuple[int, ...]:
+    from zeroi2v import data
+
+    return tuple(data.get_reader(reader).folds)
+
+
+def resolve_config(args: argparse.Namespace, *, out: str) -> TrainConfig:
+    """Fill per-dataset defaults and check every value; UserError on a bad one."""
+    from .recipe import apply_recipe
+
+    recipe_fields = apply_recipe(args)
+    if args.dataset is None:
+        raise UserError("--dataset is required (or --config FILE or --recipe NAME); e.g. --dataset toy")
+    if args.dataset not in DATASETS:
+        raise UserError(f"unknown dataset {args.dataset!r}; use one of {', '.join(DATASETS)}")
+    d = defaults_for(args.dataset)
+    toy = args.dataset == "toy"
+    pick = (lambda v, default: default if v is None else v)
+    method = pick(args.method, "zeroi2v")
+    if method not in METHODS:
+        raise UserError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
+    try:
+        extra = json.loads(args.timm_kwargs) if args.timm_kwargs else {}
+    except json.JSONDecodeError as e:
+        raise UserError(f"--timm-kwargs is not valid JSON ({e.msg}); e.g. '{{\"depth\": 2}}'") from None
+    if not isinstance(extra, dict):
+        raise UserError("--timm-kwargs must be a JSON object, e.g. '{\"depth\": 2}'")
+    backbone = args.backbone or (TOY_BACKBONE if toy else REAL_BACKBONE)
+    timm_kwargs = {**(toy_model_kwargs() if toy and backbone == TOY_BACKBONE else {}), **extra}
+    epochs, batch = pick(args.epochs, d.epochs), pick(args.batch_size, d.batch_size)
+    accum, split = pick(args.accum, 1), pick(args.split, 1)
+    for name, value, lo in (("--epochs", epochs, 1), ("--batch-size", batch, 1), ("--accum", accum, 1),
+                            ("--frames", args.frames, 1), ("--size", args.size, 8), ("--split", split, 1),
+                            ("--eval-batch-size", args.eval_batch_size, 1), ("--num-workers", args.num_workers, 0),
+                            ("--eval-every", args.eval_every, 0), ("--log-every", args.log_every, 0),
+                            ("--interval", args.interval, 1), ("--threads", args.threads, 1)):
+        if value is not None and value < lo:
+            raise UserError(f"{name} {value} must be >= {lo}")
+    folds = _folds(DATASETS[args.dataset])
+    if split not in folds:
+        raise UserError(f"--split {split}: {args.dataset} has fold(s) {', '.join(map(str, folds))}; "
+                        f"pass --split with one of them")
+    lr = pick(args.lr, d.lr)
+    _check_range("--lr", lr, 0.0, 1.0, lo_open=True)
+    weight_decay = pick(args.weight_decay, d.weight_decay)
+    _check_range("--weight-decay", weight_decay, 0.0, 1.0)
+    warmup = args.warmup_epochs if args.warmup_epochs is not None else min(d.warmup_epochs, epochs / 4)
+    _check_range("--warmup-epochs", warmup, 0.0, float(epochs))
+    min_lr_ratio = pick(args.min_lr_ratio, 0.0)
+    _check_range("--min-lr-ratio", min_lr_ratio, 0.0, 1.0)
+    _check_range("--clip-grad", args.clip_grad, 0.0, 1e6, lo_open=True)
+    _check_range("--backbone-lr-mult", recipe_fields["backbone_lr_mult"], 0.0, 10.0, lo_open=True)
+    _check_range("--warmup-start", recipe_fields["warmup_start"], 0.0, 1.0)
+    _check_range("--erasing", recipe_fields["erasing"], 0.0, 1.0)
+    _check_range("--flip", recipe_fields["flip"], 0.0, 1.0)
+    _check_range("--short-side", recipe_fields["short_side"], 8, 4096)
+    adapter_scale = pick(args.adapter_scale, d.adapter_scale)
+    _check_range("--adapter-scale", adapter_scale, 0.0, 100.0, lo_open=True)
+    label_smoothing = pick(args.label_smoothing, 0.0)
+    head_dropout, adapter_dropout = pick(args.head_dropout, d.head_dropout), pick(args.adapter_dropout,
+                                                                                   d.adapter_dropout)
+    for name, value in (("--label-smoothing", label_smoothing), ("--head-dropout", head_dropout),
+                        ("--adapter-dropout", adapter_dropout)):
+        if not (isinstance(value, (int, float)) and 0.0 <= value < 1.0):
+            raise UserError(f"{name} {value} must be in [0, 1)")
+    amp = pick(args.amp, "auto")
+    if amp not in AMP:
+        raise UserError(f"--amp {amp!r}: use auto, bf16, fp16 or none")
+    on_error = pick(args.on_error, "error")
+    if on_error not in ("error", "skip"):
+        raise UserError(f"--on-error {on_error!r}: use error or skip")
+    sampling = args.sampling or d.sampling
+    if sampling not in ("uniform", "dense"):
+        raise UserError(f"--sampling {sampling!r}: use uniform or dense")
+    interval = args.interval if args.interval is not None else (d.interval if sampling == "dense" else None)
+    if sampling == "dense" and interval is None:
+        raise UserError("--sampling dense needs --interval (e.g. 16 for 8x16)")
+    views = _views(args.test_views or d.test_views)
+    if args.train_subset:
+        parse_subset(args.train_subset)
+    pretrained = _pretrained(args.pretrained, toy=toy, dataset=args.dataset, backbone=backbone)
+    stdha = args.stdha or d.stdha
+    if method in ("zeroi2v_no_stdha", "frozen"):
+        stdha = "none"
+    out_path = Path(out).expanduser()
+    if out_path.exists() and not out_path.is_dir():
+        raise UserError(f"--out {out} is a file; pass a folder for the run (it is created if missing)")
+    size = args.size or d.size or toy_frame_size(args.data_root)
+    return TrainConfig(
+        dataset=args.dataset, out=out, data_root=args.data_root, split=split, backbone=backbone,
+        pretrained=pretrained, frames=args.frames or d.frames, size=size, timm_kwargs=timm_kwargs,
+        method=method, stdha=stdha, epochs=epochs, batch_size=batch, eval_batch_size=args.eval_batch_size or batch,
+        accum=accum, lr=lr, weight_decay=weight_decay, warmup_epochs=warmup, min_lr_ratio=min_lr_ratio,
+        label_smoothing=label_smoothing, head_dropout=head_dropout, adapter_dropout=adapter_dropout,
+        adapter_scale=adapter_scale, clip_grad=args.clip_grad, amp=amp, sampling=sampling, interval=interval,
+        test_views=views, train_subset=args.train_subset, allway_dir=args.allway_dir, seed=pick(args.seed, 0),
+        deterministic=bool(args.deterministic),
+        num_workers=args.num_workers if args.num_workers is not None else (0 if toy else default_num_workers()),
+        threads=args.threads if args.threads is not None else (1 if toy else None), device=pick(args.device, "auto"),
+        resume=bool(args.resume), eval_every=pick(args.eval_every, 0), log_every=pick(args.log_every, 0),
+        throughput=not args.no_throughput, on_error=on_error, progress=not args.no_progress,
+        tensorboard=bool(args.tensorboard), wandb=args.wandb, **recipe_fields)
+
+
+def _views(views: str) -> str:
+    from zeroi2v import engine
+
+    try:
+        return "x".join(map(str, engine.parse_views(views)))
+    except ValueError as e:
+        raise UserError(f"--test-views: {e}") from None
+
+
+def _pretrained(value: str | None, *, toy: bool, dataset: str, backbone: str) -> str | None:
+    if (value is None or value == "none") and not toy:
+        raise UserError(f"--dataset {dataset} needs image weights: pass --pretrained FILE (a local "
+                        f"{backbone} checkpoint, e.g. OpenAI CLIP ViT-B-16.pt); nothing is downloaded")
+    if value is None or value == TOY_PRETRAINED:
+        return TOY_PRETRAINED
+    if value == "none":
+        return None
+    path = Path(value).expanduser()
+    if path.is_dir():
+        raise UserError(f"--pretrained {value} is a directory; pass the checkpoint file inside it")
+    if not path.is_file():
+        raise UserError(f"--pretrained {value} not found; pass a local checkpoint file")
+    return str(path.resolve())
+
+
+def toy_frame_size(data_root: str | None) -> int:
+    """The toy dataset's frame size (generating the dataset on first use)."""
+    from zeroi2v import data
+    from zeroi2v.data.toy import require
+
+    return int(require(data.resolve_root("toy", data_root))["config"]["size"])

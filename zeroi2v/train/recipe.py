@@ -1,0 +1,137 @@
+"""Recipes: an original ZeroI2V config (zeroi2v.recipes) as the defaults of a zeroi2v.train run.
+
+`--recipe NAME` (default: the recipe of --dataset and --backbone, `zeroi2v.recipes.default_recipe`:
+the original config of that dataset for ViT-B, or ViT-L when the backbone name says "large"; the
+demo recipe "toy" on toy; `--recipe none` or a dataset without one -- list, ViT-L on HMDB51/UCF101 --
+keeps zeroi2v.defaults' row) fills every flag left unset: dataset, backbone, frames, sampling,
+STDHA, adapter and head settings, label smoothing, augmentation, optimiser, warm-up, epochs, batch
+per process, test views. A flag given on the command line overrides its field.
+
+Global batch: an original recipe trained 8 GPUs x its batch (`global_batch`, 64). Unless --accum is
+given, gradient accumulation makes up the difference: accum = global batch / (--batch-size x
+processes). Where the recipe scales lr linearly with the global batch (`lr_scaling="linear"`),
+lr = recipe lr x global batch / (accumulation x base batch) -- both printed.
+"""
+from __future__ import annotations
+
+import argparse
+
+from zeroi2v import distributed as D
+from zeroi2v.errors import UserError
+
+# recipe field -> parser dest, filled when the flag was not given
+_FILL = {"backbone": "backbone", "frames": "frames", "sampling": "sampling", "interval": "interval",
+         "stdha": "stdha", "adapter_scale": "adapter_scale", "adapter_dropout": "adapter_dropout",
+         "head_dropout": "head_dropout", "label_smoothing": "label_smoothing", "weight_decay": "weight_decay",
+         "warmup_epochs": "warmup_epochs", "epochs": "epochs", "batch_per_gpu": "batch_size", "size": "size",
+         "test_views": "test_views", "bias_decay": "bias_decay", "backbone_lr_mult": "backbone_lr_mult",
+         "warmup_start": "warmup_start", "erasing": "erasing", "randaugment": "randaugment",
+         "crop_area": "crop_area", "crop_ratio": "crop_ratio", "short_side": "short_side", "flip": "flip"}
+
+
+def add_recipe_args(p: argparse.ArgumentParser) -> None:
+    a = p.add_argument
+    a("--recipe", default=None, help="start from a recipe (see --list-recipes; default: the original config of "
+                                     "--dataset/--backbone, 'toy' on toy; 'none': zeroi2v.defaults only)")
+    a("--list-recipes", action="store_true", default=None, help="print the recipe table and exit")
+    a("--bias-decay", action="store_true", default=None, help="weight decay on biases too (original recipes)")
+    a("--backbone-lr-mult", type=float, default=None, help="lr multiplier of all but the head (default 1)")
+    a("--warmup-start", type=float, default=None, help="warm-up starts at this fraction of lr (default 0)")
+    a("--erasing", type=float, default=None, help="RandomErasing probability in training (default 0)")
+    a("--randaugment", default=None, help="MAGNITUDE,LAYERS (e.g. 7,4; same ops on every frame) or none")
+    a("--crop-area", default=None, help="LO,HI area fraction of the random resized crop (default per dataset)")
+    a("--crop-ratio", default=None, help="LO,HI aspect ratio of the random resized crop (default 0.75,1.333)")
+    a("--short-side", type=int, default=None, help="resize training clips to this short side first (0: no)")
+    a("--flip", type=float, default=None, help="horizontal flip probability (default 0.5; toy 0)")
+    a("--schedule", default=None, help="cosine (per optimizer step; default) or cosine_epoch (per epoch, "
+                                       "the original recipes)")
+
+
+def _pair(name: str, value, cast=float):
+    if value is None or value in ("none", ""):
+        return None
+    if isinstance(value, (list, tuple)):
+        return tuple(cast(x) for x in value)
+    try:
+        lo, hi = (cast(x) for x in str(value).split(","))
+    except ValueError:
+        raise UserError(f"--{name} {value!r} is not two comma-separated numbers, e.g. 7,4") from None
+    return lo, hi
+
+
+def _randaugment(value) -> tuple[int, int] | None:
+    ra = _pair("randaugment", value, int)
+    if ra is not None and not (0 <= ra[0] <= 10 and ra[1] >= 1):
+        raise UserError(f"--randaugment {value!r}: magnitude 0..10, layers >= 1")
+    return ra
+
+
+def _area(name: str, value) -> tuple[float, float] | None:
+    pair = _pair(name, value)
+    if pair is not None and not (0 < pair[0] <= pair[1] <= (1 if name == "crop-area" else 10)):
+        raise UserError(f"--{name} {value!r}: need 0 < LO <= HI{' <= 1' if name == 'crop-area' else ''}")
+    return pair
+
+
+def resolve_recipe(args: argparse.Namespace):
+    """The Recipe this run starts from, or None."""
+    from zeroi2v.recipes import default_recipe, get_recipe
+
+    name = args.recipe
+    if name is None and args.dataset is not None:
+        name = default_recipe(args.dataset, args.backbone)
+    return None if name in (None, "none") else get_recipe(name)
+
+
+def apply_recipe(args: argparse.Namespace) -> dict:
+    """Fill unset args from the recipe (in place); return the TrainConfig fields a recipe or its flags set."""
+    r = resolve_recipe(args)
+    if r is not None:
+        if args.dataset is None:
+            args.dataset = r.dataset
+        elif args.dataset not in (r.dataset, "list"):
+            raise UserError(f"--recipe {r.name} is for --dataset {r.dataset}, not {args.dataset}; pick a recipe "
+                            f"of {args.dataset} (--list-recipes)")
+        if args.epochs is not None and args.warmup_epochs is None:  # a shorter run: warm-up min(2.5, epochs/4)
+            args.warmup_epochs = min(r.warmup_epochs, args.epochs / 4)
+        for field, dest in _FILL.items():
+            if getattr(args, dest, None) is None:
+                setattr(args, dest, getattr(r, field))
+        if args.schedule is None and r.source:  # the original configs: LinearLR, then per-epoch cosine
+            args.schedule = "cosine_epoch"
+        world = D.get_world_size()
+        if args.accum is None and r.source:  # an original recipe: its global batch through accumulation
+            args.accum = max(1, round(r.global_batch / (args.batch_size * world)))
+            _say(f"recipe {r.name}: global batch {r.global_batch} = {args.batch_size} x {world} process(es) x "
+                 f"--accum {args.accum}" + ("" if args.batch_size * world * args.accum == r.global_batch
+                                            else f" (= {args.batch_size * world * args.accum})"))
+        if args.lr is None:
+            global_batch = args.batch_size * (args.accum or 1) * world
+            args.lr = r.lr_for(global_batch)
+            if r.lr_scaling == "linear":
+                _say(f"recipe {r.name}: lr {r.lr:g} x global batch {global_batch} ({args.batch_size} x "
+                     f"{args.accum or 1} accum x {world} process(es)) / ({r.accumulation} x base {r.base_batch}) "
+                     f"= {args.lr:.3g}")
+    short = args.short_side
+    if (args.schedule or "cosine") not in ("cosine", "cosine_epoch"):
+        raise UserError(f"--schedule {args.schedule!r}: use cosine or cosine_epoch")
+    return dict(schedule=args.schedule or "cosine", recipe=r.name if r else None, bias_decay=bool(args.bias_decay),
+                backbone_lr_mult=1.0 if args.backbone_lr_mult is None else args.backbone_lr_mult,
+                warmup_start=args.warmup_start or 0.0, erasing=args.erasing or 0.0,
+                randaugment=_randaugment(args.randaugment), crop_area=_area("crop-area", args.crop_area),
+                crop_ratio=_area("crop-ratio", args.crop_ratio), short_side=short if short else None,
+                flip=None if args.flip is None else float(args.flip))
+
+
+def _say(msg: str) -> None:
+    if D.is_main():
+        print(f"[train] {msg}", flush=True)
+
+
+def recipe_summary(cfg) -> str:
+    """One line: the resolved recipe fields of this run."""
+    keys = ("recipe", "backbone", "frames", "sampling", "interval", "stdha", "adapter_scale", "adapter_dropout",
+            "head_dropout", "label_smoothing", "randaugment", "crop_area", "crop_ratio", "short_side", "flip",
+            "erasing", "lr", "weight_decay", "bias_decay", "warmup_epochs", "warmup_start", "schedule", "epochs",
+            "batch_size", "accum", "backbone_lr_mult", "test_views")
+    return ", ".join(f"{k}={getattr(cfg, k)}" for k in keys)

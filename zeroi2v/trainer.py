@@ -1,0 +1,251 @@
+"""The one trainer: full-supervised training (`zeroi2v.train`) and few-shot adaptation (`fewshot`).
+
+    state = fit(model, train_dataset, FitConfig(epochs=30, batch_size=8, lr=3e-4), out_dir=out,
+                device=dev, identity=dict(backbone=..., pretrained_sha256=...), resume=True,
+                on_epoch_end=score_val)
+
+Per epoch: the loader's order is set from (seed, epoch) (`data_order`), one pass of
+`zeroi2v.engine.train_one_epoch` (AdamW, linear warm-up then cosine, gradient accumulation,
+autocast), the `on_epoch_end(epoch, model)` hook (e.g. val accuracy: its `val_metric` can select
+the kept epoch, `select="max"`), then `<out>/<checkpoint_name>` is written atomically (the
+`zeroi2v.checkpoint_state` format: trainables, optimiser, scheduler, scaler, every rank's RNG
+states, history, best epoch) and `<out>/metrics.csv`/`.jsonl` (`zeroi2v.tracking`).
+
+Resume: with `resume=True` and a checkpoint present, the run continues bit-exactly from it --
+after `check_resume` confirmed the same model identity (`identity` + the frozen-weight fingerprint)
+and the same training config (all fields but `epochs`, `num_workers`, `log_every`, `progress`).
+
+Under torchrun (a process group initialised by the program) the model is wrapped in
+DistributedDataParallel, data are sharded with DistributedSampler, metrics are all-reduced, and
+only rank 0 writes.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from . import distributed as D
+from . import engine
+from .checkpoint_state import (check_resume, frozen_fingerprint, load_state, rng_state, save_state, set_rng_state,
+                               trainable_state)
+from .optim import build_optimizer, warmup_cosine
+
+FREE_TO_CHANGE = ("epochs", "num_workers", "log_every", "progress")  # may differ on resume
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    epochs: int
+    batch_size: int  # clips per process per micro-batch
+    lr: float  # peak learning rate per optimizer step
+    weight_decay: float = 0.05
+    warmup_epochs: float = 2.5
+    min_lr_ratio: float = 0.0  # cosine floor as a fraction of lr
+    accum: int = 1  # micro-batches per optimizer step
+    label_smoothing: float = 0.0
+    clip_grad: float | None = None
+    bias_decay: bool = False  # the original recipes decay biases too
+    backbone_lr_mult: float = 1.0  # lr multiplier of every trainable parameter but the head (ViT-L: 0.1)
+    warmup_start: float = 0.0  # warm-up starts at this fraction of lr (original: 0.1); 0: (step+1)/warmup
+    schedule: str = "cosine"  # cosine per optimizer step | "cosine_epoch": per epoch (the original recipes)
+    amp: str = "auto"  # auto (bf16 on CUDA if supported, else fp16; none on CPU) | bf16 | fp16 | none
+    seed: int = 0
+    num_workers: int = 0
+    # "sampler": a DistributedSampler (seed, epoch) shuffles, last partial batch kept (zeroi2v.train);
+    # "generator": one process shuffles with a generator seeded seed*1000+epoch and drops the last
+    # partial batch (few-shot adaptation; under torchrun a DistributedSampler that drops it)
+    data_order: str = "sampler"
+    select: str = "last"  # "last": keep the last epoch; "max": the epoch with the highest hook val_metric
+    log_every: int = 0  # log a line every N optimizer steps
+    progress: bool = True
+
+
+def amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
+    if device.type != "cuda" or amp == "none":
+        return None
+    if amp == "bf16" or (amp == "auto" and torch.cuda.is_bf16_supported()):
+        return torch.bfloat16
+    return torch.float16
+
+
+def seed_worker(worker_id: int) -> None:
+    import random
+
+    import numpy as np
+
+    s = torch.initial_seed() % 2**32
+    np.random.seed(s)
+    random.seed(s)
+
+
+class EpochLoader:
+    """The training DataLoader of each epoch, ordered by (seed, epoch) as `cfg.data_order` says."""
+
+    def __init__(self, dataset, cfg: FitConfig, device: torch.device) -> None:
+        from torch.utils.data import DataLoader
+        from torch.utils.data.distributed import DistributedSampler
+
+        if cfg.data_order not in ("sampler", "generator"):
+            raise ValueError(f"data_order {cfg.data_order!r}: use sampler or generator")
+        self.dataset, self.cfg = dataset, cfg
+        self.kw = dict(num_workers=cfg.num_workers, pin_memory=device.type == "cuda")
+        self.sampler = None
+        self.loader = None
+        if cfg.data_order == "sampler" or D.get_world_size() > 1:
+            drop = cfg.data_order == "generator"
+            self.sampler = DistributedSampler(dataset, num_replicas=D.get_world_size(), rank=D.get_rank(),
+                                              shuffle=True, seed=cfg.seed, drop_last=drop)
+            self.loader = DataLoader(dataset, batch_size=cfg.batch_size, sampler=self.sampler, drop_last=drop,
+                                     generator=torch.Generator().manual_seed(cfg.seed), worker_init_fn=seed_worker,
+                                     **self.kw)
+
+    def __len__(self) -> int:
+        if self.loader is not None:
+            return len(self.loader)
+        return len(self.dataset) // self.cfg.batch_size
+
+    def for_epoch(self, epoch: int):
+        """epoch: 0-based. Sets the dataset's augmentation epoch and the data order."""
+        if hasattr(self.dataset, "set_epoch"):
+            self.dataset.set_epoch(epoch)  # augmentation from (seed, epoch, index)
+        if self.loader is not None:
+            self.sampler.set_epoch(epoch)  # data order from (seed, epoch)
+            self.loader.generator.manual_seed(self.cfg.seed + epoch)  # worker seeds from (seed, epoch)
+            return self.loader
+        from torch.utils.data import DataLoader
+
+        g = torch.Generator().manual_seed(self.cfg.seed * 1000 + epoch)  # data order from (seed, epoch)
+        return DataLoader(self.dataset, batch_size=self.cfg.batch_size, shuffle=True, drop_last=True, generator=g,
+                          **self.kw)
+
+
+def _log_default(msg: str) -> None:
+    if D.is_main():
+        print(f"[train] {msg}", flush=True)
+
+
+def fit(model: torch.nn.Module, train_dataset, cfg: FitConfig, *, out_dir: str | Path, device: torch.device | str,
+        identity: dict[str, Any], resume: bool = False, checkpoint_name: str = "checkpoint.pt",
+        on_start: Callable[[dict], None] | None = None,
+        on_epoch_end: Callable[[int, torch.nn.Module], dict | None] | None = None,
+        tracker=None, log: Callable[[str], None] = _log_default) -> dict[str, Any]:
+    """Train `model` (already on `device`) in place; returns epoch, step, history, best_epoch, best_metric.
+
+    `on_start(state)` runs once the checkpoint (if resuming) was checked and loaded, before the first
+    epoch: the place for the caller's first writes, so a refused resume changes no file.
+    `on_epoch_end(epoch, model)` (epoch 1-based, the plain module) may return a dict merged into the
+    epoch's history row, e.g. dict(val_metric=..., val_metric_name=...). With select="max" the epoch
+    with the highest val_metric is written to <out_dir>/best.pt and loaded into `model` at the end.
+    """
+    device = torch.device(device)
+    out_dir = Path(out_dir)
+    ckpt_path, best_path = out_dir / checkpoint_name, out_dir / "best.pt"
+    if cfg.schedule not in ("cosine", "cosine_epoch"):
+        raise ValueError(f"schedule {cfg.schedule!r}: use cosine or cosine_epoch")
+    if cfg.select not in ("last", "max"):
+        raise ValueError(f"select {cfg.select!r}: use last or max")
+    loader = EpochLoader(train_dataset, cfg, device)
+    if len(loader) == 0:
+        raise ValueError("the training loader is empty (batch larger than the data?)")
+    steps_per_epoch = math.ceil(len(loader) / cfg.accum)
+    optimizer = build_optimizer(model, lr=cfg.lr, weight_decay=cfg.weight_decay, bias_decay=cfg.bias_decay,
+                                backbone_lr_mult=cfg.backbone_lr_mult)
+    scheduler = warmup_cosine(optimizer, warmup_steps=round(cfg.warmup_epochs * steps_per_epoch),
+                              total_steps=steps_per_epoch * cfg.epochs, min_ratio=cfg.min_lr_ratio,
+                              warmup_start=cfg.warmup_start,
+                              steps_per_epoch=steps_per_epoch if cfg.schedule == "cosine_epoch" else None)
+    dtype = amp_dtype(cfg.amp, device)
+    scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
+    identity = dict(identity, frozen_fingerprint=frozen_fingerprint(model))
+    config = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in FREE_TO_CHANGE}
+
+    state: dict[str, Any] = dict(epoch=0, step=0, history=[], best_epoch=None, best_metric=None)
+    if resume and ckpt_path.is_file():
+        ck = load_state(ckpt_path)
+        check_resume(ckpt_path, ck, identity=identity, config=config)
+        model.load_state_dict(ck["model"], strict=False)
+        optimizer.load_state_dict(ck["optimizer"])
+        scheduler.load_state_dict(ck["scheduler"])
+        if scaler is not None and ck.get("scaler"):
+            scaler.load_state_dict(ck["scaler"])
+        rank = D.get_rank()
+        if ck.get("world_size") == D.get_world_size():
+            set_rng_state(ck["rng"][rank])
+        else:
+            log(f"checkpoint was written by {ck.get('world_size')} processes, now {D.get_world_size()}: RNG states "
+                f"restored from rank 0 only (results will not match an uninterrupted run bit for bit)")
+            set_rng_state(ck["rng"][0])
+            torch.manual_seed(cfg.seed + 1000 * ck["epoch"] + rank)
+        state = {k: ck[k] for k in state}
+        state["history"] = list(state["history"])
+        if ck.get("epochs") != cfg.epochs:
+            log(f"checkpoint was for {ck.get('epochs')} epochs, now {cfg.epochs}: the cosine schedule is stretched")
+        log(f"resumed from {ckpt_path}: {state['epoch']} epoch(s) done, step {state['step']}")
+    else:
+        if resume:
+            log(f"--resume: no checkpoint at {ckpt_path}; starting from scratch")
+        torch.manual_seed(cfg.seed + D.get_rank())  # dropout differs per rank; data order comes from the loader
+
+    if on_start is not None:
+        on_start(state)
+    train_model = model
+    if D.get_world_size() > 1:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        train_model = DDP(model, device_ids=[device] if device.type == "cuda" else None)
+    for epoch in range(state["epoch"], cfg.epochs):
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+
+        def on_step(s: int, epoch=epoch) -> None:
+            if cfg.log_every and s % cfg.log_every == 0:
+                log(f"epoch {epoch + 1} step {s}/{steps_per_epoch} lr {optimizer.param_groups[0]['lr']:.3e}")
+
+        stats = engine.train_one_epoch(train_model, loader.for_epoch(epoch), optimizer, scheduler, device=device,
+                                       accum=cfg.accum, amp_dtype=dtype, label_smoothing=cfg.label_smoothing,
+                                       epoch=epoch + 1, scaler=scaler, clip_grad=cfg.clip_grad,
+                                       progress=cfg.progress, on_step=on_step)
+        state["step"] += stats["steps"]
+        peak = (max(D.all_gather_object(torch.cuda.max_memory_allocated(device) / 2**20))
+                if device.type == "cuda" else None)
+        row = dict(epoch=epoch + 1, step=state["step"], lr=stats["lr"], train_loss=stats["loss"],
+                   train_acc=stats["acc"], val_metric=None, val_metric_name=None, seconds=stats["seconds"],
+                   throughput=stats["clips"] / stats["seconds"] if stats["seconds"] > 0 else None, peak_mem_mb=peak)
+        if on_epoch_end is not None:
+            row.update(on_epoch_end(epoch + 1, model) or {})
+        state["history"].append(row)
+        val = (f" | {row['val_metric_name'] or 'val'} {row['val_metric']:.2f}" if row["val_metric"] is not None else "")
+        log(f"epoch {epoch + 1}/{cfg.epochs}: loss {row['train_loss']:.4f} train top-1 {row['train_acc']:.2f}% "
+            f"lr {row['lr']:.2e} ({row['seconds']:.1f} s){val}")
+        if cfg.select == "max":
+            if row["val_metric"] is None:
+                raise ValueError("select='max' needs on_epoch_end to return a val_metric")
+            if state["best_metric"] is None or row["val_metric"] > state["best_metric"]:
+                state.update(best_metric=row["val_metric"], best_epoch=epoch + 1)
+                if D.is_main():
+                    save_state(best_path, dict(model=trainable_state(model), epoch=epoch + 1,
+                                               val_metric=row["val_metric"]))
+        else:
+            state.update(best_metric=row["val_metric"], best_epoch=epoch + 1)
+        state["epoch"] = epoch + 1
+        rngs = D.all_gather_object(rng_state())
+        if D.is_main():
+            save_state(ckpt_path, dict(state, model=trainable_state(model), optimizer=optimizer.state_dict(),
+                                       scheduler=scheduler.state_dict(),
+                                       scaler=scaler.state_dict() if scaler is not None else None, rng=rngs,
+                                       world_size=D.get_world_size(), identity=identity, config=config,
+                                       epochs=cfg.epochs))
+            log(f"wrote checkpoint {ckpt_path} (epoch {epoch + 1}, step {state['step']})")
+            if tracker is not None:
+                tracker.log_epoch(state["history"])
+        D.barrier()
+    if cfg.select == "max" and state["best_epoch"] is not None and state["best_epoch"] != state["epoch"]:
+        model.load_state_dict(load_state(best_path)["model"], strict=False)
+        log(f"kept epoch {state['best_epoch']} (best val_metric {state['best_metric']:.4g}); read {best_path}")
+    return state
