@@ -168,7 +168,8 @@ def load_list_split(root: str | Path | None, split: str) -> list[SplitEntry]:
         raise UserError(f"{path}: video {twice[0]!r} is listed {seen[twice[0]]} times; list each video once")
     if not items:
         raise UserError(f"{path} lists no videos; add '<relative/path> <class>' lines")
-    return [SplitEntry(video_id=i.video_id, label=i.label, class_key=i.class_name) for i in items]
+    local = {g: k for k, g in enumerate(sorted({i.label for i in items}))}  # labels local to the split
+    return [SplitEntry(video_id=i.video_id, label=local[i.label], class_key=i.class_name) for i in items]
 
 
 def check_fewshot_splits(splits: Mapping[str, list[SplitEntry]], *, ways: int | None = None,

@@ -75,4 +75,34 @@ def seeds_table(written_by_seed: dict[int, list[tuple[Path, dict]]]) -> str:
             cells.append(Cell(mean=iv.mean, half_width=iv.half_width, n=iv.n))
         label = rec.METHOD_LABELS.get(m, m)
         table.rows.append(((f"{label} ({b})" if show_bb else label,), cells))
-    return render(table, "markdown")
+    return render(table, "markdown") + paired_seeds_table(acc, columns, rows, n_seeds)
+
+
+def paired_seeds_table(acc: dict, columns: list, rows: list, n_seeds: int) -> str:
+    """ZeroI2V minus each other method, per seed (same data, episodes and seed), as a t-interval across
+    seeds: the between-seed spread of the data's difficulty cancels in the difference."""
+    from results import records as rec
+    from results.compare import t_interval
+    from results.formats import render
+    from results.tables import Cell, Table
+
+    full = [r for r in rows if r[0] == "zeroi2v"]
+    if not full or n_seeds < 2:
+        return ""
+    table = Table(name="fewshot-seeds-paired", title=f"ZeroI2V minus each method (points), paired per seed, mean "
+                                                     f"over {n_seeds} seeds ± 95% CI across seeds",
+                  row_header=["Difference"], columns=[(d, f"{w}-way", f"{s}-shot", p) for d, w, s, p in columns],
+                  footnotes=["Cells: mean over seeds of (ZeroI2V - method) accuracy on the same seed ± 95% Student-t "
+                             "interval across seeds. Bold: the interval excludes 0."])
+    for other in [r for r in rows if r != full[0]]:
+        cells = []
+        for col in columns:
+            a, b = acc[col].get(full[0], {}), acc[col].get(other, {})
+            seeds = sorted(set(a) & set(b))
+            if len(seeds) < 2:
+                cells.append(Cell())
+                continue
+            iv = t_interval([a[s] - b[s] for s in seeds])
+            cells.append(Cell(mean=iv.mean, half_width=iv.half_width, n=iv.n, bold=iv.excludes_zero()))
+        table.rows.append(((f"ZeroI2V - {rec.METHOD_LABELS.get(other[0], other[0])}",), cells))
+    return "\n" + render(table, "markdown")

@@ -35,7 +35,8 @@ import pandas as pd
 
 from . import records as rec
 
-BENCH_SCHEMA = "zeroi2v-bench/1"
+BENCH_SCHEMAS = ("zeroi2v-bench/1", "zeroi2v-bench/2")  # /2: /1 plus the data_path section
+BENCH_SCHEMA = " or ".join(BENCH_SCHEMAS)
 
 # The fields that make two records the same measurement (see the module docstring); the
 # replicates -- seeds, all-way folds -- are part of it, so they are never deduplicated away.
@@ -90,14 +91,18 @@ def read_record_file(path: Path) -> dict[str, Any]:
 
 
 def read_bench_file(path: Path) -> dict[str, Any] | None:
-    """A benchmark document (schema zeroi2v-bench/1) or None when the JSON is something else."""
+    """A benchmark document (schema zeroi2v-bench/1 or /2) or None when the JSON is something else.
+
+    A /2 document written with `--data` alone has `models: null` (no model timing): it is kept, and
+    the efficiency table simply has nothing from it."""
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         return None
-    if not isinstance(doc, dict) or doc.get("schema") != BENCH_SCHEMA:
+    if not isinstance(doc, dict) or doc.get("schema") not in BENCH_SCHEMAS:
         return None
-    if not isinstance(doc.get("models"), list):
+    models = doc.get("models")
+    if not (isinstance(models, list) or (models is None and doc.get("schema") != BENCH_SCHEMAS[0])):
         return None
     return {**doc, "_path": str(path)}
 

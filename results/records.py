@@ -18,7 +18,7 @@ optional            pretrained, pretrained_sha256, stdha, adapters, params_total
 Validation (`validate`): schema_version == SCHEMA_VERSION, kind known, every required field present
 and not null; numbers are checked where they are required: percentages (accuracy, ci95, std, top1,
 top5, top1_merged, top5_merged) are finite reals in [0, 100]; ways, shots, queries, n_episodes, fold
-are integers >= 1; seed is an integer; dataset, method, backbone, protocol, episode_set_hash,
+are integers in [1, 2**31 - 1]; seed is a 64-bit integer; dataset, method, backbone, protocol, episode_set_hash,
 views are non-empty strings.
 
 Per-episode accuracies (few-shot records, optional but needed for paired comparisons):
@@ -70,6 +70,7 @@ PERCENT_FIELDS = ("accuracy", "ci95", "std", "top1", "top5", "top1_merged", "top
 POSITIVE_INT_FIELDS = ("ways", "shots", "queries", "n_episodes", "fold")
 STRING_FIELDS = ("dataset", "method", "backbone", "protocol", "episode_set_hash", "views")
 EPISODE_ACC_DIR = "episode_accuracies"
+MAX_COUNT = 2**31 - 1  # ways, shots, queries, episodes, fold: anything larger is not a real run
 
 
 class RecordError(ValueError):
@@ -95,10 +96,11 @@ def _check_types(record: dict[str, Any], required: tuple[str, ...]) -> None:
         v = record.get(k)
         if v is None and k not in required:
             continue
-        if not _is_int(v) or v < 1:
-            raise RecordError(f"field {k}={v!r} is not an integer >= 1")
-    if not _is_int(record.get("seed")):
-        raise RecordError(f"field seed={record.get('seed')!r} is not an integer")
+        if not _is_int(v) or not 1 <= v <= MAX_COUNT:
+            raise RecordError(f"field {k}={v!r} is not an integer in [1, {MAX_COUNT}]")
+    seed = record.get("seed")
+    if not _is_int(seed) or not -(2**63) <= seed < 2**63:
+        raise RecordError(f"field seed={seed!r} is not a 64-bit integer")
     for k in STRING_FIELDS:
         v = record.get(k)
         if v is None and k not in required:

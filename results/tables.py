@@ -12,7 +12,7 @@ Tables:
                       ± t-interval; n = 1 is shown as "(n=1)" with no interval.
 - `full_table`        full-supervised: top-1/top-5 before and after merging, views, GFLOPs,
                       params; several seeds -> mean ± t-interval, "Seeds" column gives n.
-- `efficiency_table`  from benchmark JSON documents (zeroi2v-bench/1).
+- `efficiency_table`  from benchmark JSON documents (zeroi2v-bench/1 and /2).
 Duplicated records (every identity field equal) are resolved before (see `load.dedupe`: newest
 wins); seeds are aggregated, never dropped (see `aggregate`).
 """

@@ -17,7 +17,7 @@ import numpy as np
 SPLIT = (10, 4, 6)
 
 
-def make_list_dataset(root: Path, *, split: tuple[int, int, int] = SPLIT, videos_per_class: int = 4,
+def make_list_dataset(root: Path, *, split: tuple[int, int, int] = SPLIT, videos_per_class: int = 8,
                       frames: int = 8, size: int = 32, labels: str = "name", seed: int = 0) -> Path:
     """Write a list dataset of sum(split) toy-motion classes (each a motion, every video a random
     look) as base / val / novel list files. `labels`: "name" (class names in the lists) or "index"

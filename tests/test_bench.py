@@ -146,3 +146,5 @@ def test_bad_arguments_are_user_errors(capsys):
     assert bench.main(TINY_ARGS + ["--fixture-kinds", "ucf"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error:") and "ssv2,kinetics,hmdb" in err and err.count("\n") == 1
+    assert bench.main(TINY_ARGS + ["--decoder", "nvdec"]) == 2  # refused before any timing
+    assert "--decoder 'nvdec' is not known" in capsys.readouterr().err

@@ -40,8 +40,8 @@ def mine(tmp_path_factory):
 def test_list_dataset_is_base_val_novel(mine):
     fs = load_fewshot_data("list", str(mine), ways=5, shots=1, queries=1)
     counts = {s: (len(e), len({x.class_key for x in e})) for s, e in fs.splits.items()}
-    assert counts == {"train": (40, 10), "val": (16, 4), "test": (24, 6)}
-    assert [x.class_key for x in fs.splits["test"]][::4] == [
+    assert counts == {"train": (80, 10), "val": (32, 4), "test": (48, 6)}
+    assert [x.class_key for x in fs.splits["test"]][::8] == [
         "bounce_horizontal", "bounce_vertical", "move_up_left", "move_down_right", "move_up_right",
         "move_down_left"]
     e = fs.splits["train"][0]
@@ -53,7 +53,7 @@ def test_integer_labels_with_classes_txt_equal_names(tmp_path, mine):
     idx = make_list_dataset(tmp_path / "idx", labels="index", videos_per_class=2)
     fs = load_fewshot_data("list", str(idx))
     by_name = load_fewshot_data("list", str(mine))
-    assert [e.class_key for e in fs.splits["test"]][::2] == [e.class_key for e in by_name.splits["test"]][::4]
+    assert [e.class_key for e in fs.splits["test"]][::2] == [e.class_key for e in by_name.splits["test"]][::8]
 
 
 def test_shared_class_and_too_small_splits_are_one_line(tmp_path, mine):
@@ -67,8 +67,8 @@ def test_shared_class_and_too_small_splits_are_one_line(tmp_path, mine):
         load_fewshot_data("list", str(root))
     with pytest.raises(UserError, match=r"test \(novel\) split has 6 classes, fewer than ways=7"):
         load_fewshot_data("list", str(mine), ways=7, shots=1, queries=1)
-    with pytest.raises(UserError, match=r"class 'bounce_horizontal' has 4 videos, fewer than shots\+queries=5"):
-        load_fewshot_data("list", str(mine), ways=4, shots=[1, 4], queries=1)
+    with pytest.raises(UserError, match=r"class 'bounce_horizontal' has 8 videos, fewer than shots\+queries=9"):
+        load_fewshot_data("list", str(mine), ways=4, shots=[1, 8], queries=1)
 
 
 def test_episodes_sample_and_allway_on_a_list_dataset(tmp_path, mine, capsys):
@@ -100,3 +100,12 @@ def test_list_paths_may_not_leave_the_root(tmp_path, mine):
     (root / "test.txt").write_text("/etc/passwd move_left\n")
     with pytest.raises(UserError, match=r"test.txt:1: path '/etc/passwd' leaves the dataset root"):
         ep_splits.load_split("list", "test", root=root)
+
+
+def test_list_split_labels_are_local_to_the_split(mine):
+    """Like the shipped splits: label = class index within the split (0..classes-1), so a head
+    over the base classes has exactly that many outputs."""
+    for split, n in (("train", 10), ("val", 4), ("test", 6)):
+        entries = ep_splits.load_split("list", split, root=mine)
+        assert sorted({e.label for e in entries}) == list(range(n))
+        assert len({(e.label, e.class_key) for e in entries}) == n

@@ -1,5 +1,6 @@
 """Issue 12 items 4 and 17: records are the same measurement only when every identity field
 agrees; seeds are aggregated (never dropped); ties are broken by content; hostile files skipped."""
+import contextlib
 import json
 import math
 
@@ -69,7 +70,7 @@ def test_same_measurement_newest_wins_and_world_size_is_not_identity(tmp_path):
 def test_other_settings_are_kept_apart(tmp_path, field, values):
     for v, acc in zip(values, (50.0, 70.0)):
         rec.write_record(tmp_path, T.fewshot_record(accuracy=acc, **{field: v}))
-    with pytest.warns(RecordWarning, match="same seed") if field == "episode_set_hash" else _none():
+    with pytest.warns(RecordWarning, match="same seed") if field == "episode_set_hash" else contextlib.nullcontext():
         t, loaded = _fewshot(tmp_path)
     assert loaded.n_read == 2 and not loaded.superseded
     cells = [c for _, cs in t.rows for c in cs if c.mean is not None]
@@ -81,14 +82,6 @@ def test_other_settings_are_kept_apart(tmp_path, field, values):
         assert [r[0][0] for r in t.rows] == ["ZeroI2V [weights aaaaaaaa]", "ZeroI2V [weights bbbbbbbb]"]
     if field == "queries":
         assert [c[-1] for c in t.columns] == ["1-query", "5-query"]
-
-
-class _none:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        return False
 
 
 def test_equal_created_tie_broken_by_content_not_file_name(tmp_path):
@@ -137,3 +130,16 @@ def test_deeply_nested_record_is_skipped_with_a_warning(tmp_path, capsys):
     assert main([str(tmp_path)]) == 0
     err = capsys.readouterr().err
     assert "warning: skipping" in err and "nested too deeply" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("field,value", [("ways", 10**20), ("seed", 2**70), ("shots", True),
+                                         ("accuracy", float("nan")), ("created", 5)])
+def test_hostile_field_values(tmp_path, field, value, capsys):
+    good = rec.write_record(tmp_path, T.fewshot_record())
+    bad = good.parent / "bad.json"
+    bad.write_text(json.dumps({**T.fewshot_record(), field: value}))
+    assert main([str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    if field != "created":  # an odd timestamp is still a record (ordered first)
+        assert "warning: skipping" in err and "bad.json" in err

@@ -1,5 +1,6 @@
 """Reading records: recursion, bad files skipped with a warning, duplicates, benchmark files."""
 import json
+from pathlib import Path
 
 import pytest
 
@@ -72,3 +73,18 @@ def test_bench_files_discovered_and_explicit(tmp_path):
     with pytest.warns(RecordWarning, match="wrong.json"):
         loaded = read_records(tmp_path / "run", bench_files=[wrong])
     assert len(loaded.bench) == 1 and loaded.skipped[0].path == wrong
+
+
+def test_bench_schema_2_and_data_only_documents(tmp_path):
+    """zeroi2v.bench writes schema /2 (with a data_path section); `--data` alone has no model timing."""
+    full = {"schema": "zeroi2v-bench/2", "models": [{"name": "plain"}], "data_path": {}}
+    data_only = {"schema": "zeroi2v-bench/2", "models": None, "data_path": {"kinds": []}}
+    bad_v1 = {"schema": "zeroi2v-bench/1", "models": None}
+    for name, doc in (("bench_full", full), ("bench_data", data_only), ("bench_bad", bad_v1)):
+        (tmp_path / f"{name}.json").write_text(json.dumps(doc))
+    loaded = read_records(tmp_path)
+    assert sorted(Path(d["_path"]).name for d in loaded.bench) == ["bench_data.json", "bench_full.json"]
+    from results.tables import efficiency_table
+
+    table = efficiency_table(loaded.bench)
+    assert table is not None and len(table.rows) == 1  # the data-only document adds no model row

@@ -130,3 +130,12 @@ def test_generator_order_drops_the_last_partial_batch(tmp_path):
     cfg = FitConfig(epochs=2, batch_size=5, lr=0.01, data_order="generator", progress=False)
     state = fit(Net(), ds, cfg, out_dir=tmp_path, device="cpu", identity={}, log=lambda m: None)
     assert state["step"] == 2 * (12 // 5) and ds.epochs == [0, 1]
+
+
+def test_a_damaged_checkpoint_is_one_line(tmp_path):
+    fit(Net(), Clips(), CFG, out_dir=tmp_path, device="cpu", identity={}, log=lambda m: None)
+    ck = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    del ck["model"]["fc.weight"], ck["format"]
+    cs.save_state(tmp_path / "checkpoint.pt", ck)
+    with pytest.raises(UserError, match="incomplete or damaged .*fc.weight"):
+        fit(Net(), Clips(), CFG, out_dir=tmp_path, device="cpu", identity={}, resume=True)

@@ -34,6 +34,7 @@ from . import distributed as D
 from . import engine
 from .checkpoint_state import (check_resume, frozen_fingerprint, load_state, rng_state, save_state, set_rng_state,
                                trainable_state)
+from .errors import UserError
 from .optim import build_optimizer, warmup_cosine
 
 FREE_TO_CHANGE = ("epochs", "num_workers", "log_every", "progress")  # may differ on resume
@@ -125,6 +126,26 @@ class EpochLoader:
                           **self.kw)
 
 
+def _restore(ck: dict, *, model, optimizer, scheduler, scaler, seed: int, log) -> None:
+    """Load a checked checkpoint's trainables, optimiser, scheduler, scaler and this rank's RNG states."""
+    missing = [k for k, p in model.named_parameters() if p.requires_grad and k not in ck["model"]]
+    if missing:
+        raise KeyError(f"no trainable weight {missing[0]}")
+    model.load_state_dict(ck["model"], strict=False)
+    optimizer.load_state_dict(ck["optimizer"])
+    scheduler.load_state_dict(ck["scheduler"])
+    if scaler is not None and ck.get("scaler"):
+        scaler.load_state_dict(ck["scaler"])
+    rank = D.get_rank()
+    if ck.get("world_size") == D.get_world_size():
+        set_rng_state(ck["rng"][rank])
+    else:
+        log(f"checkpoint was written by {ck.get('world_size')} processes, now {D.get_world_size()}: RNG states "
+            f"restored from rank 0 only (results will not match an uninterrupted run bit for bit)")
+        set_rng_state(ck["rng"][0])
+        torch.manual_seed(seed + 1000 * ck["epoch"] + rank)
+
+
 def _log_default(msg: str) -> None:
     if D.is_main():
         print(f"[train] {msg}", flush=True)
@@ -169,20 +190,12 @@ def fit(model: torch.nn.Module, train_dataset, cfg: FitConfig, *, out_dir: str |
     if resume and ckpt_path.is_file():
         ck = load_state(ckpt_path)
         check_resume(ckpt_path, ck, identity=identity, config=config)
-        model.load_state_dict(ck["model"], strict=False)
-        optimizer.load_state_dict(ck["optimizer"])
-        scheduler.load_state_dict(ck["scheduler"])
-        if scaler is not None and ck.get("scaler"):
-            scaler.load_state_dict(ck["scaler"])
-        rank = D.get_rank()
-        if ck.get("world_size") == D.get_world_size():
-            set_rng_state(ck["rng"][rank])
-        else:
-            log(f"checkpoint was written by {ck.get('world_size')} processes, now {D.get_world_size()}: RNG states "
-                f"restored from rank 0 only (results will not match an uninterrupted run bit for bit)")
-            set_rng_state(ck["rng"][0])
-            torch.manual_seed(cfg.seed + 1000 * ck["epoch"] + rank)
-        state = {k: ck[k] for k in state}
+        try:
+            _restore(ck, model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler, seed=cfg.seed, log=log)
+            state = {k: ck[k] for k in state}
+        except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as e:
+            raise UserError(f"{ckpt_path} is incomplete or damaged ({type(e).__name__}: {str(e)[:100]}); use a new "
+                            f"--out or drop --resume") from None
         state["history"] = list(state["history"])
         if ck.get("epochs") != cfg.epochs:
             log(f"checkpoint was for {ck.get('epochs')} epochs, now {cfg.epochs}: the cosine schedule is stretched")

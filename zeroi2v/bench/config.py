@@ -152,6 +152,10 @@ def parse_args(argv: list[str] | None = None, *, doc: str = "") -> BenchConfig:
                  "feature_dim", "episode_classes", "videos_per_class", "data_clips", "fixture_videos", "path_clips"):
         if getattr(cfg, name) < 1:
             raise UserError(f"--{name.replace('_', '-')}={getattr(cfg, name)} must be >= 1")
+    if cfg.data:  # an unavailable --decoder fails now, not after the model timing
+        from zeroi2v.data.decode import resolve_decoder
+
+        resolve_decoder(cfg.decoder)
     if cfg.warmup < 0:
         raise UserError(f"--warmup={cfg.warmup} must be >= 0")
     if cfg.finetune_steps is not None and cfg.finetune_steps < 1:

@@ -10,14 +10,15 @@ crops), in this one process with one torch thread (what a DataLoader worker gets
 
 timed clip by clip, alternating raw and loaders on the same clip, in CPU time of this process (what a
 worker does with a core to itself; wall-clock figures beside them). ratio = loader clips/s / raw
-clips/s (target >= 0.8). Workers per accelerator = the model's
-views/s (measured in this run, on the device and model named in the section) / (loader clips/s x
-views per clip): a CPU device makes it a CPU-derived figure, and the section says so.
+clips/s (target >= 0.8). Workers per accelerator = the model's views/s (measured in this run, on
+the device and model named in the section) / the views/s one worker delivers (loader clips/s x views
+per clip): a CPU device makes it a CPU-derived figure, and the section says so.
 """
 from __future__ import annotations
 
 import statistics
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -128,16 +129,17 @@ def bench_data_path(cfg: BenchConfig, *, size: int, mean, std, model: dict) -> d
             sets = {v: _datasets(cfg, paths, size=size, mean=mean, std=std, variant=v) for v in VARIANTS}
             for mode in ("train", "test"):
                 for out, r in measure({v: sets[v][mode] for v in VARIANTS}, cfg.path_clips).items():
-                    r.update(kind=kind, mode=mode, variant=out, workers_per_device=model["clips_per_s"] / (
-                        r["loader_clips_per_s"] * r["views_per_clip"]))
+                    views = r["loader_clips_per_s"] * r["views_per_clip"]  # one worker's views/s
+                    r.update(kind=kind, mode=mode, variant=out, views_per_s_per_worker=views,
+                             workers_per_device=model["clips_per_s"] / views)
                     log(f"  {kind} {mode} ({out}): loader {r['loader_clips_per_s']:.2f} clips/s, raw decode "
                         f"{r['raw_clips_per_s']:.2f} clips/s, ratio {r['ratio']:.2f}")
                     rows.append(r)
     finally:
         torch.set_num_threads(threads)
-    specs = {k: fixtures.get_spec(k, cfg.fixture_scale).__dict__ for k in cfg.fixture_kinds}
+    specs = {k: asdict(fixtures.get_spec(k, cfg.fixture_scale)) for k in cfg.fixture_kinds}
     derived = "CPU-derived" if model["device"].startswith("cpu") else f"measured on {model['device']}"
-    return dict(frames=cfg.frames, size=size, decoder=cfg.decoder, raw_decoder=raw_decoder(), torch_threads=1, scale=cfg.fixture_scale,
-                videos_per_kind=cfg.fixture_videos, fixtures=specs, target_ratio=TARGET_RATIO, rows=rows,
+    return dict(frames=cfg.frames, size=size, decoder=cfg.decoder, raw_decoder=raw_decoder(), torch_threads=1,
+                scale=cfg.fixture_scale, videos_per_kind=cfg.fixture_videos, fixtures=specs, target_ratio=TARGET_RATIO, rows=rows,
                 model=model, workers_note=f"worker processes per device for the model's {model['forward']} "
                 f"throughput ({derived}: {model['clips_per_s']:.2f} views/s on {model['device']})")

@@ -16,6 +16,7 @@ from torch import nn
 
 from zeroi2v.engine import count_flops
 from zeroi2v.errors import UserError
+from zeroi2v.variants import method_model_kwargs
 
 from .config import BenchConfig
 from .machine import log
@@ -58,7 +59,8 @@ def build_models(cfg: BenchConfig) -> dict[str, nn.Module]:
         raise UserError(f"cannot build timm model {cfg.backbone!r} with {cfg.timm_kwargs}: {e}; "
                         f"pass a timm ViT name (e.g. vit_base_patch16_clip_224) and valid --timm-kwargs")
     plain = PerFrame(vit)
-    unmerged = create_model(cfg.backbone, num_frames=cfg.frames, **(cfg.timm_kwargs or {}))
+    unmerged = create_model(cfg.backbone, num_frames=cfg.frames, **method_model_kwargs("zeroi2v", "default"),
+                            **(cfg.timm_kwargs or {}))
     # same image weights as plain; the adapters and temporal embedding random and non-zero
     missing, unexpected = unmerged.backbone.load_state_dict(vit.state_dict(), strict=False)
     assert not unexpected and all(".adapter_" in k for k in missing), (missing, unexpected)
@@ -200,7 +202,8 @@ def time_merged(cfg: BenchConfig) -> tuple[dict, dict]:
     device = torch.device(cfg.device)
     torch.manual_seed(cfg.seed)
     log(f"timing the merged model alone: {cfg.backbone} {cfg.timm_kwargs or ''} x {cfg.frames} frames, {device}")
-    model = create_model(cfg.backbone, num_frames=cfg.frames, **(cfg.timm_kwargs or {}))
+    model = create_model(cfg.backbone, num_frames=cfg.frames, **method_model_kwargs("zeroi2v", "default"),
+                         **(cfg.timm_kwargs or {}))
     randomize(model, names=(".adapter_", "temporal_embedding"), std=cfg.adapter_std, seed=cfg.seed + 1)
     model = merge_adapters(model).eval().requires_grad_(False).to(device)
     H, W = model.backbone.patch_embed.img_size

@@ -1,17 +1,17 @@
 """Clip-consistent training augmentation on uint8 clips (T, C, H, W): every frame gets the same ops.
 
-- `rand_augment`: torchvision.transforms.v2.RandAugment applied once to the whole clip tensor (v2 treats
-  the leading T as a batch of images and draws one set of ops and magnitudes for it: the frame-consistent
-  video RandAugment of pytorchvideo's wrapper). `magnitude` is on pytorchvideo's 0-10 scale (the
-  original configs' `magnitude=7`): 11 magnitude bins, so 7 -> 70 % of each op's range.
-- `random_erasing`: with probability p, one rectangle (area 2-33 % of the frame, aspect 0.3-3.3, as in
-  timm/mmaction) is replaced by per-pixel Gaussian noise in normalised units ("rand" mode), the same
-  rectangle and the same noise in every frame.
+- `rand_augment`: torchvision's RandAugment semantics (`randaugment_impl="torchvision"`): v2.RandAugment applied
+  once to the whole clip tensor (v2 treats the leading T as a batch and draws one set of ops for it): 4 ops
+  always applied, drawn with replacement from 14 (Identity included), fixed magnitude bin, nearest interpolation.
+  The original recipes use pytorchvideo's semantics instead: `randaugment.rand_augment_pytorchvideo`.
+- `random_erasing`: mmaction2's RandomErasing (the original recipes' `RandomErasing(erase_prob=0.25[, mode])`):
+  with probability p one rectangle, in the same place in every frame, filled with grey 128 ("const") or
+  uniform random pixels ("rand", drawn per frame as the original does).
 
 torchvision's Sharpness op (a depthwise 3x3 convolution in float32: ~60 ms on 8 frames at 256x455, ten
 times any other op) is computed here with integer box sums instead -- the same values bit for bit (the
 blur is k/13 before rounding, never a tie, so float and integer rounding agree); tests compare with
-torchvision's RandAugment.
+torchvision's ops.
 
 Randomness is reproducible per sample: `rand_augment` runs under a forked torch RNG seeded from the
 sample's numpy generator, `random_erasing` draws from that generator directly.
@@ -26,22 +26,34 @@ import numpy as np
 import torch
 
 
-def sharpness_uint8(image: torch.Tensor, factor: float) -> torch.Tensor:
-    """torchvision's `adjust_sharpness` for uint8 (..., C, H, W), bit for bit, without the depthwise convolution.
+def _blur13(x: torch.Tensor) -> torch.Tensor:
+    """(..., H, W) float32 integers -> (..., H-2, W-2): the 3x3 kernel [[1,1,1],[1,5,1],[1,1,1]] / 13, rounded.
 
     Box sums of integers are exact in float32 (at most 13 * 255), and s / 13 is never within 1/26 of a
-    rounding tie, so `round(s / 13)` equals torchvision's rounded convolution exactly.
+    rounding tie, so `round(s / 13)` equals torchvision's rounded depthwise convolution exactly.
     """
+    rows = x[..., :, :-2] + x[..., :, 1:-1]  # (..., H, W-2) horizontal 3-sums
+    rows += x[..., :, 2:]
+    s = rows[..., :-2, :] + rows[..., 1:-1, :]  # (..., H-2, W-2) 3x3 sums
+    s += rows[..., 2:, :]
+    return s.add_(x[..., 1:-1, 1:-1], alpha=4.0).div_(13.0).round_()
+
+
+def blurred_uint8(image: torch.Tensor) -> torch.Tensor:
+    """torchvision's blurred "degenerate" image of Sharpness for uint8 (..., C, H, W): the border keeps its pixels."""
+    out = image.clone()
+    out[..., 1:-1, 1:-1] = _blur13(image.to(torch.float32)).to(torch.uint8)
+    return out
+
+
+def sharpness_uint8(image: torch.Tensor, factor: float) -> torch.Tensor:
+    """torchvision v2's `adjust_sharpness` for uint8 (..., C, H, W), bit for bit, without the depthwise convolution."""
     if image.shape[-1] <= 2 or image.shape[-2] <= 2 or image.numel() == 0:
         return image
     out = image.to(torch.float32, copy=True)
-    rows = out[..., :, :-2] + out[..., :, 1:-1]  # (..., H, W-2) horizontal 3-sums
-    rows += out[..., :, 2:]
-    s = rows[..., :-2, :] + rows[..., 1:-1, :]  # (..., H-2, W-2) 3x3 sums
-    s += rows[..., 2:, :]
     view = out[..., 1:-1, 1:-1]
-    s.add_(view, alpha=4.0).div_(13.0).round_()  # kernel [[1,1,1],[1,5,1],[1,1,1]] / 13, rounded
-    view.add_(s.sub_(view), alpha=1.0 - factor)  # torchvision's blend, same order
+    s = _blur13(out)
+    view.add_(s.sub_(view), alpha=1.0 - factor)  # torchvision v2's blend, same order
     return out.clamp_(0, 255).to(torch.uint8)
 
 
@@ -70,37 +82,38 @@ def rand_augment(clip: torch.Tensor, *, magnitude: int, num_layers: int, rng: np
         return op(clip)
 
 
+ERASING_MODES = ("const", "rand")
+
+
 def erasing_box(height: int, width: int, *, rng: np.random.Generator, area: tuple[float, float] = (0.02, 1 / 3),
-                ratio: tuple[float, float] = (0.3, 1 / 0.3)) -> tuple[int, int, int, int] | None:
-    """(top, left, h, w) of a random rectangle, or None when 10 tries do not fit (nothing erased)."""
-    log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
-    for _ in range(10):
-        target = height * width * rng.uniform(*area)
-        aspect = math.exp(rng.uniform(*log_ratio))
-        h, w = int(round(math.sqrt(target * aspect))), int(round(math.sqrt(target / aspect)))
-        if 0 < h < height and 0 < w < width:
-            return int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1)), h, w
-    return None
+                aspect: tuple[float, float] = (0.3, 10 / 3)) -> tuple[int, int, int, int]:
+    """(top, left, h, w) as mmaction2's RandomErasing draws it: one try, log-uniform aspect h/w, clamped."""
+    log_aspect = np.log(np.array(aspect, dtype=np.float32))
+    ratio = float(np.exp(rng.uniform(*log_aspect)))
+    target = height * width * rng.uniform(*area)
+    h = min(int(round(math.sqrt(target * ratio))), height)
+    w = min(int(round(math.sqrt(target / ratio))), width)
+    top = int(rng.integers(0, height - h)) if height > h else 0
+    left = int(rng.integers(0, width - w)) if width > w else 0
+    return top, left, h, w
 
 
-def random_erasing(clip: torch.Tensor, *, p: float, rng: np.random.Generator, mean: Sequence[float],
-                   std: Sequence[float]) -> torch.Tensor:
-    """(T, C, H, W) uint8 -> (T, C, H, W) uint8: with probability p one rectangle of Gaussian noise, same in all frames.
+def random_erasing(clip: torch.Tensor, *, p: float, rng: np.random.Generator, mode: str = "const",
+                   fill: Sequence[int] = (128, 128, 128)) -> torch.Tensor:
+    """(T, C, H, W) uint8 -> (T, C, H, W) uint8: mmaction2's RandomErasing, one rectangle, the same in every frame.
 
-    The noise is N(0, 1) in normalised units (x / 255 - mean) / std, written back as uint8 pixels
-    (rounded, clipped to 0-255), so the clip can still be normalised on the worker or on the accelerator.
+    With probability p: area 2-33 % of the frame, aspect 0.3-3.33; "const" fills it with `fill` (128 grey),
+    "rand" with uniform random pixels 0-255 drawn per frame, as the original (which fills frame by frame).
     """
-    if p <= 0 or rng.random() >= p:
+    if mode not in ERASING_MODES:
+        raise ValueError(f"erasing mode {mode!r}: use one of {', '.join(ERASING_MODES)}")
+    if p <= 0 or rng.random() > p:
         return clip
-    box = erasing_box(*clip.shape[-2:], rng=rng)
-    if box is None:
-        return clip
-    top, left, h, w = box
-    C = clip.shape[-3]
-    z = rng.standard_normal((C, h, w)).astype(np.float32)  # (C, h, w), shared by every frame
-    m = np.asarray(mean, np.float32).reshape(-1, 1, 1)
-    s = np.asarray(std, np.float32).reshape(-1, 1, 1)
-    fill = torch.from_numpy(np.clip(np.rint((m + s * z) * 255.0), 0, 255).astype(np.uint8))
+    top, left, h, w = erasing_box(*clip.shape[-2:], rng=rng)
     out = clip.clone()
-    out[..., top : top + h, left : left + w] = fill
+    if mode == "const":
+        out[..., top : top + h, left : left + w] = torch.tensor(fill, dtype=torch.uint8).view(-1, 1, 1)
+    else:
+        noise = rng.uniform(0, 256, (clip.shape[0], h, w, clip.shape[-3])).astype(np.uint8)  # (T, h, w, C)
+        out[..., top : top + h, left : left + w] = torch.from_numpy(noise).permute(0, 3, 1, 2)
     return out

@@ -6,9 +6,11 @@ batch.to(device), mean, std, channel_dim=1)`, 4x less to copy and no float work 
 Train: one random temporal sample per clip, then (each optional, off by default) short side resized to
 `short_side`, RandAugment, and always a random resized crop (`crop_area`, `crop_ratio`) to `size`,
 a horizontal flip with probability `flip` (through `flip_map`), RandomErasing with probability
-`erasing` -- every random choice shared by all frames of the clip (`augment.py`).
-Test: deterministic centre sampling, short side resized to `size`, then centre crop (num_crops=1)
-or three crops (num_crops=3). Each sample's randomness comes from (seed, epoch, index) alone.
+`erasing` -- every random choice shared by all frames of the clip (`augment.py`, `randaugment.py`).
+`randaugment_after_flip=True` moves RandAugment after the crop and flip (the original SSv2 order:
+crop -> flip -> RandAugment -> erasing; the others: RandAugment -> crop -> flip -> erasing).
+Test: deterministic centre sampling, short side resized to `short_side` (None: `size`), then centre
+crop (num_crops=1) or three crops (num_crops=3). Each sample's randomness comes from (seed, epoch, index) alone.
 The dataset holds only paths and numbers (no open readers), so it pickles for DataLoader workers.
 """
 from __future__ import annotations
@@ -22,12 +24,14 @@ import torch
 from zeroi2v.errors import UserError
 
 from . import augment as A
+from . import randaugment as RA
 from . import transforms as T
 from .common import VideoItem, check_on_error
 from .sampling import sample_indices
 from .decode import VideoError, open_video, read_frames, resolve_decoder
 
 log = logging.getLogger("zeroi2v.data")
+RANDAUGMENT_IMPLS = ("pytorchvideo", "torchvision")
 
 
 class VideoClipDataset(torch.utils.data.Dataset):
@@ -56,15 +60,23 @@ class VideoClipDataset(torch.utils.data.Dataset):
         short_side: int | None = None,
         randaugment: tuple[int, int] | None = None,
         erasing: float = 0.0,
+        erasing_mode: str | None = None,
+        randaugment_impl: str = "pytorchvideo",
+        randaugment_after_flip: bool = False,
         decoder: str | None = "auto",
         normalize: bool = True,
         fast_resize: bool = False,
     ):
         """`flip`: probability (True = 0.5); `crop_area` (None: `scale`, its older name) and `crop_ratio`: the
-        random resized crop's area fraction and aspect range; `short_side`: train clips resized to this short
-        side before augmentation (None: not resized); `randaugment`: (magnitude 0-10, num_layers) or None;
-        `erasing`: RandomErasing probability; `decoder`: auto | decord | pyav | torchcodec; `normalize`:
-        False returns uint8 clips; `fast_resize`: torch's uint8 resize kernel (within 1 grey level)."""
+        random resized crop's area fraction and aspect range; `short_side`: clips resized to this short side
+        first (train: before augmentation, None = not resized; test: before the crops, None = `size`);
+        `randaugment`: (magnitude 0-10, num_layers) or None; `randaugment_impl`: "pytorchvideo" (the original
+        recipes': num_layers distinct ops, each applied with probability 0.5, level ~ N(magnitude, 0.5)) or
+        "torchvision" (v2.RandAugment: num_layers ops, always applied); `randaugment_after_flip`: RandAugment
+        after crop and flip (the SSv2 configs' order); `erasing`: mmaction2's RandomErasing probability;
+        `erasing_mode`: "const" (grey 128; None = this, mmaction2's default) or "rand" (random pixels);
+        `decoder`: auto | decord | pyav | torchcodec; `normalize`: False returns uint8 clips; `fast_resize`:
+        torch's uint8 resize kernel (within 1 grey level)."""
         if sampling not in ("uniform", "dense"):
             raise UserError(f"sampling={sampling!r} is not known; use uniform or dense")
         if sampling == "dense" and not interval:
@@ -77,6 +89,16 @@ class VideoClipDataset(torch.utils.data.Dataset):
             raise UserError("no videos to load (the list is empty); check the dataset root and split")
         if randaugment is not None and (len(randaugment) != 2 or not 0 <= randaugment[0] <= 10):
             raise UserError(f"randaugment={randaugment!r}; use (magnitude 0-10, num_layers), e.g. (7, 4)")
+        if randaugment_impl not in RANDAUGMENT_IMPLS:
+            raise UserError(f"randaugment_impl={randaugment_impl!r}; use one of {', '.join(RANDAUGMENT_IMPLS)}")
+        if randaugment is not None and randaugment_impl == "pytorchvideo" and not 1 <= randaugment[1] <= len(RA.OPS):
+            raise UserError(f"randaugment={randaugment!r}: pytorchvideo's RandAugment draws 1-{len(RA.OPS)} "
+                            f"distinct ops per clip; use num_layers 1-{len(RA.OPS)}")
+        erasing_mode = "const" if erasing_mode is None else erasing_mode
+        if erasing_mode not in A.ERASING_MODES:
+            raise UserError(f"erasing_mode={erasing_mode!r}; use one of {', '.join(A.ERASING_MODES)}")
+        if short_side is not None and not train and short_side < size:
+            raise UserError(f"short_side={short_side} is smaller than the crop size {size}; use short_side >= size")
         if not 0 <= float(erasing) <= 1 or not 0 <= float(flip) <= 1:
             raise UserError(f"erasing={erasing}, flip={flip}: probabilities must be in [0, 1]")
         self.decoder = resolve_decoder(decoder)  # fails here, once, with the fix, when unavailable
@@ -91,6 +113,8 @@ class VideoClipDataset(torch.utils.data.Dataset):
         self.flip = 0.5 if flip is True else float(flip)  # probability
         self.crop_ratio, self.short_side = tuple(crop_ratio), short_side
         self.randaugment = None if randaugment is None else (int(randaugment[0]), int(randaugment[1]))
+        self.randaugment_impl, self.randaugment_after_flip = randaugment_impl, bool(randaugment_after_flip)
+        self.erasing_mode = erasing_mode
         self.erasing, self.normalize, self.fast_resize = float(erasing), bool(normalize), bool(fast_resize)
         self.keep_decoded = bool(keep_decoded)  # small datasets (toy): decode each video once, keep uint8 frames
         self._decoded: dict[int, torch.Tensor] = {}  # per process
@@ -114,6 +138,12 @@ class VideoClipDataset(torch.utils.data.Dataset):
         """(Vt, T) frame indices the sample at `index` reads from its n-frame video (same draw as `load`)."""
         return sample_indices(n, self.num_frames, sampling=self.sampling, train=self.train, rng=self._rng(index),
                               num_clips=self.num_clips, interval=self.interval, short=self.short)
+
+    def _rand_augment(self, clip: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+        magnitude, layers = self.randaugment
+        if self.randaugment_impl == "torchvision":
+            return A.rand_augment(clip, magnitude=magnitude, num_layers=layers, rng=rng)
+        return RA.rand_augment_pytorchvideo(clip, magnitude=magnitude, num_layers=layers, rng=rng)
 
     def load(self, index: int) -> tuple[torch.Tensor, int]:
         """The sample at `index`; raises VideoError for an unreadable video."""
@@ -144,16 +174,18 @@ class VideoClipDataset(torch.utils.data.Dataset):
             for clip in clips:  # (T, C, H, W) uint8; every op below is shared by all T frames
                 if self.short_side is not None:
                     clip = T.resize_short(clip, self.short_side, fast=fast)
-                if self.randaugment is not None:
-                    clip = A.rand_augment(clip, magnitude=self.randaugment[0], num_layers=self.randaugment[1], rng=rng)
+                if self.randaugment is not None and not self.randaugment_after_flip:
+                    clip = self._rand_augment(clip, rng)
                 v = T.random_resized_crop(clip, self.size, rng=rng, scale=self.scale, ratio=self.crop_ratio, fast=fast)
                 v = T.hflip(v) if flip else v
+                if self.randaugment is not None and self.randaugment_after_flip:
+                    v = self._rand_augment(v, rng)
                 if self.erasing > 0:
-                    v = A.random_erasing(v, p=self.erasing, rng=rng, mean=self.mean, std=self.std)
+                    v = A.random_erasing(v, p=self.erasing, rng=rng, mode=self.erasing_mode)
                 views.append(v)
         else:
             for clip in clips:
-                clip = T.resize_short(clip, self.size, fast=fast)
+                clip = T.resize_short(clip, self.short_side or self.size, fast=fast)
                 views.extend(T.three_crop(clip, self.size) if self.num_crops == 3 else [T.center_crop(clip, self.size)])
         video = torch.stack(views).permute(0, 2, 1, 3, 4)  # (V, C, T, H, W) uint8 view
         if not self.normalize:

@@ -77,7 +77,8 @@ def _why_unreadable(path: Path) -> str:
 
 DECODERS = ("auto", "decord", "pyav", "torchcodec")
 _INSTALL = {"decord": "pip install decord (wheels for x86_64 Linux and 64-bit Windows only)",
-            "pyav": "pip install av", "torchcodec": "pip install torchcodec, with FFmpeg 4-7 libraries on the system"}
+            "pyav": "pip install av", "torchcodec": "pip install torchcodec (it needs FFmpeg's shared libraries on the system, "
+                          "e.g. apt install ffmpeg)"}
 
 
 def decoder_problem(name: str) -> str | None:
@@ -113,7 +114,10 @@ def resolve_decoder(name: str | None) -> str:
 
 
 class PyAVReader:
-    """PyAV: the frame count from the container (or by demuxing), frames by decoding sequentially."""
+    """PyAV: the frame count from the container (or by demuxing), frames by decoding sequentially.
+
+    (Seeking to the keyframe before the first wanted frame and matching timestamps gave the same frames
+    but was slower on the fixtures: most of their clips start in the first GOP.)"""
 
     def __init__(self, path: Path):
         import av

@@ -148,22 +148,41 @@ def render_image(rng: np.random.Generator, *, shape: str, colour: str, size: int
     return downsample(canvas), (x, y, r)
 
 
-def encode_mp4(path: Path, video: np.ndarray, *, fps: int) -> None:
-    """(T, H, W, 3) uint8 -> H.264 mp4 (single-threaded x264, no B-frames: deterministic bytes)."""
+def _encode_once(video: np.ndarray, *, fps: int) -> bytes:
+    import io
+
     import av
 
-    with av.open(str(path), mode="w") as container:
+    buf = io.BytesIO()
+    with av.open(buf, mode="w", format="mp4") as container:
         stream = container.add_stream("libx264", rate=fps)
         stream.height, stream.width = video.shape[1:3]
         stream.pix_fmt = "yuv420p"
         stream.options = {"crf": "16", "preset": "fast", "x264-params": "bframes=0:threads=1"}
         stream.codec_context.thread_count = 1
         for frame in video:
-            # Convert to the encoder's yuv420p here, single-threaded, into a fresh frame: left to the
-            # encoder, the conversion reuses a frame whose bytes depend on what the process did
-            # before (another decoder alive in the process changed the mp4 bytes, not the pixels).
+            # Convert to the encoder's yuv420p here, single-threaded, into a fresh frame: left to
+            # the encoder, the conversion reused a frame whose bytes depended on the process' past.
             yuv = av.VideoFrame.from_ndarray(frame, format="rgb24").reformat(format="yuv420p", threads=1)
             for packet in stream.encode(yuv):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
+    return buf.getvalue()
+
+
+def encode_mp4(path: Path, video: np.ndarray, *, fps: int, tries: int = 5) -> None:
+    """(T, H, W, 3) uint8 -> H.264 mp4 (single-threaded x264, no B-frames).
+
+    Deterministic bytes: with identical input planes, x264 was seen to emit a different stream
+    for about one encode in fifty on a loaded machine (same pixels within codec noise, other
+    bytes). The video is therefore encoded until two encodes agree (the common stream), at most
+    `tries` times, then the most frequent result is written."""
+    seen: dict[bytes, int] = {}
+    for _ in range(tries):
+        data = _encode_once(video, fps=fps)
+        seen[data] = seen.get(data, 0) + 1
+        if seen[data] >= 2:
+            break
+    best = max(seen, key=seen.get)
+    Path(path).write_bytes(best)

@@ -34,17 +34,17 @@ def add_recipe_args(p: argparse.ArgumentParser) -> None:
     a("--recipe", default=None, help="start from a recipe (see --list-recipes; default: the original config of "
                                      "--dataset/--backbone, 'toy' on toy; 'none': zeroi2v.defaults only)")
     a("--list-recipes", action="store_true", default=None, help="print the recipe table and exit")
-    a("--bias-decay", action="store_true", default=None, help="weight decay on biases too (original recipes)")
-    a("--backbone-lr-mult", type=float, default=None, help="lr multiplier of all but the head (default 1)")
-    a("--warmup-start", type=float, default=None, help="warm-up starts at this fraction of lr (default 0)")
-    a("--erasing", type=float, default=None, help="RandomErasing probability in training (default 0)")
-    a("--randaugment", default=None, help="MAGNITUDE,LAYERS (e.g. 7,4; same ops on every frame) or none")
-    a("--crop-area", default=None, help="LO,HI area fraction of the random resized crop (default per dataset)")
-    a("--crop-ratio", default=None, help="LO,HI aspect ratio of the random resized crop (default 0.75,1.333)")
-    a("--short-side", type=int, default=None, help="resize training clips to this short side first (0: no)")
-    a("--flip", type=float, default=None, help="horizontal flip probability (default 0.5; toy 0)")
-    a("--schedule", default=None, help="cosine (per optimizer step; default) or cosine_epoch (per epoch, "
-                                       "the original recipes)")
+    a("--bias-decay", action="store_true", default=None, help="weight decay on biases too (default: the recipe's; original recipes: yes)")
+    a("--backbone-lr-mult", type=float, default=None, help="lr multiplier of all but the head (default: the recipe's, else 1; ViT-L: 0.1)")
+    a("--warmup-start", type=float, default=None, help="warm-up starts at this fraction of lr (default: the recipe's, else 0)")
+    a("--erasing", type=float, default=None, help="RandomErasing probability in training (default: the recipe's, else 0)")
+    a("--randaugment", default=None, help="MAGNITUDE,LAYERS (e.g. 7,4; same ops on every frame) or none (default: the recipe's)")
+    a("--crop-area", default=None, help="LO,HI area fraction of the random resized crop (default: the recipe's, else per dataset)")
+    a("--crop-ratio", default=None, help="LO,HI aspect ratio of the random resized crop (default: the recipe's, else 0.75,1.333)")
+    a("--short-side", type=int, default=None, help="resize training clips to this short side first (0: no; default: the recipe's)")
+    a("--flip", type=float, default=None, help="horizontal flip probability (default: the recipe's, else 0.5; toy 0)")
+    a("--schedule", default=None, help="cosine (per optimizer step) or cosine_epoch (per epoch; default "
+                                       "for the original recipes)")
 
 
 def _pair(name: str, value, cast=float):

@@ -1,0 +1,200 @@
+"""pytorchvideo-semantics RandAugment (the original recipes'): op table, per-layer probability, magnitude
+sampling, each op against the torchvision call pytorchvideo makes, frame consistency, determinism."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from zeroi2v.data import randaugment as RA
+
+# Transcribed from facebookresearch/pytorchvideo, pytorchvideo/transforms/rand_augment.py
+# (_TRANSFORM_RANDAUG_MAX_PARAMS) and pytorchvideo/transforms/augmentations.py (_LEVEL_TO_ARG):
+# op: (level -> argument function, (base, range))
+PYTORCHVIDEO_TABLE = {
+    "AdjustBrightness": ("_increasing_randomly_negate_to_arg", (1, 0.9)),
+    "AdjustContrast": ("_increasing_randomly_negate_to_arg", (1, 0.9)),
+    "AdjustSaturation": ("_increasing_randomly_negate_to_arg", (1, 0.9)),
+    "AdjustSharpness": ("_increasing_randomly_negate_to_arg", (1, 0.9)),
+    "AutoContrast": (None, None),
+    "Equalize": (None, None),
+    "Invert": (None, None),
+    "Rotate": ("_increasing_randomly_negate_to_arg", (0, 30)),
+    "Posterize": ("_decreasing_int_to_arg", (4, 4)),
+    "Solarize": ("_decreasing_to_arg", (1, 1)),
+    "ShearX": ("_increasing_randomly_negate_to_arg", (0, 0.3)),
+    "ShearY": ("_increasing_randomly_negate_to_arg", (0, 0.3)),
+    "TranslateX": ("_increasing_randomly_negate_to_arg", (0, 0.45)),
+    "TranslateY": ("_increasing_randomly_negate_to_arg", (0, 0.45)),
+}
+RULES = {"_increasing_randomly_negate_to_arg": "signed", "_decreasing_int_to_arg": "decreasing_int",
+         "_decreasing_to_arg": "decreasing", None: None}
+# pytorchvideo/transforms/augmentations.py: _AUGMENTATION_MAX_LEVEL = 10, TRANSFORM_DEFAULT_HPARAS fill (0.5,)*3;
+# rand_augment.py: SAMPLING_RANDAUG_DEFAULT_HPARAS sampling_std 0.5, RandAugment(prob=0.5, sampling_type="gaussian")
+
+
+def smooth_clip(shape, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randint(0, 256, (shape[0], shape[1], shape[2] // 4 + 1, shape[3] // 4 + 1), dtype=torch.uint8, generator=g)
+    return torch.nn.functional.interpolate(x.float(), size=shape[-2:], mode="bilinear").round().clamp(0, 255).to(torch.uint8)
+
+
+def test_op_table_is_pytorchvideos():
+    assert list(RA.OPS) == list(PYTORCHVIDEO_TABLE)  # the same 14 ops (the sampler draws by index)
+    for name, (fn, params) in PYTORCHVIDEO_TABLE.items():
+        rule, base, span = RA.OPS[name]
+        assert rule == RULES[fn], name
+        if params is not None:
+            assert (base, span) == params, name
+    assert RA.MAX_LEVEL == 10 and RA.FILL == [0.5, 0.5, 0.5]
+
+
+@pytest.mark.parametrize("level, expected", [
+    (7.0, {"AdjustBrightness": 1.63, "Rotate": 21.0, "ShearX": 0.21, "TranslateY": 0.315, "Posterize": 2,
+           "Solarize": 0.3, "Invert": None}),
+    (10.0, {"AdjustSharpness": 1.9, "Rotate": 30.0, "ShearY": 0.3, "TranslateX": 0.45, "Posterize": 0,
+            "Solarize": 0.0, "Equalize": None}),
+    (7.6, {"Posterize": 1}),  # 4 - int(3.04)
+])
+def test_level_to_argument(level, expected):
+    for name, value in expected.items():
+        arg = RA.op_argument(name, level)
+        assert arg == pytest.approx(value) if value is not None else arg is None, name
+        if RA.OPS[name][0] == "signed":
+            assert RA.op_argument(name, level, negate=True) == pytest.approx(2 * RA.OPS[name][1] - value)
+    assert isinstance(RA.op_argument("Posterize", 7.0), int)
+
+
+def test_plan_statistics_match_pytorchvideos_sampler():
+    """4 distinct ops per clip, each applied with p 0.5 (about 2 ops per clip), level ~ N(7, 0.5), sign a coin flip."""
+    applied, counts, levels, negative = [], dict.fromkeys(RA.OPS, 0), [], []
+    for seed in range(3000):
+        plan = RA.randaugment_plan(np.random.default_rng(seed), magnitude=7, num_layers=4)
+        names = [n for n, _ in plan]
+        assert len(set(names)) == len(names) <= 4  # drawn without replacement
+        applied.append(len(plan))
+        for name, arg in plan:
+            counts[name] += 1
+            rule, base, span = RA.OPS[name]
+            if rule == "signed":
+                levels.append(abs(arg - base) / span * 10)
+                negative.append(arg < base)
+    assert abs(np.mean(applied) - 2.0) < 0.06  # binomial(4, 0.5): sd of the mean 0.018
+    expected = 3000 * 4 / 14 * 0.5  # every op equally likely
+    assert all(abs(c - expected) < 0.2 * expected for c in counts.values()), counts
+    assert abs(np.mean(levels) - 7.0) < 0.03 and abs(np.std(levels) - 0.5) < 0.03
+    assert abs(np.mean(negative) - 0.5) < 0.03
+
+
+def test_level_is_clipped_to_0_10():
+    levels = []
+    for seed in range(400):
+        for name, arg in RA.randaugment_plan(np.random.default_rng(seed), magnitude=10, num_layers=14):
+            if name == "Rotate":
+                levels.append(abs(arg) / 3)
+    assert max(levels) == 10.0 and min(levels) > 8  # N(10, 0.5) clipped at 10: about half exactly 10
+    assert 0.35 < np.mean(np.array(levels) == 10.0) < 0.65
+
+
+def _pytorchvideo_reference(video, name, factor):
+    """The call pytorchvideo's augmentations.py makes for each op (torchvision's v1 API, F_t.affine raw matrices)."""
+    import torchvision.transforms.functional as F
+    from torchvision.transforms.functional import InterpolationMode
+
+    F_t = pytest.importorskip("torchvision.transforms._functional_tensor")  # pytorchvideo's `functional_tensor`
+    fill = [0.5, 0.5, 0.5]
+    H, W = video.size(-2), video.size(-1)
+    calls = {
+        "AdjustBrightness": lambda: F.adjust_brightness(video, factor),
+        "AdjustContrast": lambda: F.adjust_contrast(video, factor),
+        "AdjustSaturation": lambda: F.adjust_saturation(video, factor),
+        "AdjustSharpness": lambda: F.adjust_sharpness(video, factor),
+        "AutoContrast": lambda: F.autocontrast(video),
+        "Equalize": lambda: F.equalize(video),
+        "Invert": lambda: F.invert(video),
+        "Rotate": lambda: F.rotate(video, factor, fill=fill, interpolation=InterpolationMode.BILINEAR),
+        "Posterize": lambda: video if factor >= 8 else F.posterize(video, factor),
+        "Solarize": lambda: F.solarize(video, factor),
+        "ShearX": lambda: F_t.affine(video, [1, factor, H * factor / 2, 0, 1, 0], fill=fill, interpolation="bilinear"),
+        "ShearY": lambda: F_t.affine(video, [1, 0, 0, factor, 1, W * factor / 2], fill=fill, interpolation="bilinear"),
+        "TranslateX": lambda: F_t.affine(video, [1, 0, factor * W, 0, 1, 0], fill=fill, interpolation="bilinear"),
+        "TranslateY": lambda: F_t.affine(video, [1, 0, 0, 0, 1, factor * H], fill=fill, interpolation="bilinear"),
+    }
+    return calls[name]()
+
+
+@pytest.mark.parametrize("name", RA.OP_NAMES)
+def test_each_op_equals_the_call_pytorchvideo_makes(name):
+    """Bit for bit, except the shears: v2 builds their matrix from atan(f) (within one grey level, at the border)."""
+    rng = np.random.default_rng(1)
+    for shape in [(3, 3, 37, 53), (2, 3, 48, 40)]:
+        clip = smooth_clip(shape, seed=shape[-1])
+        for k in range(12):
+            level = float(np.clip(rng.normal(7, 0.5), 0, 10))
+            arg = RA.op_argument(name, level, negate=bool(k % 2))
+            ours, ref = RA.apply_op(clip, name, arg), _pytorchvideo_reference(clip, name, arg)
+            assert ours.dtype == torch.uint8 and ours.shape == clip.shape
+            if name in ("ShearX", "ShearY"):
+                diff = (ours.int() - ref.int()).abs()
+                assert diff.max() <= 1 and (diff > 0).float().mean() < 1e-3, (name, arg)
+            else:
+                assert torch.equal(ours, ref), (name, arg)
+
+
+def test_solarize_inverts_every_nonzero_pixel_like_the_original():
+    """pytorchvideo's threshold 1 - level/10 is meant for [0, 1] images; on the uint8 clip it inverts all pixels >= 1."""
+    clip = torch.arange(256, dtype=torch.uint8).view(1, 1, 16, 16).expand(2, 3, 16, 16)
+    out = RA.apply_op(clip, "Solarize", RA.op_argument("Solarize", 7.0))
+    expected = torch.where(clip >= 1, 255 - clip, clip)
+    assert torch.equal(out, expected)
+
+
+@pytest.mark.parametrize("name", RA.OP_NAMES)
+def test_a_clip_of_copies_stays_copies_through_every_op(name):
+    frame = smooth_clip((1, 3, 30, 41), seed=3)[0]
+    frame[:, :4] = 0  # a dark band: AutoContrast/Equalize have something to stretch
+    clip = frame.expand(5, -1, -1, -1).contiguous()  # (T, C, H, W): T copies
+    out = RA.apply_op(clip, name, RA.op_argument(name, 7.0))
+    assert all(torch.equal(out[0], out[t]) for t in range(1, 5)), name
+    assert not torch.equal(out, clip) or name == "AutoContrast", name  # every op changes something here
+
+
+def test_rand_augment_frame_consistent_seeded_and_active():
+    frame = smooth_clip((1, 3, 40, 56), seed=5)[0]
+    clip = frame.expand(6, -1, -1, -1).contiguous()
+    changed = 0
+    for seed in range(40):
+        out = RA.rand_augment_pytorchvideo(clip, magnitude=7, num_layers=4, rng=np.random.default_rng(seed))
+        assert out.shape == clip.shape and out.dtype == torch.uint8
+        assert all(torch.equal(out[0], out[t]) for t in range(1, 6)), seed
+        again = RA.rand_augment_pytorchvideo(clip, magnitude=7, num_layers=4, rng=np.random.default_rng(seed))
+        assert torch.equal(out, again)  # determined by the generator alone
+        changed += not torch.equal(out, clip)
+    assert changed >= 30  # P(no op fires) = 1/16 per clip
+    before = torch.random.get_rng_state()
+    RA.rand_augment_pytorchvideo(clip, magnitude=7, num_layers=4, rng=np.random.default_rng(0))
+    assert torch.equal(before, torch.random.get_rng_state())  # torch's global RNG is not used
+
+
+def test_rand_augment_applies_the_plan_in_order():
+    clip = smooth_clip((2, 3, 32, 40), seed=7)
+    for seed in range(10):
+        plan = RA.randaugment_plan(np.random.default_rng(seed), magnitude=7, num_layers=4)
+        expected = clip
+        for name, arg in plan:
+            expected = RA.apply_op(expected, name, arg)
+        out = RA.rand_augment_pytorchvideo(clip, magnitude=7, num_layers=4, rng=np.random.default_rng(seed))
+        assert torch.equal(out, expected)
+
+
+def test_bad_arguments():
+    clip = torch.zeros(2, 3, 8, 8, dtype=torch.uint8)
+    with pytest.raises(ValueError, match="magnitude"):
+        RA.rand_augment_pytorchvideo(clip, magnitude=11, num_layers=2, rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match="distinct"):
+        RA.rand_augment_pytorchvideo(clip, magnitude=7, num_layers=15, rng=np.random.default_rng(0))
+    with pytest.raises(TypeError, match="uint8"):
+        RA.rand_augment_pytorchvideo(clip.float(), magnitude=7, num_layers=2, rng=np.random.default_rng(0))
+    assert math.isclose(RA.op_argument("Rotate", 0.0), 0.0)
