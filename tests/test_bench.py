@@ -148,3 +148,60 @@ def test_bad_arguments_are_user_errors(capsys):
     assert err.startswith("error:") and "ssv2,kinetics,hmdb" in err and err.count("\n") == 1
     assert bench.main(TINY_ARGS + ["--decoder", "nvdec"]) == 2  # refused before any timing
     assert "--decoder 'nvdec' is not known" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("extra, expect", [
+    (["--backbone", "not_a_model_xyz"], "unknown timm model 'not_a_model_xyz'"),
+    (["--backbone", "swin_tiny_patch4_window7_224"], "(Swin) is not supported"),
+    (["--timm-kwargs", json.dumps({**TINY, "embed_dim": 30})], "dim should be divisible by num_heads"),
+    (["--timm-kwargs", json.dumps({**TINY, "bogus": 1})], "bogus"),
+    (["--device", "foo"], "--device 'foo' is not a device"),
+    (["--device", "meta"], "--device 'meta': use auto, cpu, cuda or cuda:N"),
+    (["--ways", "1"], "--ways=1 must be >= 2"),
+    (["--ways", "0"], "--ways=0 must be >= 2"),
+    (["--ways", "25"], "--ways=25 exceeds --episode-classes (24)"),
+    (["--shots", "0"], "--shots=0 must be >= 1"),
+    (["--queries", "0"], "--queries=0 must be >= 1"),
+    (["--episodes", "0"], "--episodes=0 must be >= 1"),
+    (["--shots", "30", "--queries", "11"], "exceeds --videos-per-class (40)"),
+    (["--threads", "0"], "--threads=0 must be >= 1"),
+    (["--data-size", "-1"], "--data-size=-1 must be >= 1"),
+    (["--out", "{tmp}"], "is a directory; give a file name such as"),
+    (["--out", "{tmp}/"], "is a directory"),
+    (["--out", "{tmp}/plain.txt/bench.json"], "plain.txt is a file, not a directory"),
+])
+def test_bad_input_is_refused_before_any_work(extra, expect, tmp_path, capsys, monkeypatch):
+    """One `error:` line, exit 2, within seconds: no model built or timed ('building models' never logged),
+    nothing written."""
+    import time
+
+    (tmp_path / "plain.txt").write_text("x")
+    before = sorted(tmp_path.rglob("*"))
+    monkeypatch.setattr(bench, "bench_models", lambda cfg: pytest.fail("started the model timing"))
+    t0 = time.perf_counter()
+    rc = bench.main([a.format(tmp=tmp_path) for a in extra] + ["--no-data"])
+    seconds = time.perf_counter() - t0
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and err.startswith("error: "), err
+    assert expect in err and "building models" not in err
+    assert seconds < 5, f"refused after {seconds:.1f} s"
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_out_in_a_read_only_folder_is_refused(tmp_path, capsys):
+    import os
+
+    ro = tmp_path / "ro"
+    ro.mkdir(mode=0o500)
+    if os.access(ro, os.W_OK):
+        pytest.skip("running as root: permissions are not enforced")
+    assert bench.main(["--out", str(ro / "b.json"), "--no-data"]) == 2
+    assert "is not writable" in capsys.readouterr().err
+
+
+def test_checks_resolve_the_device_and_accept_good_settings(tmp_path):
+    from zeroi2v.bench.config import parse_args
+
+    cfg = parse_args(TINY_ARGS + ["--device", "auto", "--out", str(tmp_path / "new" / "b.json"), "--no-data"])
+    assert cfg.device in ("cpu", "cuda:0") and cfg.out == str(tmp_path / "new" / "b.json")
+    assert not (tmp_path / "new").exists()  # checking --out creates nothing

@@ -207,17 +207,18 @@ def test_train_pipeline_order_oracle(still_items, after_flip):
 
 
 def test_every_recipe_configures_the_dataset(still_items):
-    """`Recipe.train_data_kwargs()` plus the augmentation fields it does not (yet) carry are dataset options."""
+    """`Recipe.train_data_kwargs()` / `test_data_kwargs()` are dataset options, for every recipe."""
     from zeroi2v.recipes import RECIPES
 
     for name, r in RECIPES.items():
-        kw = {**r.train_data_kwargs(), "erasing_mode": r.erasing_mode, "randaugment_after_flip": r.randaugment_after_flip}
+        kw = r.train_data_kwargs()
+        assert kw["erasing_mode"] == r.erasing_mode and kw["randaugment_after_flip"] == r.randaugment_after_flip
         kw["num_frames"], kw["short_side"] = 4, None if r.short_side is None else 32
         ds = data.VideoClipDataset(still_items, size=24, train=True, mean=MEAN, std=STD, **kw)
         assert ds[0][0].shape == (1, 3, 4, 24, 24), name
-        test = data.VideoClipDataset(still_items, num_frames=4, size=24, train=False, mean=MEAN, std=STD,
-                                     short_side=r.test_short_side and 28, num_clips=r.test_clips,
-                                     num_crops=r.test_crops)
+        tkw = r.test_data_kwargs()
+        tkw["num_frames"], tkw["short_side"] = 4, tkw["short_side"] and 28
+        test = data.VideoClipDataset(still_items, size=24, train=False, mean=MEAN, std=STD, **tkw)
         assert test[0][0].shape == (r.test_clips * r.test_crops, 3, 4, 24, 24), name
 
 

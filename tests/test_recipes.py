@@ -246,5 +246,7 @@ def test_recipe_kwargs_build_the_model_and_match_the_dataset_signature():
     assert model.num_frames == 16 and model.adapter_config["scale"] == 1.0 and model.adapter_config["dropout"] == 0.0
     assert model.stdha_offsets == [-1, 1, -2, 2] + [0] * 8 and model.head_drop.p == 0.5
     params = inspect.signature(VideoClipDataset.__init__).parameters
-    assert set(r.train_data_kwargs()) <= set(params)
+    assert set(r.train_data_kwargs()) <= set(params) and set(r.test_data_kwargs()) <= set(params)
+    assert r.train_data_kwargs()["erasing_mode"] == "const" and r.train_data_kwargs()["randaugment_after_flip"]
+    assert r.test_data_kwargs()["short_side"] == 224 and (r.test_data_kwargs()["num_clips"], r.test_data_kwargs()["num_crops"]) == (1, 3)
     assert r.train_data_kwargs()["randaugment"] == (7, 4) and r.train_data_kwargs()["erasing"] == 0.25

@@ -114,7 +114,14 @@ class Recipe:
         normalisation): sampling and augmentation."""
         return dict(num_frames=self.frames, sampling=self.sampling, interval=self.interval, flip=self.flip,
                     crop_area=self.crop_area, crop_ratio=self.crop_ratio, short_side=self.short_side,
-                    randaugment=self.randaugment, erasing=self.erasing)
+                    randaugment=self.randaugment, randaugment_after_flip=self.randaugment_after_flip,
+                    erasing=self.erasing, erasing_mode=self.erasing_mode)
+
+    def test_data_kwargs(self) -> dict:
+        """Keyword arguments of the evaluation `VideoClipDataset`: Resize(-1, test_short_side), then
+        `test_clips` x `test_crops` views (softmax probabilities averaged per video)."""
+        return dict(num_frames=self.frames, sampling=self.sampling, interval=self.interval,
+                    short_side=self.test_short_side, num_clips=self.test_clips, num_crops=self.test_crops)
 
     @property
     def test_views(self) -> str:

@@ -9,7 +9,7 @@ import argparse
 import json
 from dataclasses import dataclass
 
-from zeroi2v.errors import ArgumentParser, UserError
+from zeroi2v.errors import ArgumentParser
 
 FIXTURE_KINDS = ("ssv2", "kinetics", "hmdb")
 
@@ -98,7 +98,7 @@ def build_parser(doc: str) -> ArgumentParser:
     p.add_argument("--frames", type=int, default=d.frames)
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="videos per forward")
     _alias(p, "--batch", "batch_size", type=int)
-    p.add_argument("--device", default=d.device, help="cpu, cuda or cuda:N")
+    p.add_argument("--device", default=d.device, help="cpu, cuda, cuda:N or auto (cuda when available)")
     p.add_argument("--repeats", type=int, default=d.repeats, help="timed forwards per model (interleaved)")
     p.add_argument("--warmup", type=int, default=d.warmup, help="untimed rounds before timing")
     p.add_argument("--threads", type=int, default=d.threads, help="torch intra-op threads (default: torch's)")
@@ -147,20 +147,6 @@ def parse_args(argv: list[str] | None = None, *, doc: str = "") -> BenchConfig:
     a = vars(build_parser(doc).parse_args(argv))
     if a.pop("data_only"):
         a.update(models=False, episodes=False, data=True)
-    cfg = BenchConfig(**a)
-    for name in ("frames", "batch_size", "repeats", "episode_repeats", "episode_count", "ways", "shots", "queries",
-                 "feature_dim", "episode_classes", "videos_per_class", "data_clips", "fixture_videos", "path_clips"):
-        if getattr(cfg, name) < 1:
-            raise UserError(f"--{name.replace('_', '-')}={getattr(cfg, name)} must be >= 1")
-    if cfg.data:  # an unavailable --decoder fails now, not after the model timing
-        from zeroi2v.data.decode import resolve_decoder
+    from .checks import check_config  # here, not at the top: checks imports BenchConfig from this module
 
-        resolve_decoder(cfg.decoder)
-    if cfg.warmup < 0:
-        raise UserError(f"--warmup={cfg.warmup} must be >= 0")
-    if cfg.finetune_steps is not None and cfg.finetune_steps < 1:
-        raise UserError(f"--finetune-steps={cfg.finetune_steps} must be >= 1")
-    if cfg.episodes and cfg.shots + cfg.queries > cfg.videos_per_class:
-        raise UserError(f"--shots + --queries ({cfg.shots + cfg.queries}) exceeds --videos-per-class "
-                        f"({cfg.videos_per_class}); raise --videos-per-class")
-    return cfg
+    return check_config(BenchConfig(**a))  # refused here, before any work: see checks.py

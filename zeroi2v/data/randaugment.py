@@ -11,8 +11,10 @@ mmaction2's wrapper (which hands it the clip as a uint8 (T, C, H, W) tensor):
   ShearX/ShearY shear about the top-left corner (pytorchvideo adds a translation of size * factor / 2);
 - Solarize's threshold 1 - level/10 is on the 0-255 scale too, so it inverts every pixel >= 1 (kept as is).
 Random draws come from the sample's numpy generator (reproducible from (seed, epoch, index)), not torch's.
-The ops are torchvision.transforms.v2.functional's (the same ops pytorchvideo calls through torchvision's v1 API;
-tests compare them), Sharpness through the bit-identical uint8 kernel of `augment.sharpness_uint8`.
+Each op gives the values of the torchvision call pytorchvideo makes (v1 API; tests compare them op by op): the
+colour ops repeat v1's float arithmetic in place (Sharpness with the box-sum blur of `augment.blurred_uint8`, ~10x
+faster than v1's convolution), the others are torchvision.transforms.v2.functional's (bit-identical; the shears,
+built by v2 from an angle, within one grey level at a few border pixels).
 """
 from __future__ import annotations
 
