@@ -326,20 +326,14 @@ CASES = [
     Case("train-allway-dir-missing", "zeroi2v.train", tr("--allway-dir", "/nonexistent/lists"), "lists",
          owner=A + ": --allway-dir without --train-subset is silently ignored (the run trains, exit 0)"),
     # ---- zeroi2v.bench
-    Case("bench-backbone-unknown", "zeroi2v.bench", const("--backbone", "not_a_model_xyz", "--no-data"), "not_a_model_xyz",
-         owner=B + ": prints 'building models: ...' on stderr before the error line; check the backbone first"),
+    Case("bench-backbone-unknown", "zeroi2v.bench", const("--backbone", "not_a_model_xyz", "--no-data"), "not_a_model_xyz"),
     Case("bench-frames-0", "zeroi2v.bench", const("--frames", "0", "--no-data"), "frames"),
     Case("bench-batch-0", "zeroi2v.bench", const("--batch-size", "0", "--no-data"), "batch"),
-    Case("bench-device-foo", "zeroi2v.bench", const("--device", "foo", "--no-data"), "device",
-         owner=B + ": RuntimeError traceback from torch.device('foo') (zeroi2v/bench/cli.py:62)"),
+    Case("bench-device-foo", "zeroi2v.bench", const("--device", "foo", "--no-data"), "device"),
     Case("bench-repeats-0", "zeroi2v.bench", const("--repeats", "0", "--no-data"), "repeats"),
     Case("bench-timm-kwargs-bad", "zeroi2v.bench", const("--timm-kwargs", "{bad", "--no-data"), "timm-kwargs"),
-    Case("bench-out-is-dir", "zeroi2v.bench", lambda f, out: ["--out", str(f.root), "--no-data"], "directory", limit=4,
-         owner=B + ": --out pointing at a directory: IsADirectoryError traceback after the whole benchmark "
-         "(~2 min) ran; check --out first"),
-    Case("bench-ways-1", "zeroi2v.bench", const("--ways", "1", "--no-data"), "ways", limit=4,
-         owner=B + ": --ways 1 is refused only after ~2 min of model timing (by the episode sampler); "
-         "check the episode settings up front"),
+    Case("bench-out-is-dir", "zeroi2v.bench", lambda f, out: ["--out", str(f.root), "--no-data"], "directory", limit=4),
+    Case("bench-ways-1", "zeroi2v.bench", const("--ways", "1", "--no-data"), "ways", limit=4),
     Case("bench-decoder-unknown", "zeroi2v.bench", const("--decoder", "ffmpeg9"), "decoder"),
     # ---- results
     Case("results-missing-dir", "results", lambda f, out: [str(f.root / "nowhere")], "does not exist"),

@@ -179,7 +179,7 @@ def test_bad_input_is_refused_before_any_work(extra, expect, tmp_path, capsys, m
     before = sorted(tmp_path.rglob("*"))
     monkeypatch.setattr(bench, "bench_models", lambda cfg: pytest.fail("started the model timing"))
     t0 = time.perf_counter()
-    rc = bench.main([a.format(tmp=tmp_path) for a in extra] + ["--no-data"])
+    rc = bench.main([a.replace("{tmp}", str(tmp_path)) for a in extra] + ["--no-data"])
     seconds = time.perf_counter() - t0
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1 and err.startswith("error: "), err

@@ -1,7 +1,7 @@
 """Efficiency benchmark: ZeroI2V costs exactly what the image model costs -- measured.
 
     python -m zeroi2v.bench [--backbone vit_base_patch16_clip_224] [--frames 8] [--batch-size 1]
-                            [--device cpu|cuda] [--repeats N] [--out F.json] [--no-episodes] [--no-data]
+                            [--device cpu|cuda|auto] [--repeats N] [--out F.json] [--no-episodes] [--no-data]
     python -m zeroi2v.bench --data       # data sections only (toy loader + dataset-shaped data path)
 
 Four models see the same input (B, 3, T, H, W), in one process, under `torch.inference_mode`:
@@ -30,7 +30,8 @@ train and test transforms' clips/s in one worker process vs the raw decode rate 
 indices, and the worker processes one accelerator needs at the measured model throughput.
 
 Writes JSON (schema "zeroi2v-bench/2": /1 plus the `data_path` section) with `--out`, and Markdown to
-stdout. Modules: config (settings + flags), machine, models, episodes, loader, datapath, report.
+stdout. Modules: config (settings + flags), checks (bad settings refused before any work), machine,
+models, episodes, loader, datapath, report.
 """
 from __future__ import annotations
 
