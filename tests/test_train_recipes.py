@@ -26,6 +26,7 @@ def test_ssv2_recipe_end_to_end(tmp_path, capsys):
     assert cfg["recipe"] == "clip_b16_ssv2_u16" and cfg["backbone"] == "vit_base_patch16_clip_quickgelu_224"
     assert (cfg["label_smoothing"], cfg["adapter_scale"], cfg["adapter_dropout"], cfg["frames"]) == (0.1, 1.0, 0.0, 16)
     assert cfg["randaugment"] == [7, 4] and cfg["erasing"] == 0.25 and cfg["crop_area"] == [0.08, 1.0]
+    assert cfg["erasing_mode"] == "const" and cfg["randaugment_after_flip"] is True  # the SSv2 order
     assert cfg["test_views"] == "1x3" and cfg["bias_decay"] is True and cfg["warmup_start"] == 0.1
     assert cfg["schedule"] == "cosine_epoch" and cfg["epochs"] == 1 and cfg["short_side"] == 40  # flags win
     rec = json.loads(next((out / "records").glob("*.json")).read_text())

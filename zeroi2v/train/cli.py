@@ -21,8 +21,8 @@ with weights_only=True) and <out>/metrics.csv + metrics.jsonl (--tensorboard, --
 also there); --resume continues from it when the model identity (backbone, timm kwargs, frames,
 STDHA, pretrained sha256, method, frozen weights, data) and the training settings match.
 --config FILE replays an earlier run's config.json (flags beside it override single fields).
-After training the model is evaluated with --test-views (clips x crops, softmax averaged per video), merged, evaluated again,
-exported to <out>/merged.safetensors, and a result record is written to <out>/records/.
+After training the model is evaluated with --test-views (clips x crops, softmax averaged per video),
+merged, evaluated again, exported to <out>/merged.safetensors, and a result record is written to <out>/records/.
 Under torchrun (gloo on CPU, nccl on GPU) data are sharded with DistributedSampler, metrics are
 all-reduced and evaluation de-duplicates the padded videos; logs and files come from rank 0.
 """

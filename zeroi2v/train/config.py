@@ -79,6 +79,8 @@ class TrainConfig:
     crop_area: tuple[float, float] | None = None
     crop_ratio: tuple[float, float] | None = None
     erasing: float = 0.0
+    erasing_mode: str | None = None  # "const" (grey 128; None = this) | "rand"
+    randaugment_after_flip: bool = False  # the original SSv2 order: crop -> flip -> RandAugment
     short_side: int | None = None
     flip: float | None = None
 

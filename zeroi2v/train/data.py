@@ -92,7 +92,8 @@ def build_datasets(cfg: TrainConfig, train_items, test_items, class_names, mean,
     flip_map = data.flip_label_map(class_names) if cfg.dataset == "ssv2" else None
     d = defaults_for(cfg.dataset)  # toy classes are directions (left/right, cw/ccw): never mirrored
     aug = dict(flip=d.flip if cfg.flip is None else cfg.flip, scale=cfg.crop_area or d.crop_scale)
-    for key in ("crop_ratio", "short_side", "randaugment", "erasing"):  # set by --recipe or their flags
+    for key in ("crop_ratio", "short_side", "randaugment", "erasing", "erasing_mode", "randaugment_after_flip"):
+        # set by --recipe or their flags
         if getattr(cfg, key):
             aug[key] = getattr(cfg, key)
     train_ds = data.VideoClipDataset(train_items, train=True, flip_map=flip_map, keep_decoded=d.keep_decoded,

@@ -26,25 +26,27 @@ _FILL = {"backbone": "backbone", "frames": "frames", "sampling": "sampling", "in
          "warmup_epochs": "warmup_epochs", "epochs": "epochs", "batch_per_gpu": "batch_size", "size": "size",
          "test_views": "test_views", "bias_decay": "bias_decay", "backbone_lr_mult": "backbone_lr_mult",
          "warmup_start": "warmup_start", "erasing": "erasing", "randaugment": "randaugment",
-         "crop_area": "crop_area", "crop_ratio": "crop_ratio", "short_side": "short_side", "flip": "flip"}
+         "crop_area": "crop_area", "crop_ratio": "crop_ratio", "short_side": "short_side", "flip": "flip",
+         "erasing_mode": "erasing_mode"}
 
 
 def add_recipe_args(p: argparse.ArgumentParser) -> None:
     a = p.add_argument
+    r = "default: the recipe's"
     a("--recipe", default=None, help="start from a recipe (see --list-recipes; default: the original config of "
                                      "--dataset/--backbone, 'toy' on toy; 'none': zeroi2v.defaults only)")
     a("--list-recipes", action="store_true", default=None, help="print the recipe table and exit")
-    a("--bias-decay", action="store_true", default=None, help="weight decay on biases too (default: the recipe's; original recipes: yes)")
-    a("--backbone-lr-mult", type=float, default=None, help="lr multiplier of all but the head (default: the recipe's, else 1; ViT-L: 0.1)")
-    a("--warmup-start", type=float, default=None, help="warm-up starts at this fraction of lr (default: the recipe's, else 0)")
-    a("--erasing", type=float, default=None, help="RandomErasing probability in training (default: the recipe's, else 0)")
-    a("--randaugment", default=None, help="MAGNITUDE,LAYERS (e.g. 7,4; same ops on every frame) or none (default: the recipe's)")
-    a("--crop-area", default=None, help="LO,HI area fraction of the random resized crop (default: the recipe's, else per dataset)")
-    a("--crop-ratio", default=None, help="LO,HI aspect ratio of the random resized crop (default: the recipe's, else 0.75,1.333)")
-    a("--short-side", type=int, default=None, help="resize training clips to this short side first (0: no; default: the recipe's)")
-    a("--flip", type=float, default=None, help="horizontal flip probability (default: the recipe's, else 0.5; toy 0)")
-    a("--schedule", default=None, help="cosine (per optimizer step) or cosine_epoch (per epoch; default "
-                                       "for the original recipes)")
+    a("--bias-decay", action="store_true", default=None, help=f"weight decay on biases too ({r}; originals: yes)")
+    a("--backbone-lr-mult", type=float, default=None, help=f"lr multiplier of all but the head ({r}, else 1)")
+    a("--warmup-start", type=float, default=None, help=f"warm-up starts at this fraction of lr ({r}, else 0)")
+    a("--schedule", default=None, help="cosine (per optimizer step) or cosine_epoch (per epoch; the originals)")
+    a("--erasing", type=float, default=None, help=f"RandomErasing probability in training ({r}, else 0)")
+    a("--erasing-mode", default=None, help=f"RandomErasing fill: const (grey) or rand ({r}, else const)")
+    a("--randaugment", default=None, help=f"MAGNITUDE,LAYERS (e.g. 7,4; same ops on every frame) or none ({r})")
+    a("--crop-area", default=None, help=f"LO,HI area fraction of the random resized crop ({r}, else per dataset)")
+    a("--crop-ratio", default=None, help=f"LO,HI aspect ratio of the random resized crop ({r}, else 0.75,1.333)")
+    a("--short-side", type=int, default=None, help=f"resize training clips to this short side first (0: no; {r})")
+    a("--flip", type=float, default=None, help=f"horizontal flip probability ({r}, else 0.5; toy 0)")
 
 
 def _pair(name: str, value, cast=float):
@@ -115,7 +117,11 @@ def apply_recipe(args: argparse.Namespace) -> dict:
     short = args.short_side
     if (args.schedule or "cosine") not in ("cosine", "cosine_epoch"):
         raise UserError(f"--schedule {args.schedule!r}: use cosine or cosine_epoch")
-    return dict(schedule=args.schedule or "cosine", recipe=r.name if r else None, bias_decay=bool(args.bias_decay),
+    if args.erasing_mode not in (None, "const", "rand"):
+        raise UserError(f"--erasing-mode {args.erasing_mode!r}: use const or rand")
+    return dict(schedule=args.schedule or "cosine", erasing_mode=args.erasing_mode,
+                randaugment_after_flip=bool(r and r.randaugment_after_flip), recipe=r.name if r else None,
+                bias_decay=bool(args.bias_decay),
                 backbone_lr_mult=1.0 if args.backbone_lr_mult is None else args.backbone_lr_mult,
                 warmup_start=args.warmup_start or 0.0, erasing=args.erasing or 0.0,
                 randaugment=_randaugment(args.randaugment), crop_area=_area("crop-area", args.crop_area),
@@ -131,7 +137,7 @@ def _say(msg: str) -> None:
 def recipe_summary(cfg) -> str:
     """One line: the resolved recipe fields of this run."""
     keys = ("recipe", "backbone", "frames", "sampling", "interval", "stdha", "adapter_scale", "adapter_dropout",
-            "head_dropout", "label_smoothing", "randaugment", "crop_area", "crop_ratio", "short_side", "flip",
-            "erasing", "lr", "weight_decay", "bias_decay", "warmup_epochs", "warmup_start", "schedule", "epochs",
-            "batch_size", "accum", "backbone_lr_mult", "test_views")
+            "head_dropout", "label_smoothing", "randaugment", "randaugment_after_flip", "crop_area", "crop_ratio",
+            "short_side", "flip", "erasing", "erasing_mode", "lr", "weight_decay", "bias_decay", "warmup_epochs",
+            "warmup_start", "schedule", "epochs", "batch_size", "accum", "backbone_lr_mult", "test_views")
     return ", ".join(f"{k}={getattr(cfg, k)}" for k in keys)
