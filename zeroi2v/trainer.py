@@ -16,8 +16,8 @@ after `check_resume` confirmed the same model identity (`identity` + the frozen-
 and the same training config (all fields but `epochs`, `num_workers`, `log_every`, `progress`).
 
 Under torchrun (a process group initialised by the program) the model is wrapped in
-DistributedDataParallel, data are sharded with DistributedSampler, metrics are all-reduced, and
-only rank 0 writes.
+DistributedDataParallel, data are sharded (DistributedSampler, or the "generator" order's global
+batches split over ranks), metrics are all-reduced, and only rank 0 writes.
 """
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ FREE_TO_CHANGE = ("epochs", "num_workers", "log_every", "progress")  # may diffe
 @dataclass(frozen=True)
 class FitConfig:
     epochs: int
-    batch_size: int  # clips per process per micro-batch
+    batch_size: int  # clips per micro-batch: per process ("sampler"); global, split over ranks ("generator")
     lr: float  # peak learning rate per optimizer step
     weight_decay: float = 0.05
     warmup_epochs: float = 2.5
@@ -59,8 +59,9 @@ class FitConfig:
     seed: int = 0
     num_workers: int = 0
     # "sampler": a DistributedSampler (seed, epoch) shuffles, last partial batch kept (zeroi2v.train);
-    # "generator": one process shuffles with a generator seeded seed*1000+epoch and drops the last
-    # partial batch (few-shot adaptation; under torchrun a DistributedSampler that drops it)
+    # "generator": a generator seeded seed*1000+epoch shuffles, the last partial batch dropped; under
+    # torchrun each rank takes its batch_size/world slice of the same global batches (few-shot
+    # adaptation: N processes train the one-process model)
     data_order: str = "sampler"
     select: str = "last"  # "last": keep the last epoch; "max": the epoch with the highest hook val_metric
     log_every: int = 0  # log a line every N optimizer steps
@@ -85,6 +86,27 @@ def seed_worker(worker_id: int) -> None:
     random.seed(s)
 
 
+def generator_batches(n: int, batch_size: int, *, seed: int, epoch: int, rank: int = 0,
+                      world_size: int = 1) -> list[list[int]]:
+    """The "generator" data order: this rank's index batches of one epoch.
+
+    One global order for any number of processes: the permutation of a generator seeded
+    seed*1000+epoch (after the one draw a shuffling DataLoader takes from it for its worker seed,
+    so one process keeps the order of `DataLoader(shuffle=True, drop_last=True, generator=g)`),
+    the last partial global batch dropped, and rank r taking the r-th of `world_size` equal
+    slices of every global batch. DDP's gradient mean over ranks of per-rank mean losses is then
+    the one-process mean loss of the same global batch.
+    """
+    if batch_size % world_size:
+        raise UserError(f"batch size {batch_size} is not divisible by the {world_size} processes; use a batch "
+                        f"size that is a multiple of {world_size}")
+    g = torch.Generator().manual_seed(seed * 1000 + epoch)
+    torch.empty((), dtype=torch.int64).random_(generator=g)  # the draw DataLoader takes first (worker base seed)
+    perm = torch.randperm(n, generator=g)[: n // batch_size * batch_size]  # (n_batches * B,)
+    m = batch_size // world_size  # per-rank micro-batch
+    return perm.view(-1, world_size, m)[:, rank].tolist()  # (n_batches, m)
+
+
 class EpochLoader:
     """The training DataLoader of each epoch, ordered by (seed, epoch) as `cfg.data_order` says."""
 
@@ -98,13 +120,14 @@ class EpochLoader:
         self.kw = dict(num_workers=cfg.num_workers, pin_memory=device.type == "cuda")
         self.sampler = None
         self.loader = None
-        if cfg.data_order == "sampler" or D.get_world_size() > 1:
-            drop = cfg.data_order == "generator"
+        if cfg.data_order == "sampler":
             self.sampler = DistributedSampler(dataset, num_replicas=D.get_world_size(), rank=D.get_rank(),
-                                              shuffle=True, seed=cfg.seed, drop_last=drop)
-            self.loader = DataLoader(dataset, batch_size=cfg.batch_size, sampler=self.sampler, drop_last=drop,
+                                              shuffle=True, seed=cfg.seed, drop_last=False)
+            self.loader = DataLoader(dataset, batch_size=cfg.batch_size, sampler=self.sampler,
                                      generator=torch.Generator().manual_seed(cfg.seed), worker_init_fn=seed_worker,
                                      **self.kw)
+        elif cfg.batch_size % D.get_world_size():
+            generator_batches(0, cfg.batch_size, seed=0, epoch=0, world_size=D.get_world_size())  # the one line
 
     def __len__(self) -> int:
         if self.loader is not None:
@@ -121,9 +144,10 @@ class EpochLoader:
             return self.loader
         from torch.utils.data import DataLoader
 
-        g = torch.Generator().manual_seed(self.cfg.seed * 1000 + epoch)  # data order from (seed, epoch)
-        return DataLoader(self.dataset, batch_size=self.cfg.batch_size, shuffle=True, drop_last=True, generator=g,
-                          **self.kw)
+        batches = generator_batches(len(self.dataset), self.cfg.batch_size, seed=self.cfg.seed, epoch=epoch,
+                                    rank=D.get_rank(), world_size=D.get_world_size())
+        g = torch.Generator().manual_seed(self.cfg.seed * 1000 + epoch)  # worker seeds from (seed, epoch)
+        return DataLoader(self.dataset, batch_sampler=batches, generator=g, **self.kw)
 
 
 def _restore(ck: dict, *, model, optimizer, scheduler, scaler, seed: int, log) -> None:

@@ -9,13 +9,15 @@ Toy (the default demo data, generated on first use): the few-shot demo's tiny Vi
 depth 4, 6 heads) image-pretrained on toy frames (`zeroi2v.toyvit`, cached; --pretrained none for
 random init) on the toy's 64 px frames, 8 frames, 1x1 test view, lr 2e-3 without dropout, adapter
 scale 1, 20 epochs (the few-shot demo's toy recipe) -- about 1.5 minutes on 2 CPU cores.
-Real datasets: vit_base_patch16_clip_224 at 224 px, 8 frames, and --pretrained is required.
+Real datasets: the original recipe's CLIP backbone (QuickGELU) at 224 px; --pretrained is required.
 
-Defaults per dataset: zeroi2v.defaults (one table for every program). Recipe (original defaults):
-AdamW lr 3e-4, weight decay 0.05 (none on norms, biases, embeddings), linear warm-up then cosine,
-head dropout 0.5, optional label smoothing, bf16/fp16 autocast on CUDA, gradient accumulation
-(--accum). Batch size and lr are per optimizer step as given (no scaling). Training runs through
-the one trainer (zeroi2v.trainer): each epoch rank 0 writes <out>/checkpoint.pt atomically
+Recipes (zeroi2v.recipes, `--list-recipes`): `--recipe NAME`, by default the original config of
+--dataset/--backbone ("toy" on toy; `--recipe none`: zeroi2v.defaults' row only), fills every flag
+left unset -- frames, STDHA, adapters, label smoothing, RandAugment/erasing/crop, AdamW with decay on
+biases, LinearLR warm-up from 0.1x then per-epoch cosine, epochs, batch -- and gradient accumulation
+makes up the original global batch of 64 (lr scaled by the global batch where the original does;
+both printed). The resolved recipe is printed and saved in config.json and the record. Training runs
+through the one trainer (zeroi2v.trainer): each epoch rank 0 writes <out>/checkpoint.pt atomically
 (trainable weights, optimiser, scheduler, RNG states of every rank as tensors, epoch, step; read
 with weights_only=True) and <out>/metrics.csv + metrics.jsonl (--tensorboard, --wandb PROJECT:
 also there); --resume continues from it when the model identity (backbone, timm kwargs, frames,
