@@ -80,8 +80,6 @@ def test_two_processes_embed_each_video_once_and_give_the_same_results(runs):
     assert problem is None and len(cached) == rec["embedded"]
 
 
-@pytest.mark.xfail(strict=False, reason="needs the one trainer to shard the 1-process data order over ranks "
-                                        "(data_order='generator' under DDP; requested from zeroi2v.trainer's owner)")
 def test_two_processes_adapt_to_the_same_merged_model(runs):
     from safetensors.torch import load_file
 

@@ -139,3 +139,65 @@ def test_a_damaged_checkpoint_is_one_line(tmp_path):
     cs.save_state(tmp_path / "checkpoint.pt", ck)
     with pytest.raises(UserError, match="incomplete or damaged .*fc.weight"):
         fit(Net(), Clips(), CFG, out_dir=tmp_path, device="cpu", identity={}, resume=True)
+
+
+def test_generator_order_is_the_shuffling_loaders_and_shards_its_global_batches():
+    """One process: the order of DataLoader(shuffle=True, drop_last=True, generator=seed*1000+epoch);
+    two ranks: the two halves of each of those global batches."""
+    from torch.utils.data import DataLoader
+
+    from zeroi2v.trainer import generator_batches
+
+    for n, b, seed, epoch in [(12, 4, 0, 0), (30, 6, 3, 1), (101, 8, 1, 7)]:
+        g = torch.Generator().manual_seed(seed * 1000 + epoch)
+        old = [x.tolist() for x in DataLoader(list(range(n)), batch_size=b, shuffle=True, drop_last=True, generator=g)]
+        assert generator_batches(n, b, seed=seed, epoch=epoch) == old
+        halves = [generator_batches(n, b, seed=seed, epoch=epoch, rank=r, world_size=2) for r in range(2)]
+        assert [h0 + h1 for h0, h1 in zip(*halves)] == old and all(len(x) == b // 2 for x in halves[0])
+    with pytest.raises(UserError, match="batch size 5 is not divisible by the 2 processes"):
+        generator_batches(12, 5, seed=0, epoch=0, world_size=2)
+
+
+class NoDropNet(Net):
+    def __init__(self):
+        super().__init__()
+        self.drop = nn.Identity()
+
+
+GEN = FitConfig(epochs=3, batch_size=4, lr=0.05, warmup_epochs=1, data_order="generator", progress=False)
+
+
+def _ddp_worker(rank, world, port, out_dir):
+    from zeroi2v import distributed as D
+
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    D.init_distributed("cpu")
+    try:
+        model = NoDropNet()
+        state = fit(model, Clips(), GEN, out_dir=out_dir, device="cpu", identity={}, log=lambda m: None)
+        torch.save(dict(w=model.fc.weight.detach(), b=model.fc.bias.detach(),
+                        loss=[h["train_loss"] for h in state["history"]]), f"{out_dir}/rank{rank}.pt")
+    finally:
+        D.cleanup()
+
+
+def test_two_processes_with_the_generator_order_train_the_one_process_model(tmp_path):
+    import socket
+
+    import torch.multiprocessing as mp
+
+    one = NoDropNet()
+    s1 = fit(one, Clips(), GEN, out_dir=tmp_path / "one", device="cpu", identity={}, log=lambda m: None)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (tmp_path / "two").mkdir()
+    mp.spawn(_ddp_worker, args=(2, port, str(tmp_path / "two")), nprocs=2, join=True)
+    for r in range(2):
+        two = torch.load(tmp_path / "two" / f"rank{r}.pt", weights_only=True)
+        assert (two["w"] - one.fc.weight).abs().max().item() <= 1e-6
+        assert (two["b"] - one.fc.bias).abs().max().item() <= 1e-6
+        assert two["loss"] == pytest.approx([h["train_loss"] for h in s1["history"]], abs=1e-6)
+    assert not torch.equal(one.fc.weight, NoDropNet().fc.weight)  # it trained
