@@ -24,7 +24,7 @@ ON_ERROR = ("error", "skip")
 
 @dataclass(frozen=True)
 class VideoItem:
-    """One video of a dataset: `video_id` is the dataset's own key (see docs/CONTRACTS.md)."""
+    """One video of a dataset: `video_id` is the dataset's own key (see docs/ARCHITECTURE.md)."""
 
     video_id: str
     path: Path
