@@ -24,7 +24,7 @@ from zeroi2v.checkpoint_state import disk_errors
 from zeroi2v.defaults import defaults_for
 from zeroi2v.errors import UserError
 
-from .embed import ViewConfig, batch_features
+from .embed import ViewConfig, readable_features
 
 log = logging.getLogger("fewshot")
 _REAL = defaults_for("hmdb51")
@@ -50,10 +50,24 @@ class AdaptConfig:
     crop_scale: tuple[float, float] = _REAL.crop_scale
 
 
-def val_accuracy(model, loader, row_of: dict[str, int], val_episodes, *, device) -> float:
-    """Prototype accuracy (%) of the current model on the fixed val episodes."""
-    feats = torch.cat(list(batch_features(model, loader, device=device, desc="val embed")))
-    sup, qry = episode_indices(row_of, val_episodes)
+def val_accuracy(model, val_ds, val_episodes, *, device, batch_size: int, num_workers: int = 0,
+                 on_error: str = "error", amp: str = "auto", report=None) -> float:
+    """Prototype accuracy (%) of the current model on the fixed val episodes. An unreadable val video
+    (on_error="skip") gets no features and the episodes that need it are dropped, as for the test
+    episodes (fewshot.evaluate.answerable); `report(skipped_ids, dropped)` hears of them."""
+    from .evaluate import answerable
+
+    feats, rows, bad = readable_features(model, val_ds, batch_size=batch_size, num_workers=num_workers,
+                                         device=device, amp=amp, on_error=on_error, desc="val embed")
+    row_of = {val_ds.items[k].video_id: r for r, k in enumerate(rows)}
+    episodes, dropped = answerable(list(val_episodes), row_of)
+    skipped = [val_ds.items[k].video_id for k in sorted(bad)]
+    if report is not None and bad:
+        report(skipped, dropped)
+    if not episodes:
+        raise UserError(f"every one of the {len(val_episodes)} val episodes needs one of the {len(skipped)} "
+                        f"unreadable val videos (first: {skipped[0]}); fix the videos")
+    sup, qry = episode_indices(row_of, episodes)
     return mean_ci95(prototype_from_table(similarity_table(feats), sup, qry))[0]
 
 
@@ -64,6 +78,33 @@ def model_identity(model) -> dict:
                 adapters=getattr(model, "adapter_config", None), num_classes=getattr(model, "num_classes", None))
 
 
+def fit_config(cfg: AdaptConfig, amp: str = "auto"):
+    """The one trainer's settings of an adaptation (zeroi2v.trainer.FitConfig)."""
+    from zeroi2v.trainer import FitConfig
+
+    return FitConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                     warmup_epochs=cfg.warmup_epochs, label_smoothing=cfg.label_smoothing, amp=amp, seed=cfg.seed,
+                     num_workers=cfg.num_workers, data_order="generator",
+                     select="max" if cfg.select == "val" else "last", progress=True)
+
+
+def adapt_key(cfg: AdaptConfig, train_items, val_items) -> dict:
+    return dict(val_episodes=cfg.val_episodes, ways=cfg.ways, shots=cfg.shots, keep_decoded=cfg.keep_decoded,
+                flip=cfg.flip, flip_map=cfg.flip_map, crop_scale=cfg.crop_scale, train_videos=len(train_items),
+                val_videos=len(val_items))
+
+
+def check_adapt_resume(out_dir: Path, *, cfg: AdaptConfig, amp: str, identity: dict, train_items,
+                       val_items) -> None:
+    """--resume pre-flight (before the run writes anything): <out_dir>/last.pt, when present, must be
+    readable and of the same adaptation config and of the `identity` keys known before the model is
+    built (backbone, timm kwargs, frames, method); one line otherwise. adapt() checks it all again."""
+    from zeroi2v.trainer import precheck_resume
+
+    precheck_resume(Path(out_dir) / "last.pt", fit_config(cfg, amp),
+                    identity=dict(identity, adapt=adapt_key(cfg, train_items, val_items)))
+
+
 def adapt(model, *, train_items, val_items, val_episodes, view: ViewConfig, cfg: AdaptConfig, out_dir: Path,
           device: str = "cpu", resume: bool = False, identity: dict | None = None, on_error: str = "error",
           amp: str = "auto", tracker=None) -> dict:
@@ -71,10 +112,12 @@ def adapt(model, *, train_items, val_items, val_episodes, view: ViewConfig, cfg:
 
     identity: the model's identity for the resume key (backbone, timm_kwargs, frames, stdha offsets,
     pretrained_sha256, method); the model's own description and frozen-weight fingerprint are always
-    added. on_error: "skip" replaces unreadable base/val videos by the next readable one (logged).
+    added. on_error "skip": an unreadable base video is replaced by the next readable one in training
+    (logged); an unreadable val video gets no features and the val episodes needing it are dropped
+    (logged; counted in the returned state's `val_skipped`).
     """
     from zeroi2v import data
-    from zeroi2v.trainer import FitConfig, fit
+    from zeroi2v.trainer import fit
 
     if cfg.select not in ("val", "last"):
         raise UserError(f"select {cfg.select!r}: use val or last")
@@ -92,30 +135,33 @@ def adapt(model, *, train_items, val_items, val_episodes, view: ViewConfig, cfg:
                         f"lower --batch-size")
     val_ds = data.VideoClipDataset(val_items, num_frames=view.num_frames, size=view.size, train=False,
                                    mean=view.mean, std=view.std, keep_decoded=cfg.keep_decoded, on_error=on_error)
-    val_loader = torch.utils.data.DataLoader(val_ds, batch_size=cfg.batch_size, num_workers=cfg.num_workers)
-    val_rows = {it.video_id: r for r, it in enumerate(val_items)}
     metric = f"val_{cfg.ways}w{cfg.shots}s_prototype_acc"
+    val_skips: dict = {}
+
+    def report(skipped: list[str], dropped: int) -> None:
+        if val_skips.get("last") != (skipped, dropped):
+            log.warning("val: %d unreadable video(s) skipped (no features; first: %s); dropped %d of %d val "
+                        "episodes that need one, the epoch is selected on the %d kept", len(skipped), skipped[0],
+                        dropped, len(val_episodes), len(val_episodes) - dropped)
+        val_skips.update(last=(skipped, dropped), videos=len(skipped), episodes_dropped=dropped)
 
     def score_val(epoch: int, m) -> dict:
-        return dict(val_metric=val_accuracy(m, val_loader, val_rows, val_episodes, device=device),
+        return dict(val_metric=val_accuracy(m, val_ds, val_episodes, device=device, batch_size=cfg.batch_size,
+                                            num_workers=cfg.num_workers, on_error=on_error, amp=amp, report=report),
                     val_metric_name=metric)
 
-    fcfg = FitConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
-                     warmup_epochs=cfg.warmup_epochs, label_smoothing=cfg.label_smoothing, amp=amp, seed=cfg.seed,
-                     num_workers=cfg.num_workers, data_order="generator",
-                     select="max" if cfg.select == "val" else "last", progress=True)
-    ident = dict(model_identity(model), **(identity or {}),
-                 adapt=dict(val_episodes=cfg.val_episodes, ways=cfg.ways, shots=cfg.shots,
-                            keep_decoded=cfg.keep_decoded, flip=cfg.flip, flip_map=cfg.flip_map,
-                            crop_scale=cfg.crop_scale, train_videos=len(train_items), val_videos=len(val_items)))
+    fcfg = fit_config(cfg, amp)
+    ident = dict(model_identity(model), **(identity or {}), adapt=adapt_key(cfg, train_items, val_items))
     from zeroi2v.tracking import Tracker
 
     tracker = tracker if tracker is not None else Tracker(out_dir)  # <out>/<method>/metrics.csv, .jsonl
     state = fit(model, ds, fcfg, out_dir=out_dir, device=device, identity=ident, resume=resume,
                 checkpoint_name="last.pt", on_epoch_end=score_val, tracker=tracker, log=log.info)
-    skipped = len(ds.skipped) + len(val_ds.skipped)
-    if skipped:
-        log.warning("adaptation skipped %d unreadable video reads in this process (--on-error skip)", skipped)
+    if ds.skipped:
+        log.warning("adaptation skipped %d unreadable base-video reads in this process (--on-error skip)",
+                    len(ds.skipped))
+    state["val_skipped"] = dict(videos=val_skips.get("videos", 0),
+                                episodes_dropped=val_skips.get("episodes_dropped", 0))
     kept = state["history"][state["best_epoch"] - 1]
     log.info("adaptation done: kept epoch %d (%s; val acc %.2f%%)", state["best_epoch"],
              "best val" if cfg.select == "val" else "last", kept["val_metric"])

@@ -50,6 +50,8 @@ class RunConfig:
     amp: str = "auto"  # auto: bf16 on CUDA where supported, else fp16; none on CPU
     on_error: str = "error"
     cache_dir: str | None = None  # None -> $ZEROI2V_CACHE or ~/.cache/zeroi2v
+    tensorboard: bool = False  # also TensorBoard events of the adaptation in <out>/<method>/tensorboard
+    wandb: str | None = None  # also log the adaptation to this Weights & Biases project
 
 
 def _ints(s: str) -> tuple[int, ...]:
@@ -135,6 +137,10 @@ def build_parser() -> ArgumentParser:
     a("--on-error", choices=("error", "skip"), help="unreadable/missing videos: stop, or skip them (no "
                                                     "features; episodes needing them are dropped) (default: error)")
     a("--cache-dir", help="feature and weight cache (default: $ZEROI2V_CACHE or ~/.cache/zeroi2v)")
+    a("--tensorboard", action="store_true", help="also write the adaptation's per-epoch metrics as TensorBoard "
+                                                 "events to <out>/<method>/tensorboard (needs tensorboard)")
+    a("--wandb", metavar="PROJECT", help="also log the adaptation's per-epoch metrics to this Weights & Biases "
+                                         "project (needs wandb; offline unless WANDB_MODE or an API key says so)")
     return p
 
 
@@ -251,6 +257,12 @@ def resolve(cfg: RunConfig, *, given: set[str] = frozenset()) -> RunConfig:
                         f"{','.join(METHODS)}; protocols: {','.join(PROTOCOLS)}")
     if cfg.amp not in AMP or cfg.on_error not in ("error", "skip"):
         raise UserError(f"--amp {cfg.amp!r} / --on-error {cfg.on_error!r}: use {'|'.join(AMP)} / error|skip")
+    from zeroi2v.tracking import require_tensorboard, require_wandb
+
+    if cfg.tensorboard:
+        require_tensorboard()  # a missing optional package: one line before anything runs
+    if cfg.wandb:
+        require_wandb()
     out = cfg.out or f"runs/fewshot-{dataset}"
     check_dir("--out", out)
     check_dir("--cache-dir", cfg.cache_dir)

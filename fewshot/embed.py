@@ -247,9 +247,23 @@ def _features(model, video: torch.Tensor, *, device, dtype) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def batch_features(model: torch.nn.Module, loader, *, device: str = "cpu", desc: str = "embed", amp: str = "auto"):
-    """Yield view-averaged features (B, D) per batch of (video (B, V, C, T, H, W), label) in eval mode."""
+def readable_features(model: torch.nn.Module, ds, *, batch_size: int, num_workers: int = 0, device: str = "cpu",
+                      amp: str = "auto", on_error: str = "error",
+                      desc: str = "embed") -> tuple[torch.Tensor, list[int], dict[int, str]]:
+    """Features (M, D) of the readable videos of VideoClipDataset `ds` (no cache, this process only),
+    their positions in `ds`, and {position: reason} of the unreadable ones: no substitution by the
+    next video (`_Clips`); on_error="error" raises on the first unreadable one."""
+    loader = torch.utils.data.DataLoader(_Clips(ds), batch_size=batch_size, shuffle=False, collate_fn=_collate,
+                                         num_workers=num_workers, pin_memory=str(device).startswith("cuda"))
     model.eval().to(device)
     dtype = autocast_dtype(amp, device)
-    for batch in tqdm(loader, desc=desc, unit="batch"):
-        yield _features(model, batch[0], device=device, dtype=dtype)
+    feats, rows, bad = [], [], {}
+    for video, pos, failed in tqdm(loader, desc=desc, unit="batch", disable=not D.is_main()):
+        for j, reason in failed:
+            if on_error == "error":
+                raise UserError(f"{ds.items[j].path}: {reason}; fix or remove the video, or pass --on-error skip")
+            bad[j] = reason
+        if video is not None:
+            feats.append(_features(model, video, device=device, dtype=dtype))
+            rows += pos
+    return (torch.cat(feats) if feats else torch.empty(0, 0)), rows, bad

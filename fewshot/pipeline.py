@@ -19,9 +19,10 @@ from zeroi2v.defaults import defaults_for
 from zeroi2v.errors import UserError
 from zeroi2v.io import atomic_write_json, sha256_file
 from zeroi2v.toyvit import PretrainConfig, cache_dir, pretrain_toy_vit
+from zeroi2v.tracking import Tracker
 from zeroi2v.variants import method_model_kwargs
 
-from .adapt import AdaptConfig, adapt
+from .adapt import AdaptConfig, adapt, check_adapt_resume
 from .embed import ViewConfig, cache_path, embed_videos, model_hash
 from .evaluate import MethodResult, episode_sets, evaluate_method, run_table, write_episode_sets
 from .splitdata import FewShotData, load_fewshot_data
@@ -137,6 +138,14 @@ def run_stages(cfg) -> list[tuple[Path, dict]]:
     dc = zeroi2v.data_config(probe)
     cfg = dataclasses.replace(cfg, size=cfg.size or probe.backbone.patch_embed.img_size[0])  # the model's size
     view = ViewConfig(num_frames=cfg.frames, size=cfg.size, mean=dc["mean"], std=dc["std"])
+    if adapted_methods and cfg.batch_size % D.get_world_size():
+        raise UserError(f"--batch-size {cfg.batch_size} is the global adaptation batch: it must be divisible by "
+                        f"the {D.get_world_size()} processes; pass a multiple of {D.get_world_size()}")
+    if cfg.resume:  # an unreadable or foreign adaptation checkpoint: one line, nothing under --out rewritten
+        for method in adapted_methods:
+            check_adapt_resume(out / method, cfg=acfg, amp=cfg.amp, train_items=train_items, val_items=val_items,
+                               identity=dict(backbone=cfg.backbone, timm_kwargs=cfg.timm_kwargs, frames=cfg.frames,
+                                             method=method))
     commit(cfg, out, sets)  # every check passed: the first write under --out
     cache_root = Path(cfg.cache_dir) if cfg.cache_dir else cache_dir()
     pretrained = resolve_pretrained(cfg, fs, mean=dc["mean"], std=dc["std"], cache_root=cache_root)
@@ -156,9 +165,14 @@ def run_stages(cfg) -> list[tuple[Path, dict]]:
                      len(train_items), n_base, cfg.epochs)
             identity = dict(backbone=cfg.backbone, timm_kwargs=cfg.timm_kwargs, frames=cfg.frames,
                             stdha=list(model.stdha_offsets), pretrained_sha256=pretrained_sha, method=method)
-            adapt(model, train_items=train_items, val_items=val_items, val_episodes=val_eps, view=view, cfg=acfg,
-                  out_dir=out / method, device=cfg.device, resume=cfg.resume, identity=identity,
-                  on_error=cfg.on_error, amp=cfg.amp)
+            tracker = Tracker(out / method, tensorboard=cfg.tensorboard, wandb_project=cfg.wandb,
+                              run_name=f"{out.name}-{method}", config=dataclasses.asdict(cfg))  # metrics.csv too
+            try:
+                adapt(model, train_items=train_items, val_items=val_items, val_episodes=val_eps, view=view,
+                      cfg=acfg, out_dir=out / method, device=cfg.device, resume=cfg.resume, identity=identity,
+                      on_error=cfg.on_error, amp=cfg.amp, tracker=tracker)
+            finally:
+                tracker.close()
             seconds["adapt"] = time.perf_counter() - t
             t = time.perf_counter()
             model, diff = merge_stage(cfg, model, method, out, view, test_items, n_base)

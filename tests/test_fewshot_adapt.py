@@ -74,16 +74,50 @@ def test_on_error_skip_reaches_the_adaptation_datasets(toy, tmp_path):
     assert state["epoch"] == 1
 
 
+def test_an_unreadable_val_video_is_skipped_and_its_episodes_dropped(toy, tmp_path, caplog):
+    """--on-error skip: the val video gets no features (not the next video's), the val episodes that
+    need it are dropped and counted; the val metric is the prototype accuracy on the kept ones."""
+    from episodes.protocols import episode_indices, mean_ci95, prototype_from_table, similarity_table
+    from fewshot.embed import _features
+    from fewshot.evaluate import answerable
+    from zeroi2v import data
+
+    root = tmp_path / "data"
+    shutil.copytree(toy, root)
+    items = inputs(root)
+    bad = items["val_items"][0]
+    bad.path.write_bytes(b"\0" * 100)
+    with pytest.raises(UserError, match="on-error skip"):
+        adapt(model(), **items, cfg=CFG, out_dir=tmp_path / "a")
+    m = model()
+    with caplog.at_level("WARNING", logger="fewshot"):
+        state = adapt(m, **items, cfg=CFG, out_dir=tmp_path / "b", on_error="skip")
+    kept, dropped = answerable(items["val_episodes"], {it.video_id: 0 for it in items["val_items"][1:]})
+    assert 0 < dropped < len(items["val_episodes"])
+    assert state["val_skipped"] == dict(videos=1, episodes_dropped=dropped)
+    assert f"dropped {dropped} of {len(items['val_episodes'])} val episodes" in caplog.text
+    # the oracle: the adapted model's features of the readable val videos, prototype accuracy on `kept`
+    good = items["val_items"][1:]
+    ds = data.VideoClipDataset(good, num_frames=4, size=32, train=False, mean=VIEW.mean, std=VIEW.std)
+    with torch.no_grad():
+        feats = _features(m.eval(), torch.stack([ds[i][0] for i in range(len(good))]), device="cpu", dtype=None)
+    sup, qry = episode_indices({it.video_id: r for r, it in enumerate(good)}, kept)
+    expect = mean_ci95(prototype_from_table(similarity_table(feats), sup, qry))[0]
+    assert state["history"][-1]["val_metric"] == pytest.approx(expect, abs=1e-9)
+
+
+DDP_CFG = dataclasses.replace(CFG, batch_size=4)  # a global batch: 2 clips per rank
+
 DDP_SCRIPT = """
 import json, sys
 import torch
 sys.path.insert(0, sys.argv[2])
-from test_fewshot_adapt import CFG, inputs, model
+from test_fewshot_adapt import DDP_CFG, inputs, model
 from fewshot.adapt import adapt
 from zeroi2v import distributed as D
 
 info = D.init_distributed("cpu")
-state = adapt(model(), **inputs(sys.argv[1]), cfg=CFG, out_dir=__import__("pathlib").Path(sys.argv[3]))
+state = adapt(model(), **inputs(sys.argv[1]), cfg=DDP_CFG, out_dir=__import__("pathlib").Path(sys.argv[3]))
 with open(f"{sys.argv[3]}.history{info.rank}.json", "w") as f:  # one file per rank (prints interleave)
     json.dump([h["train_loss"] for h in state["history"]], f)
 D.cleanup()
@@ -107,5 +141,5 @@ def test_adaptation_under_torchrun_is_data_parallel(toy, tmp_path):
     h0, h1 = (json.loads((tmp_path / f"out.history{rank}.json").read_text()) for rank in (0, 1))
     assert len(h0) == 1 and h0 == h1  # the loss is all-reduced: the same on both ranks
     ck = torch.load(tmp_path / "out" / "last.pt", weights_only=True)
-    n = len(inputs(toy)["train_items"])  # each rank: half the base videos, partial batches dropped
-    assert ck["world_size"] == 2 and len(ck["rng"]) == 2 and ck["step"] == (n // 2) // CFG.batch_size
+    n = len(inputs(toy)["train_items"])  # the 1-process global batches, each split over the 2 ranks
+    assert ck["world_size"] == 2 and len(ck["rng"]) == 2 and ck["step"] == n // DDP_CFG.batch_size

@@ -149,3 +149,56 @@ def test_a_given_episode_set_is_evaluated_as_is(toy, tmp_path):
     recs = records(tmp_path / "run")
     assert set(recs) == {("frozen", 2, "prototype"), ("frozen", 2, "finetune")}
     assert all(r["episode_set_hash"] == episode_set_hash(eps) and r["n_episodes"] == 25 for r in recs.values())
+
+
+def test_a_refused_resume_changes_nothing_under_out(toy, reference, tmp_path, capsys):
+    """--resume with another adaptation setting, or a damaged checkpoint: one line, exit 2, before
+    config.json, run.log or the episode files are rewritten."""
+    import shutil
+
+    out = tmp_path / "run"
+    shutil.copytree(reference / "run", out)
+
+    def snapshot():
+        return {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in sorted(out.rglob("*")) if p.is_file()}
+
+    before = snapshot()
+    assert fsrun.main(args(toy, out, reference / "cache", "--resume", "--lr", "0.5")) == 2
+    assert "was written with lr=" in capsys.readouterr().err
+    assert snapshot() == before
+    (out / "zeroi2v" / "last.pt").write_bytes(b"\0" * 64)
+    before = snapshot()
+    assert fsrun.main(args(toy, out, reference / "cache", "--resume")) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot read training state" in err[0] and "last.pt" in err[0]
+    assert snapshot() == before
+
+
+def test_tensorboard_and_wandb_flags_reach_the_adaptation_tracker(toy, reference, tmp_path, capsys):
+    """The same flag names as zeroi2v.train: --tensorboard events and metrics.csv in <out>/<method>/."""
+    pytest.importorskip("tensorboard")
+    import csv
+
+    import torch
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = tmp_path / "run"
+    assert fsrun.main(args(toy, out, reference / "cache", "--methods", "zeroi2v", "--protocols", "prototype",
+                           "--tensorboard")) == 0
+    acc = EventAccumulator(str(out / "zeroi2v" / "tensorboard"))
+    acc.Reload()
+    history = torch.load(out / "zeroi2v" / "last.pt", weights_only=True)["history"]
+    loss = acc.Scalars("train_loss")
+    assert [e.step for e in loss] == [1, 2]
+    assert [e.value for e in loss] == pytest.approx([h["train_loss"] for h in history], rel=1e-6)
+    assert [e.step for e in acc.Scalars("val/val_3w5s_prototype_acc")] == [1, 2]
+    rows = list(csv.DictReader((out / "zeroi2v" / "metrics.csv").open()))
+    assert [float(r["train_loss"]) for r in rows] == [h["train_loss"] for h in history]
+    assert json.loads((out / "config.json").read_text())["tensorboard"] is True
+    try:
+        import wandb  # noqa: F401
+    except ImportError:
+        capsys.readouterr()
+        assert fsrun.main(args(toy, tmp_path / "w", reference / "cache", "--wandb", "proj")) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "pip install wandb" in err[0] and not (tmp_path / "w").exists()

@@ -19,12 +19,10 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from zeroi2v.defaults import TOY_BACKBONE, TOY_VIT  # the one definition (re-exported here)
 from zeroi2v.io import atomic_torch_save, sha256_json
 
 log = logging.getLogger("fewshot")
-
-TOY_BACKBONE = "vit_tiny_patch16_224"
-TOY_VIT = dict(img_size=64, patch_size=16, embed_dim=96, depth=4, num_heads=6)  # 17 tokens per frame
 
 
 @dataclass(frozen=True)

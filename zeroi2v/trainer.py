@@ -170,6 +170,26 @@ def _restore(ck: dict, *, model, optimizer, scheduler, scaler, seed: int, log) -
         torch.manual_seed(seed + 1000 * ck["epoch"] + rank)
 
 
+def resume_key(cfg: FitConfig) -> dict[str, Any]:
+    """The training settings a resumed run must share with its checkpoint."""
+    return {k: v for k, v in dataclasses.asdict(cfg).items() if k not in FREE_TO_CHANGE}
+
+
+def precheck_resume(path: str | Path, cfg: FitConfig, *, identity: dict[str, Any] | None = None) -> dict | None:
+    """Read and check a resume checkpoint before any work (None when there is none): the same one
+    line as `fit` for an unreadable file, another training config, or another value of a key of the
+    (partial) `identity` known so far -- `fit` checks the whole identity again once the model exists."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    ck = load_state(path)
+    old = ck.get("identity") if isinstance(ck.get("identity"), dict) else {}
+    known = dict(identity or {})
+    check_resume(path, ck, identity={**known, **{k: v for k, v in old.items() if k not in known}},
+                 config=resume_key(cfg))
+    return ck
+
+
 def _log_default(msg: str) -> None:
     if D.is_main():
         print(f"[train] {msg}", flush=True)
@@ -208,7 +228,7 @@ def fit(model: torch.nn.Module, train_dataset, cfg: FitConfig, *, out_dir: str |
     dtype = amp_dtype(cfg.amp, device)
     scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
     identity = dict(identity, frozen_fingerprint=frozen_fingerprint(model))
-    config = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in FREE_TO_CHANGE}
+    config = resume_key(cfg)
 
     state: dict[str, Any] = dict(epoch=0, step=0, history=[], best_epoch=None, best_metric=None)
     if resume and ckpt_path.is_file():

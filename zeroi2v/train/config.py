@@ -330,6 +330,9 @@ def resolve_config(args: argparse.Namespace, *, out: str) -> TrainConfig:
     views = _views(args.test_views or d.test_views)
     if args.train_subset:
         parse_subset(args.train_subset)
+    elif args.allway_dir:
+        raise UserError(f"--allway-dir {args.allway_dir} is read only with --train-subset kshot:K:FOLD; pass "
+                        f"--train-subset or drop --allway-dir")
     pretrained = _pretrained(args.pretrained, toy=toy, dataset=args.dataset, backbone=backbone)
     stdha = args.stdha or d.stdha
     if method in ("zeroi2v_no_stdha", "frozen"):

@@ -84,14 +84,22 @@ def fit_config(cfg: TrainConfig):
                      warmup_start=cfg.warmup_start, schedule=cfg.schedule)
 
 
+def config_identity(cfg: TrainConfig) -> dict:
+    """The part of `identity` the settings alone give (checked before any work on --resume)."""
+    return dict(dataset=cfg.dataset, split=cfg.split, backbone=cfg.backbone, timm_kwargs=dict(cfg.timm_kwargs),
+                frames=cfg.frames, size=cfg.size, method=cfg.method, head_dropout=cfg.head_dropout,
+                adapter_dropout=cfg.adapter_dropout, adapter_scale=cfg.adapter_scale, sampling=cfg.sampling,
+                interval=cfg.interval, train_subset=cfg.train_subset)
+
+
 def identity(cfg: TrainConfig, model, *, pretrained_sha256: str | None, train_items, num_classes: int) -> dict:
     """What produced the model and its training data: a resumed run must match all of it."""
-    return dict(dataset=cfg.dataset, split=cfg.split, backbone=cfg.backbone, timm_kwargs=dict(cfg.timm_kwargs),
-                frames=cfg.frames, size=cfg.size, method=cfg.method, stdha=list(model.stdha_offsets),
-                pretrained_sha256=pretrained_sha256, head_dropout=cfg.head_dropout,
-                adapter_dropout=cfg.adapter_dropout, adapter_scale=cfg.adapter_scale, sampling=cfg.sampling,
-                interval=cfg.interval, train_subset=cfg.train_subset, num_classes=num_classes,
-                train_videos=sha256_json(sorted((v.video_id, v.label) for v in train_items)))
+    ident = config_identity(cfg)
+    ident.update(stdha=list(model.stdha_offsets), pretrained_sha256=pretrained_sha256, num_classes=num_classes,
+                 train_videos=sha256_json(sorted((v.video_id, v.label) for v in train_items)))
+    return {k: ident[k] for k in ("dataset", "split", "backbone", "timm_kwargs", "frames", "size", "method", "stdha",
+                                  "pretrained_sha256", "head_dropout", "adapter_dropout", "adapter_scale", "sampling",
+                                  "interval", "train_subset", "num_classes", "train_videos")}  # the named first
 
 
 def run(args: argparse.Namespace, info: D.DistInfo) -> int:
@@ -109,6 +117,13 @@ def run(args: argparse.Namespace, info: D.DistInfo) -> int:
     ckpt_path = out / "checkpoint.pt"
     if ckpt_path.exists() and not cfg.resume:
         raise UserError(f"{ckpt_path} exists; pass --resume to continue that run or choose another --out")
+    if cfg.resume:  # an unreadable checkpoint or other settings: one line before any work
+        from zeroi2v.trainer import precheck_resume
+
+        early = config_identity(cfg)
+        if cfg.pretrained and cfg.pretrained != TOY_PRETRAINED:
+            early["pretrained_sha256"] = sha256_file(cfg.pretrained)
+        precheck_resume(ckpt_path, fit_config(cfg), identity=early)
     if cfg.recipe:
         from .recipe import recipe_summary
 
