@@ -123,7 +123,8 @@ def build_parser() -> ArgumentParser:
                               "queries and episodes (default: sample them)")
     a("--epochs", type=int, help="adaptation epochs, at least 1 (0 is refused: --methods frozen evaluates the "
                                  "unadapted model) (default: the dataset's: 30 on toy, 10 on real data)")
-    a("--batch-size", type=int, help="adaptation and embedding batch size (default: the dataset's, 8)")
+    a("--batch-size", type=int, help="adaptation and embedding batch size; under torchrun the adaptation batch is "
+                                     "global, split evenly over the processes (default: the dataset's, 8)")
     a("--batch", dest="batch_size", type=int, help=argparse.SUPPRESS)  # old spelling (zeroi2v.train)
     a("--lr", type=_finite, help="adaptation peak learning rate, > 0 (0 is refused) (default: the dataset's: "
                                  "2e-3 on toy, 3e-4 on real data, the original recipe)")
@@ -138,9 +139,10 @@ def build_parser() -> ArgumentParser:
                                                     "features; episodes needing them are dropped) (default: error)")
     a("--cache-dir", help="feature and weight cache (default: $ZEROI2V_CACHE or ~/.cache/zeroi2v)")
     a("--tensorboard", action="store_true", help="also write the adaptation's per-epoch metrics as TensorBoard "
-                                                 "events to <out>/<method>/tensorboard (needs tensorboard)")
+                                                 "events to <out>/<method>/tensorboard (needs tensorboard) (default: off)")
     a("--wandb", metavar="PROJECT", help="also log the adaptation's per-epoch metrics to this Weights & Biases "
-                                         "project (needs wandb; offline unless WANDB_MODE or an API key says so)")
+                                         "project (needs wandb; offline unless WANDB_MODE or an API key says so) "
+                                         "(default: none)")
     return p
 
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from zeroi2v.data import ToyConfig, make_toy
 
@@ -88,15 +87,9 @@ def test_two_processes_adapt_to_the_same_merged_model(runs):
     a = load_file(base / "one" / "zeroi2v" / "merged.safetensors")
     b = load_file(base / "two" / "zeroi2v" / "merged.safetensors")
     assert a.keys() == b.keys()
-    merged = max((a[k] - b[k]).abs().max().item() for k in a)
-    # equal to float rounding: the 2 ranks' half-batch gradients, averaged by DDP, are the 1-process
-    # mean over the same global batch. AdamW's first steps divide a gradient by (|g| + 1e-8), so a
-    # trainable element whose gradient is rounding-sized (~1e-9) can move by a fraction of lr/4; here
-    # one adapter bias element of 2,900 does (5e-5; 3e-6 in the merged fc1 bias it folds into), every
-    # other trainable stays within 1e-6
-    ta = torch.load(base / "one" / "zeroi2v" / "last.pt", weights_only=True)["model"]
-    tb = torch.load(base / "two" / "zeroi2v" / "last.pt", weights_only=True)["model"]
-    off = sum(int(((ta[k] - tb[k]).abs() > 1e-6).sum()) for k in ta)
-    assert off <= 2 and merged <= 1e-5, (off, merged)
+    # the 2 ranks' half-batch gradients, averaged by DDP, are the 1-process mean over the same global
+    # batch: equal to float rounding (here 1.5e-8). AdamW's first steps divide a gradient by
+    # (|g| + 1e-8), so a trainable whose gradient is rounding-sized could move further; not here.
+    assert max((a[k] - b[k]).abs().max().item() for k in a) <= 1e-6
     compare(base, one, two, "zeroi2v")
     assert one.replace(str(base / "one"), "X") == two.replace(str(base / "two"), "X")

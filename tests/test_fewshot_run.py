@@ -202,3 +202,15 @@ def test_tensorboard_and_wandb_flags_reach_the_adaptation_tracker(toy, reference
         assert fsrun.main(args(toy, tmp_path / "w", reference / "cache", "--wandb", "proj")) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "pip install wandb" in err[0] and not (tmp_path / "w").exists()
+
+
+def test_a_batch_that_does_not_split_over_the_processes_is_refused_first(toy, reference, tmp_path, capsys,
+                                                                         monkeypatch):
+    from zeroi2v import distributed
+
+    monkeypatch.setattr(distributed, "get_world_size", lambda: 2)  # as under torchrun --nproc_per_node 2
+    out = tmp_path / "run"
+    assert fsrun.main(args(toy, out, reference / "cache", "--methods", "zeroi2v")) == 2  # --batch-size 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--batch-size 3" in err[0] and "divisible by the 2 processes" in err[0]
+    assert not out.exists()

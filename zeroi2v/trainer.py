@@ -91,17 +91,20 @@ def generator_batches(n: int, batch_size: int, *, seed: int, epoch: int, rank: i
     """The "generator" data order: this rank's index batches of one epoch.
 
     One global order for any number of processes: the permutation of a generator seeded
-    seed*1000+epoch (after the one draw a shuffling DataLoader takes from it for its worker seed,
-    so one process keeps the order of `DataLoader(shuffle=True, drop_last=True, generator=g)`),
-    the last partial global batch dropped, and rank r taking the r-th of `world_size` equal
-    slices of every global batch. DDP's gradient mean over ranks of per-rank mean losses is then
-    the one-process mean loss of the same global batch.
+    seed*1000+epoch, the last partial global batch dropped, and rank r taking the r-th of
+    `world_size` equal slices of every global batch. DDP's gradient mean over ranks of per-rank
+    mean losses is then the one-process mean loss of the same global batch. The permutation comes
+    after two int64 draws from the generator: the order the former one-process loader,
+    `DataLoader(shuffle=True, drop_last=True, generator=g)`, had under the tqdm.auto progress bar
+    (which iterates it twice: two worker base seeds drawn before the permutation), so earlier
+    few-shot runs keep their numbers.
     """
     if batch_size % world_size:
         raise UserError(f"batch size {batch_size} is not divisible by the {world_size} processes; use a batch "
                         f"size that is a multiple of {world_size}")
     g = torch.Generator().manual_seed(seed * 1000 + epoch)
-    torch.empty((), dtype=torch.int64).random_(generator=g)  # the draw DataLoader takes first (worker base seed)
+    for _ in range(2):  # the former loader's two base-seed draws (see above)
+        torch.empty((), dtype=torch.int64).random_(generator=g)
     perm = torch.randperm(n, generator=g)[: n // batch_size * batch_size]  # (n_batches * B,)
     m = batch_size // world_size  # per-rank micro-batch
     return perm.view(-1, world_size, m)[:, rank].tolist()  # (n_batches, m)

@@ -142,15 +142,18 @@ def test_a_damaged_checkpoint_is_one_line(tmp_path):
 
 
 def test_generator_order_is_the_shuffling_loaders_and_shards_its_global_batches():
-    """One process: the order of DataLoader(shuffle=True, drop_last=True, generator=seed*1000+epoch);
-    two ranks: the two halves of each of those global batches."""
+    """One process: the order of DataLoader(shuffle=True, drop_last=True, generator=seed*1000+epoch)
+    iterated a second time (as the tqdm.auto progress bar did: the former few-shot order); two
+    ranks: the two halves of each of those global batches."""
     from torch.utils.data import DataLoader
 
     from zeroi2v.trainer import generator_batches
 
     for n, b, seed, epoch in [(12, 4, 0, 0), (30, 6, 3, 1), (101, 8, 1, 7)]:
         g = torch.Generator().manual_seed(seed * 1000 + epoch)
-        old = [x.tolist() for x in DataLoader(list(range(n)), batch_size=b, shuffle=True, drop_last=True, generator=g)]
+        loader = DataLoader(list(range(n)), batch_size=b, shuffle=True, drop_last=True, generator=g)
+        iter(loader)  # tqdm.auto's constructor: one base-seed draw
+        old = [x.tolist() for x in loader]
         assert generator_batches(n, b, seed=seed, epoch=epoch) == old
         halves = [generator_batches(n, b, seed=seed, epoch=epoch, rank=r, world_size=2) for r in range(2)]
         assert [h0 + h1 for h0, h1 in zip(*halves)] == old and all(len(x) == b // 2 for x in halves[0])
