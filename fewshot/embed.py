@@ -254,7 +254,7 @@ def readable_features(model: torch.nn.Module, ds, *, batch_size: int, num_worker
     their positions in `ds`, and {position: reason} of the unreadable ones: no substitution by the
     next video (`_Clips`); on_error="error" raises on the first unreadable one."""
     loader = torch.utils.data.DataLoader(_Clips(ds), batch_size=batch_size, shuffle=False, collate_fn=_collate,
-                                         num_workers=num_workers, pin_memory=str(device).startswith("cuda"))
+                                         **loader_kwargs(num_workers, device))
     model.eval().to(device)
     dtype = autocast_dtype(amp, device)
     feats, rows, bad = [], [], {}

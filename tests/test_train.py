@@ -12,25 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from train_fixtures import REPO, TINY_MODEL, tiny_args, toy_root  # noqa: F401 (toy_root: a fixture)
 from zeroi2v.train import cli as train
-
-REPO = Path(__file__).resolve().parents[1]
-TINY_MODEL = json.dumps(dict(patch_size=8, embed_dim=32, depth=2, num_heads=4))
-
-
-@pytest.fixture(scope="module")
-def toy_root(tmp_path_factory):
-    from zeroi2v.data import ToyConfig, make_toy
-
-    root = tmp_path_factory.mktemp("toy") / "toy"
-    cfg = ToyConfig(num_classes=4, videos_per_class=6, test_per_class=2, frames=8, size=32, images_per_class=1)
-    return make_toy(root, cfg, workers=1)  # 4 classes: 16 train, 8 test videos
-
-
-def tiny_args(root, out, *extra):
-    return ["--dataset", "toy", "--data-root", str(root), "--frames", "4", "--batch-size", "4",
-            "--timm-kwargs", TINY_MODEL, "--no-progress", "--out", str(out), "--pretrained", "none",
-            *map(str, extra)]
 
 
 def read_record(out):

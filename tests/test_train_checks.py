@@ -1,6 +1,7 @@
 """zeroi2v.train: bad input is one line + exit 2 and changes nothing under --out; resume keys; crafted
 checkpoints; disk full; divergence; metrics.csv/jsonl + TensorBoard; --config replay; list datasets."""
 import errno
+import functools
 import json
 import os
 import shutil
@@ -11,25 +12,11 @@ from pathlib import Path
 import pytest
 import torch
 
+import train_fixtures
+from train_fixtures import REPO, TINY_MODEL, toy_root  # noqa: F401 (toy_root: a fixture)
 from zeroi2v.train import cli as train
 
-REPO = Path(__file__).resolve().parents[1]
-TINY_MODEL = json.dumps(dict(patch_size=8, embed_dim=32, depth=2, num_heads=4))
-
-
-@pytest.fixture(scope="module")
-def toy_root(tmp_path_factory):
-    from zeroi2v.data import ToyConfig, make_toy
-
-    root = tmp_path_factory.mktemp("toy") / "toy"
-    cfg = ToyConfig(num_classes=4, videos_per_class=6, test_per_class=2, frames=8, size=32, images_per_class=1)
-    return make_toy(root, cfg, workers=1)  # 4 classes: 16 train, 8 test videos
-
-
-def tiny_args(root, out, *extra):
-    return ["--dataset", "toy", "--data-root", str(root), "--frames", "4", "--batch-size", "4",
-            "--timm-kwargs", TINY_MODEL, "--no-progress", "--out", str(out), "--pretrained", "none",
-            "--no-throughput", *map(str, extra)]
+tiny_args = functools.partial(train_fixtures.tiny_args, throughput=False)
 
 
 def snapshot(folder: Path) -> dict:
@@ -131,6 +118,25 @@ def test_resume_refuses_another_model_or_config(done, tmp_path, toy_root, capsys
     err = one_line_exit_2(capsys, train.main(tiny_args(toy_root, out, "--epochs", "2", "--resume", *extra)))
     assert key in err and "use a new --out or drop --resume" in err and str(out / "checkpoint.pt") in err
     assert snapshot(out) == before
+
+
+def test_resume_with_more_epochs_keeps_the_warmup_and_refuses_another_explicit_one(done, tmp_path, toy_root,
+                                                                                   capsys):
+    """--epochs may change on resume: the default warm-up (min(2.5, epochs/4)) is the checkpoint's, not
+    the new --epochs'; an explicit other --warmup-epochs is refused in one line."""
+    out = tmp_path / "run"
+    shutil.copytree(done, out)
+    before = snapshot(out)
+    err = one_line_exit_2(capsys, train.main(tiny_args(toy_root, out, "--epochs", "3", "--resume",
+                                                       "--warmup-epochs", "0.75")))
+    assert "warmup_epochs=0.5, this run has warmup_epochs=0.75" in err and snapshot(out) == before
+    assert train.main(tiny_args(toy_root, out, "--epochs", "3", "--resume")) == 0
+    log = capsys.readouterr().out
+    assert "keeping the checkpoint's warm-up of 0.5 epoch(s)" in log
+    assert "checkpoint was for 2 epochs, now 3: the cosine schedule is stretched" in log
+    assert "2 epoch(s) done" in log and "epoch 3/3" in log
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["epochs"] == 3 and cfg["warmup_epochs"] == 0.5
 
 
 def test_resume_refuses_other_pretrained_weights(toy_root, tmp_path, capsys):
@@ -403,3 +409,25 @@ def test_toy_recipe_equals_the_toy_defaults_row():
             float(d.flip), d.crop_scale, d.sampling)
     assert fields["bias_decay"] is False and fields["warmup_start"] == 0.0 and fields["randaugment"] is None
     assert fields["schedule"] == "cosine"
+
+
+def test_train_datasets_and_their_defaults_come_from_the_defaults_table():
+    """One source: zeroi2v.train's datasets and readers are the rows of zeroi2v.defaults, and no
+    per-dataset default has a second value in TrainConfig."""
+    import dataclasses
+
+    from zeroi2v import data
+    from zeroi2v.defaults import DATASET_DEFAULTS, DatasetDefaults
+    from zeroi2v.train.config import DATASETS, TrainConfig
+
+    assert DATASETS == {name: row.reader for name, row in DATASET_DEFAULTS.items()}
+    assert DATASETS["k400"] == "kinetics" and all(DATASETS[n] == n for n in DATASETS if n != "k400")
+    assert all(reader in data.READERS for reader in DATASETS.values())
+    train_fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    shared = [f.name for f in dataclasses.fields(DatasetDefaults) if f.name in train_fields]
+    assert {"frames", "epochs", "lr", "weight_decay", "warmup_epochs", "head_dropout", "adapter_dropout",
+            "adapter_scale", "sampling", "test_views", "stdha"} <= set(shared)
+    for name in shared:
+        f = train_fields[name]
+        # no default, or None (unset: the row's value)
+        assert f.default in (dataclasses.MISSING, None) and f.default_factory is dataclasses.MISSING, name

@@ -204,3 +204,34 @@ def test_two_processes_with_the_generator_order_train_the_one_process_model(tmp_
         assert (two["b"] - one.fc.bias).abs().max().item() <= 1e-6
         assert two["loss"] == pytest.approx([h["train_loss"] for h in s1["history"]], abs=1e-6)
     assert not torch.equal(one.fc.weight, NoDropNet().fc.weight)  # it trained
+
+
+@pytest.mark.parametrize("order", ["sampler", "generator"])
+def test_persistent_workers_give_the_main_process_batches(tmp_path, order):
+    """(epoch, index) keys reach persistent workers: 2 workers give the num_workers=0 batches bit for bit,
+    and epoch 1's augmentation differs from epoch 0's."""
+    import video_fixtures as V
+    from zeroi2v import data
+    from zeroi2v.trainer import EpochLoader
+
+    items = [data.VideoItem(video_id=f"v{k}", label=k % 2, class_name=str(k % 2),
+                            path=V.write_video(tmp_path / f"v{k}.mp4", V.moving_square(frames=8, size=24, seed=k)))
+             for k in range(4)]
+    ds = data.VideoClipDataset(items, num_frames=2, size=16, train=True, mean=(0.5,) * 3, std=(0.25,) * 3,
+                               keep_decoded=True, normalize=False)
+
+    def batches(workers):
+        cfg = FitConfig(epochs=2, batch_size=2, lr=0.1, num_workers=workers, data_order=order, progress=False)
+        loader = EpochLoader(ds, cfg, torch.device("cpu"))
+        assert loader.loader.persistent_workers == (workers > 0)
+        return [[(x.clone(), y.clone()) for x, y in loader.for_epoch(e)] for e in range(2)]
+
+    main, workers = batches(0), batches(2)
+    for e in range(2):
+        assert len(main[e]) == len(workers[e]) == 2
+        for (x0, y0), (x1, y1) in zip(main[e], workers[e]):
+            assert torch.equal(x0, x1) and torch.equal(y0, y1)
+    assert not all(torch.equal(a[0], b[0]) for a, b in zip(main[0], main[1]))
+    key = ds[(1, 3)][0]
+    ds.set_epoch(1)  # a (epoch, index) key is the index after set_epoch(epoch)
+    assert torch.equal(key, ds[3][0]) and not torch.equal(key, ds[(0, 3)][0])

@@ -25,8 +25,10 @@ REAL_BACKBONE = "vit_base_patch16_clip_224"
 
 @dataclass(frozen=True)
 class DatasetDefaults:
-    """What an unset flag means on one dataset. `size=None`: the data's own frame size (toy)."""
+    """What an unset flag means on one dataset. `size=None`: the data's own frame size (toy).
+    `reader`: the zeroi2v.data reader of zeroi2v.train's dataset of that name."""
 
+    reader: str | None = None
     frames: int = 8
     size: int | None = 224
     test_views: str = "1x3"  # CLIPSxCROPS at test time (zeroi2v.train)
@@ -55,16 +57,18 @@ _REAL = DatasetDefaults()
 DATASET_DEFAULTS: dict[str, DatasetDefaults] = {
     # the toy's six val classes stay at chance for every method and epoch (measured), so selecting the
     # epoch on them would pick one at random: the last epoch is kept
-    "toy": DatasetDefaults(size=None, test_views="1x1", epochs=20, batch_size=16, lr=2e-3, head_dropout=0.0,
-                           adapter_dropout=0.0, adapter_scale=1.0, flip=False, crop_scale=(0.6, 1.0),
-                           keep_decoded=True, select="last", adapt_epochs=30),
-    "hmdb51": _REAL,
-    "ucf101": _REAL,
-    "ssv2": replace(_REAL, test_views="2x3", test_split="val", stdha="ssv2", epochs=50),
-    "k400": replace(_REAL, sampling="dense", interval=16, test_split="val"),
-    "list": _REAL,  # your own videos: <root>/train.txt, val.txt, test.txt (+ classes.txt)
+    "toy": DatasetDefaults(reader="toy", size=None, test_views="1x1", epochs=20, batch_size=16, lr=2e-3,
+                           head_dropout=0.0, adapter_dropout=0.0, adapter_scale=1.0, flip=False,
+                           crop_scale=(0.6, 1.0), keep_decoded=True, select="last", adapt_epochs=30),
+    "hmdb51": replace(_REAL, reader="hmdb51"),
+    "ucf101": replace(_REAL, reader="ucf101"),
+    "ssv2": replace(_REAL, reader="ssv2", test_views="2x3", test_split="val", stdha="ssv2", epochs=50),
+    "k400": replace(_REAL, reader="kinetics", sampling="dense", interval=16, test_split="val"),
+    "list": replace(_REAL, reader="list"),  # your own videos: <root>/train.txt, val.txt, test.txt (+ classes.txt)
 }
 TRAIN_DATASETS = tuple(DATASET_DEFAULTS)
+# zeroi2v.train dataset name -> zeroi2v.data reader (a new dataset: its reader module, its READERS entry, a row above)
+TRAIN_READERS = {name: row.reader for name, row in DATASET_DEFAULTS.items()}
 # few-shot benchmark name -> the row of the videos it is cut from
 FEWSHOT_ROWS = {"toy": "toy", "ssv2_full": "ssv2", "ssv2_small": "ssv2", "ssv2": "ssv2", "kinetics100": "k400",
                 "hmdb51": "hmdb51", "ucf101": "ucf101", "list": "list"}

@@ -110,8 +110,42 @@ def generator_batches(n: int, batch_size: int, *, seed: int, epoch: int, rank: i
     return perm.view(-1, world_size, m)[:, rank].tolist()  # (n_batches, m)
 
 
+class _EpochKeys(torch.utils.data.Sampler):
+    """The indices of `sampler`, each as the key (epoch, index): the epoch travels with the index, so
+    (persistent) DataLoader workers key augmentation by (seed, epoch, index) without `set_epoch`."""
+
+    def __init__(self, sampler) -> None:
+        self.sampler, self.epoch = sampler, 0
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+    def __iter__(self):
+        return ((self.epoch, i) for i in self.sampler)
+
+
+class _GeneratorBatches(torch.utils.data.Sampler):
+    """The "generator" order's index batches of the current `epoch` (`generator_batches`), keyed as
+    (epoch, index) when `keyed`."""
+
+    def __init__(self, n: int, cfg: FitConfig, *, keyed: bool) -> None:
+        self.n, self.cfg, self.keyed, self.epoch = n, cfg, keyed, 0
+
+    def __len__(self) -> int:
+        return self.n // self.cfg.batch_size
+
+    def __iter__(self):
+        batches = generator_batches(self.n, self.cfg.batch_size, seed=self.cfg.seed, epoch=self.epoch,
+                                    rank=D.get_rank(), world_size=D.get_world_size())
+        return iter([[(self.epoch, i) for i in b] for b in batches] if self.keyed else batches)
+
+
 class EpochLoader:
-    """The training DataLoader of each epoch, ordered by (seed, epoch) as `cfg.data_order` says."""
+    """The one training DataLoader, ordered each epoch by (seed, epoch) as `cfg.data_order` says.
+
+    A dataset with `epoch_keyed = True` (VideoClipDataset) gets (epoch, index) keys and persistent
+    workers (num_workers > 0); any other dataset gets plain indices, and `set_epoch(epoch)` when it has
+    one (then its workers are not persistent, so they see the epoch)."""
 
     def __init__(self, dataset, cfg: FitConfig, device: torch.device) -> None:
         from torch.utils.data import DataLoader
@@ -120,37 +154,37 @@ class EpochLoader:
         if cfg.data_order not in ("sampler", "generator"):
             raise ValueError(f"data_order {cfg.data_order!r}: use sampler or generator")
         self.dataset, self.cfg = dataset, cfg
-        self.kw = dict(num_workers=cfg.num_workers, pin_memory=device.type == "cuda")
+        self.keyed = bool(getattr(dataset, "epoch_keyed", False))
+        persistent = cfg.num_workers > 0 and (self.keyed or not hasattr(dataset, "set_epoch"))
+        kw = dict(num_workers=cfg.num_workers, pin_memory=device.type == "cuda", persistent_workers=persistent)
         self.sampler = None
-        self.loader = None
         if cfg.data_order == "sampler":
             self.sampler = DistributedSampler(dataset, num_replicas=D.get_world_size(), rank=D.get_rank(),
                                               shuffle=True, seed=cfg.seed, drop_last=False)
-            self.loader = DataLoader(dataset, batch_size=cfg.batch_size, sampler=self.sampler,
-                                     generator=torch.Generator().manual_seed(cfg.seed), worker_init_fn=seed_worker,
-                                     **self.kw)
-        elif cfg.batch_size % D.get_world_size():
-            generator_batches(0, cfg.batch_size, seed=0, epoch=0, world_size=D.get_world_size())  # the one line
+            self.order = _EpochKeys(self.sampler) if self.keyed else None
+            self.loader = DataLoader(dataset, batch_size=cfg.batch_size, sampler=self.order or self.sampler,
+                                     generator=torch.Generator(), worker_init_fn=seed_worker, **kw)
+        else:
+            if cfg.batch_size % D.get_world_size():
+                generator_batches(0, cfg.batch_size, seed=0, epoch=0, world_size=D.get_world_size())  # the one line
+            self.order = _GeneratorBatches(len(dataset), cfg, keyed=self.keyed)
+            self.loader = DataLoader(dataset, batch_sampler=self.order, generator=torch.Generator(), **kw)
 
     def __len__(self) -> int:
-        if self.loader is not None:
-            return len(self.loader)
-        return len(self.dataset) // self.cfg.batch_size
+        return len(self.loader)
 
     def for_epoch(self, epoch: int):
-        """epoch: 0-based. Sets the dataset's augmentation epoch and the data order."""
-        if hasattr(self.dataset, "set_epoch"):
+        """epoch: 0-based. Sets the augmentation epoch, the data order and the worker seeds."""
+        if not self.keyed and hasattr(self.dataset, "set_epoch"):
             self.dataset.set_epoch(epoch)  # augmentation from (seed, epoch, index)
-        if self.loader is not None:
+        if self.order is not None:
+            self.order.epoch = epoch  # (epoch, index) keys; the generator order's batches
+        if self.sampler is not None:
             self.sampler.set_epoch(epoch)  # data order from (seed, epoch)
             self.loader.generator.manual_seed(self.cfg.seed + epoch)  # worker seeds from (seed, epoch)
-            return self.loader
-        from torch.utils.data import DataLoader
-
-        batches = generator_batches(len(self.dataset), self.cfg.batch_size, seed=self.cfg.seed, epoch=epoch,
-                                    rank=D.get_rank(), world_size=D.get_world_size())
-        g = torch.Generator().manual_seed(self.cfg.seed * 1000 + epoch)  # worker seeds from (seed, epoch)
-        return DataLoader(self.dataset, batch_sampler=batches, generator=g, **self.kw)
+        else:
+            self.loader.generator.manual_seed(self.cfg.seed * 1000 + epoch)
+        return self.loader
 
 
 def _restore(ck: dict, *, model, optimizer, scheduler, scaler, seed: int, log) -> None:
@@ -178,14 +212,17 @@ def resume_key(cfg: FitConfig) -> dict[str, Any]:
     return {k: v for k, v in dataclasses.asdict(cfg).items() if k not in FREE_TO_CHANGE}
 
 
-def precheck_resume(path: str | Path, cfg: FitConfig, *, identity: dict[str, Any] | None = None) -> dict | None:
-    """Read and check a resume checkpoint before any work (None when there is none): the same one
-    line as `fit` for an unreadable file, another training config, or another value of a key of the
-    (partial) `identity` known so far -- `fit` checks the whole identity again once the model exists."""
+def precheck_resume(path: str | Path, cfg: FitConfig, *, identity: dict[str, Any] | None = None,
+                    ck: dict | None = None) -> dict | None:
+    """Read (unless `ck`, its loaded state, is given) and check a resume checkpoint before any work (None
+    when there is none): the same one line as `fit` for an unreadable file, another training config, or
+    another value of a key of the (partial) `identity` known so far -- `fit` checks the whole identity
+    again once the model exists."""
     path = Path(path)
-    if not path.is_file():
-        return None
-    ck = load_state(path)
+    if ck is None:
+        if not path.is_file():
+            return None
+        ck = load_state(path)
     old = ck.get("identity") if isinstance(ck.get("identity"), dict) else {}
     known = dict(identity or {})
     check_resume(path, ck, identity={**known, **{k: v for k, v in old.items() if k not in known}},

@@ -10,7 +10,9 @@ a horizontal flip with probability `flip` (through `flip_map`), RandomErasing wi
 `randaugment_after_flip=True` moves RandAugment after the crop and flip (the original SSv2 order:
 crop -> flip -> RandAugment -> erasing; the others: RandAugment -> crop -> flip -> erasing).
 Test: deterministic centre sampling, short side resized to `short_side` (None: `size`), then centre
-crop (num_crops=1) or three crops (num_crops=3). Each sample's randomness comes from (seed, epoch, index) alone.
+crop (num_crops=1) or three crops (num_crops=3). Each sample's randomness comes from (seed, epoch, index) alone:
+`ds[(epoch, i)]` names the epoch with the index (what the trainer's samplers yield, so persistent DataLoader
+workers see it), `ds[i]` uses the epoch of `set_epoch` (0 by default).
 The dataset holds only paths and numbers (no open readers), so it pickles for DataLoader workers.
 """
 from __future__ import annotations
@@ -35,6 +37,8 @@ RANDAUGMENT_IMPLS = ("pytorchvideo", "torchvision")
 
 
 class VideoClipDataset(torch.utils.data.Dataset):
+    epoch_keyed = True  # __getitem__ takes (epoch, index) keys (zeroi2v.trainer passes them)
+
     def __init__(
         self,
         items: Sequence[VideoItem],
@@ -131,12 +135,12 @@ class VideoClipDataset(torch.utils.data.Dataset):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
 
-    def _rng(self, index: int) -> np.random.Generator:
-        return np.random.default_rng([self.seed, self.epoch, index])
+    def _rng(self, index: int, epoch: int | None = None) -> np.random.Generator:
+        return np.random.default_rng([self.seed, self.epoch if epoch is None else int(epoch), index])
 
-    def frame_indices(self, index: int, n: int) -> np.ndarray:
+    def frame_indices(self, index: int, n: int, epoch: int | None = None) -> np.ndarray:
         """(Vt, T) frame indices the sample at `index` reads from its n-frame video (same draw as `load`)."""
-        return sample_indices(n, self.num_frames, sampling=self.sampling, train=self.train, rng=self._rng(index),
+        return sample_indices(n, self.num_frames, sampling=self.sampling, train=self.train, rng=self._rng(index, epoch),
                               num_clips=self.num_clips, interval=self.interval, short=self.short)
 
     def _rand_augment(self, clip: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
@@ -145,10 +149,10 @@ class VideoClipDataset(torch.utils.data.Dataset):
             return A.rand_augment(clip, magnitude=magnitude, num_layers=layers, rng=rng)
         return RA.rand_augment_pytorchvideo(clip, magnitude=magnitude, num_layers=layers, rng=rng)
 
-    def load(self, index: int) -> tuple[torch.Tensor, int]:
-        """The sample at `index`; raises VideoError for an unreadable video."""
+    def load(self, index: int, epoch: int | None = None) -> tuple[torch.Tensor, int]:
+        """The sample at `index` of `epoch` (None: the `set_epoch` one); raises VideoError for an unreadable video."""
         item = self.items[index]
-        rng = self._rng(index)
+        rng = self._rng(index, epoch)
         full = self._decoded.get(index)
         vr = open_video(item.path, decoder=self.decoder) if full is None else None
         idx = sample_indices(len(vr) if full is None else len(full), self.num_frames, sampling=self.sampling,
@@ -192,11 +196,13 @@ class VideoClipDataset(torch.utils.data.Dataset):
             return video.contiguous(), int(label)
         return T.normalize(video, self.mean, self.std, channel_dim=1), int(label)  # (V, C, T, H, W) float32
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, int]:
+        """key: index, or (epoch, index)."""
+        epoch, index = key if isinstance(key, tuple) else (None, key)
         for attempt in range(len(self.items)):
             i = (index + attempt) % len(self.items)
             try:
-                return self.load(i)
+                return self.load(i, epoch)
             except VideoError as e:
                 path = self.items[i].path
                 if self.on_error == "error":

@@ -14,51 +14,53 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from zeroi2v.defaults import (REAL_BACKBONE, TOY_BACKBONE, TOY_PRETRAINED, TOY_VIT, default_num_workers,
-                              defaults_for)
+from zeroi2v.defaults import (REAL_BACKBONE, TOY_BACKBONE, TOY_PRETRAINED, TOY_VIT, TRAIN_READERS,
+                              default_backbone, default_num_workers, defaults_for)
 from zeroi2v.errors import ArgumentParser, UserError
 from zeroi2v.variants import METHODS
 
-# zeroi2v.train dataset name -> zeroi2v.data reader
-DATASETS = {"toy": "toy", "hmdb51": "hmdb51", "ucf101": "ucf101", "ssv2": "ssv2", "k400": "kinetics", "list": "list"}
+DATASETS = TRAIN_READERS  # zeroi2v.train dataset name -> zeroi2v.data reader (the rows of zeroi2v.defaults)
 AMP = ("auto", "bf16", "fp16", "none")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TrainConfig:
+    """A resolved run (`resolve_config`). The fields without a default are the dataset's row of
+    zeroi2v.defaults (or values derived from it), so no per-dataset default lives here."""
+
     dataset: str
     out: str
     data_root: str | None = None
     split: int = 1
-    backbone: str = REAL_BACKBONE
+    backbone: str
     pretrained: str | None = None
-    frames: int = 8
-    size: int = 224
+    frames: int
+    size: int
     timm_kwargs: dict = field(default_factory=dict)
     method: str = "zeroi2v"
-    stdha: str = "default"
-    epochs: int = 30
-    batch_size: int = 8
-    eval_batch_size: int = 8
+    stdha: str
+    epochs: int
+    batch_size: int
+    eval_batch_size: int
     accum: int = 1
-    lr: float = 3e-4
-    weight_decay: float = 0.05
-    warmup_epochs: float = 2.5
+    lr: float
+    weight_decay: float
+    warmup_epochs: float
     min_lr_ratio: float = 0.0
     label_smoothing: float = 0.0
-    head_dropout: float = 0.5
-    adapter_dropout: float = 0.1
-    adapter_scale: float = 0.5
+    head_dropout: float
+    adapter_dropout: float
+    adapter_scale: float
     clip_grad: float | None = None
     amp: str = "auto"
-    sampling: str = "uniform"
-    interval: int | None = None
-    test_views: str = "1x3"
+    sampling: str
+    interval: int | None
+    test_views: str
     train_subset: str | None = None
     allway_dir: str | None = None
     seed: int = 0
     deterministic: bool = False
-    num_workers: int = 0
+    num_workers: int
     threads: int | None = None
     device: str = "auto"
     resume: bool = False
@@ -277,7 +279,7 @@ def resolve_config(args: argparse.Namespace, *, out: str) -> TrainConfig:
         raise UserError(f"--timm-kwargs is not valid JSON ({e.msg}); e.g. '{{\"depth\": 2}}'") from None
     if not isinstance(extra, dict):
         raise UserError("--timm-kwargs must be a JSON object, e.g. '{\"depth\": 2}'")
-    backbone = args.backbone or (TOY_BACKBONE if toy else REAL_BACKBONE)
+    backbone = args.backbone or default_backbone(args.dataset)
     timm_kwargs = {**(toy_model_kwargs() if toy and backbone == TOY_BACKBONE else {}), **extra}
     epochs, batch = pick(args.epochs, d.epochs), pick(args.batch_size, d.batch_size)
     accum, split = pick(args.accum, 1), pick(args.split, 1)

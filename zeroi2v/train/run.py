@@ -84,6 +84,17 @@ def fit_config(cfg: TrainConfig):
                      warmup_start=cfg.warmup_start, schedule=cfg.schedule)
 
 
+def keep_checkpoint_warmup(cfg: TrainConfig, ck: dict) -> TrainConfig:
+    """A resumed run without --warmup-epochs keeps its checkpoint's warm-up: the default one follows
+    --epochs (min(2.5, epochs/4)), and --epochs may change on resume."""
+    old = ck.get("config", {}).get("warmup_epochs") if isinstance(ck.get("config"), dict) else None
+    if not isinstance(old, (int, float)) or old == cfg.warmup_epochs:
+        return cfg
+    log(f"--resume: keeping the checkpoint's warm-up of {old:g} epoch(s) (this run's default would be "
+        f"{cfg.warmup_epochs:g}; pass --warmup-epochs to choose)")
+    return dataclasses.replace(cfg, warmup_epochs=float(old))
+
+
 def config_identity(cfg: TrainConfig) -> dict:
     """The part of `identity` the settings alone give (checked before any work on --resume)."""
     return dict(dataset=cfg.dataset, split=cfg.split, backbone=cfg.backbone, timm_kwargs=dict(cfg.timm_kwargs),
@@ -112,18 +123,23 @@ def run(args: argparse.Namespace, info: D.DistInfo) -> int:
 
             data.resolve_root("toy", args.data_root)
         D.barrier()
+    warmup_given = args.warmup_epochs is not None  # on the command line or replayed by --config
     cfg = resolve_config(args, out=out)
     out = Path(cfg.out)
     ckpt_path = out / "checkpoint.pt"
     if ckpt_path.exists() and not cfg.resume:
         raise UserError(f"{ckpt_path} exists; pass --resume to continue that run or choose another --out")
-    if cfg.resume:  # an unreadable checkpoint or other settings: one line before any work
+    if cfg.resume and ckpt_path.is_file():  # an unreadable checkpoint or other settings: one line before any work
+        from zeroi2v.checkpoint_state import load_state
         from zeroi2v.trainer import precheck_resume
 
+        ck = load_state(ckpt_path)
+        if not warmup_given:
+            cfg = keep_checkpoint_warmup(cfg, ck)
         early = config_identity(cfg)
         if cfg.pretrained and cfg.pretrained != TOY_PRETRAINED:
             early["pretrained_sha256"] = sha256_file(cfg.pretrained)
-        precheck_resume(ckpt_path, fit_config(cfg), identity=early)
+        precheck_resume(ckpt_path, fit_config(cfg), identity=early, ck=ck)
     if cfg.recipe:
         from .recipe import recipe_summary
 
