@@ -313,7 +313,7 @@ def test_old_flag_spellings_are_hidden_aliases():
 # ---------------------------------------------------------------- your own videos: --dataset list
 
 
-def test_list_dataset(toy_root, tmp_path):
+def test_list_dataset(toy_root, tmp_path, capsys):
     root = tmp_path / "mine"
     shutil.copytree(toy_root / "videos", root / "clips")
     names = [line.split()[1] for line in (toy_root / "ucfTrainTestlist" / "classInd.txt").read_text().splitlines()]
@@ -333,6 +333,17 @@ def test_list_dataset(toy_root, tmp_path):
     rec = record(out)
     assert rec["dataset"] == "list" and rec["n_test"] == 8 and rec["num_classes"] == 4
     assert (out / "metrics.csv").is_file()
+    # a few-shot layout (test classes disjoint from train) would score 0 % by construction: refused
+    first = names[0]
+    (root / "train.txt").write_text("".join(line + "\n" for line in (root / "train.txt").read_text().splitlines()
+                                            if not line.startswith(f"clips/{first}/")))
+    refused = tmp_path / "refused"
+    args = tiny_args(root, refused, "--epochs", "1", "--size", "32", "--backbone", "vit_tiny_patch16_224")
+    args[1], args[args.index("none")] = "list", str(tmp_path / "w.pth")
+    capsys.readouterr()
+    err = one_line_exit_2(capsys, train.main(args))
+    assert f"never appear in its train list (first: '{first}')" in err and "fewshot.run" in err
+    assert not any(refused.rglob("*")) if refused.exists() else True  # nothing written by a refused run
 
 
 # ---------------------------------------------------------------- --recipe, --list-recipes

@@ -46,6 +46,11 @@ def load_items(cfg: TrainConfig):
     if not train or not test:
         raise UserError(f"{cfg.dataset} under {root} has {len(train)} train and {len(test)} {test_split} videos; "
                         f"both splits need videos")
+    unseen = sorted({v.class_name for v in test} - {v.class_name for v in train})
+    if unseen:  # full-supervised accuracy on classes the model never trains on is 0 by construction
+        raise UserError(f"{len(unseen)} {test_split} class(es) of {cfg.dataset} under {root} never appear in its "
+                        f"train list (first: {unseen[0]!r}); full-supervised training needs them among the training "
+                        f"classes -- for disjoint base/val/novel class splits use python -m fewshot.run")
     num_classes = 1 + max(v.label for v in train + test)
     names = [""] * num_classes
     for v in train + test:
