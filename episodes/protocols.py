@@ -9,7 +9,7 @@ Q queries per class; class w of an episode is row w -- and return per-episode ac
   trained on each episode's support set by full-batch gradient descent with momentum on the
   cross-entropy. Started at zero, gradient descent keeps the weights in the span of the support
   embeddings, W = Xs^T A, so it runs exactly in that dual form on the (WK x WK) Gram matrix --
-  the same iterates as the primal form (tests/test_protocols.py checks it against an explicit
+  the same iterates as the primal form (tests/test_episodes_protocols.py checks it against an explicit
   D x W classifier) at a cost independent of D. All episodes of a chunk are one tensor program;
   episodes share no parameters, so the result equals a loop over episodes.
 
