@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from zeroi2v.errors import ArgumentParser, UserError
+from zeroi2v.errors import ArgumentParser, UserError, json_object
 from zeroi2v.variants import METHODS
 
 AMP = ("auto", "bf16", "fp16", "none")
@@ -61,16 +61,6 @@ def _ints(s: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"{s!r} is not a comma-separated list of integers") from None
 
 
-def _json_dict(s: str) -> dict:
-    try:
-        d = json.loads(s)
-    except json.JSONDecodeError:
-        d = None
-    if not isinstance(d, dict):
-        raise argparse.ArgumentTypeError(f"{s!r} is not a JSON object like '{{\"img_size\": 64}}'")
-    return d
-
-
 def _names(s: str) -> tuple[str, ...]:
     return tuple(x.strip() for x in s.split(",") if x.strip())
 
@@ -106,7 +96,7 @@ def build_parser() -> ArgumentParser:
                                   "95%% t-interval across seeds (default: none = the single --seed)")
     a("--backbone", help="timm ViT name (default: vit_tiny_patch16_224 as the toy ViT on toy, "
                          "vit_base_patch16_clip_224 otherwise)")
-    a("--timm-kwargs", type=_json_dict,
+    a("--timm-kwargs", type=json_object,
       help='JSON of timm.create_model arguments, e.g. \'{"img_size": 112}\' (default: the toy ViT\'s on toy '
            'with the default backbone, {} otherwise)')
     a("--pretrained", help="local image weights: OpenAI CLIP .pt, timm .pth/.safetensors (default: on toy the "

@@ -28,6 +28,19 @@ class ArgumentParser(argparse.ArgumentParser):
         raise UserError(f"{message}; see `{self.prog} --help`")
 
 
+def json_object(text: str) -> dict:
+    """argparse `type=` for a JSON object flag such as `--timm-kwargs '{"img_size": 64}'`."""
+    import json
+
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise argparse.ArgumentTypeError(f"{text!r} is not JSON ({e.msg}); e.g. '{{\"img_size\": 64}}'") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a JSON object; e.g. '{{\"img_size\": 64}}'")
+    return value
+
+
 def cli(main: Callable[..., int | None]) -> Callable[..., int]:
     """Decorate a command's `main(argv)` so a `UserError` becomes `error: ...` + exit status 2."""
 

@@ -125,8 +125,9 @@ def check_image_export(merged: nn.Module, path: Path) -> None:
     vit = timm.create_model(merged.backbone_name, pretrained=False, num_classes=0,
                             **getattr(merged, "timm_kwargs", {}))
     vit.load_state_dict(load_file(str(path)), strict=True)
+    reloaded = vit.state_dict()  # once: rebuilding it per key made the check quadratic
     for k, v in merged.backbone.state_dict().items():
-        if not torch.equal(vit.state_dict()[k], v.cpu()):
+        if not torch.equal(reloaded[k], v.cpu()):
             raise MergeMismatch(f"{path}: tensor {k} differs after reload; refusing to write it")
 
 

@@ -230,7 +230,8 @@ def precheck_resume(path: str | Path, cfg: FitConfig, *, identity: dict[str, Any
     return ck
 
 
-def _log_default(msg: str) -> None:
+def log_main(msg: str) -> None:
+    """Print one `[train]` line from rank 0 (the trainer's and zeroi2v.train's log)."""
     if D.is_main():
         print(f"[train] {msg}", flush=True)
 
@@ -239,7 +240,7 @@ def fit(model: torch.nn.Module, train_dataset, cfg: FitConfig, *, out_dir: str |
         identity: dict[str, Any], resume: bool = False, checkpoint_name: str = "checkpoint.pt",
         on_start: Callable[[dict], None] | None = None,
         on_epoch_end: Callable[[int, torch.nn.Module], dict | None] | None = None,
-        tracker=None, log: Callable[[str], None] = _log_default) -> dict[str, Any]:
+        tracker=None, log: Callable[[str], None] = log_main) -> dict[str, Any]:
     """Train `model` (already on `device`) in place; returns epoch, step, history, best_epoch, best_metric.
 
     `on_start(state)` runs once the checkpoint (if resuming) was checked and loaded, before the first

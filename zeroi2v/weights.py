@@ -191,8 +191,3 @@ def load_state(model, sd: dict[str, torch.Tensor], path: str | Path, export: dic
         raise UserError(f"{path}: unexpected key {extra[0]} ({len(extra)} in all); is this a checkpoint "
                         f"of {model.backbone_name}?")
     model.backbone.load_state_dict(sd, strict=False)  # adapters keep their own (initial) values
-
-
-def load_pretrained(model, path: str | Path) -> None:
-    """Load image (or merged video) weights from a file into a ZeroI2V model in place."""
-    load_state(model, read_state_dict(path), path, read_export_metadata(path))

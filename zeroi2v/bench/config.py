@@ -6,10 +6,9 @@ spellings (`--batch`, `--data-workers`, `--model-kwargs`) stay as hidden aliases
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import dataclass
 
-from zeroi2v.errors import ArgumentParser
+from zeroi2v.errors import ArgumentParser, json_object
 
 FIXTURE_KINDS = ("ssv2", "kinetics", "hmdb")
 
@@ -75,16 +74,6 @@ def _kinds(s: str) -> tuple[str, ...]:
     return kinds
 
 
-def _json_dict(s: str) -> dict:
-    try:
-        value = json.loads(s)
-    except json.JSONDecodeError as e:
-        raise argparse.ArgumentTypeError(f"not JSON ({e}); e.g. '{{\"img_size\": 32, \"patch_size\": 8}}'")
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError("expected a JSON object, e.g. '{\"img_size\": 32}'")
-    return value
-
-
 def _alias(p: argparse._ActionsContainer, flag: str, dest: str, **kw) -> None:
     """An old spelling of a flag: accepted, hidden from --help."""
     p.add_argument(flag, dest=dest, default=argparse.SUPPRESS, help=argparse.SUPPRESS, **kw)
@@ -103,9 +92,9 @@ def build_parser(doc: str) -> ArgumentParser:
     p.add_argument("--warmup", type=int, default=d.warmup, help="untimed rounds before timing")
     p.add_argument("--threads", type=int, default=d.threads, help="torch intra-op threads (default: torch's)")
     p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--timm-kwargs", type=_json_dict, default=d.timm_kwargs,
+    p.add_argument("--timm-kwargs", type=json_object, default=d.timm_kwargs,
                    help="JSON object of extra timm.create_model arguments")
-    _alias(p, "--model-kwargs", "timm_kwargs", type=_json_dict)
+    _alias(p, "--model-kwargs", "timm_kwargs", type=json_object)
     p.add_argument("--no-memory", dest="memory", action="store_false", help="skip the peak-memory pass")
     p.add_argument("--data", dest="data_only", action="store_true",
                    help="data sections only (toy loader + data path); the model is timed once for workers/GPU")

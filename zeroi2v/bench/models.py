@@ -138,8 +138,6 @@ def quartiles(values: list[float]) -> tuple[float, float, float]:
 
 def bench_models(cfg: BenchConfig) -> tuple[list[dict], dict, dict]:
     """Per-model rows, checks (merge exactness, parameter identity), and the backbone's timm data config."""
-    import timm
-
     from zeroi2v.merge import check_merge
     from zeroi2v.model import count_params
 
@@ -179,16 +177,16 @@ def bench_models(cfg: BenchConfig) -> tuple[list[dict], dict, dict]:
             latency_ratio=med / plain_q[1], latency_ratio_paired=paired,
             flops_ratio=flops[name] / flops["plain"],
         ))
-    dc = timm.data.resolve_data_config({}, model=models["plain"].vit)
-    return rows, checks, dict(mean=tuple(dc["mean"]), std=tuple(dc["std"]), size=int(H))  # the model's own size
+    return rows, checks, clip_config(models["merged"], H)
 
 
-def data_config(vit: nn.Module) -> dict:
-    """The (mean, std, size) a clip for this image model is normalised and cropped with."""
-    import timm
+def clip_config(model: nn.Module, size: int) -> dict:
+    """The (mean, std, size) a clip for this ZeroI2V model is normalised and cropped with: the backbone's
+    pretrained statistics (`zeroi2v.model.data_config`) at the model's own input size."""
+    from zeroi2v.model import data_config
 
-    dc = timm.data.resolve_data_config({}, model=vit)
-    return dict(mean=tuple(dc["mean"]), std=tuple(dc["std"]), size=int(dc["input_size"][-1]))
+    dc = data_config(model)
+    return dict(mean=dc["mean"], std=dc["std"], size=int(size))
 
 
 def time_merged(cfg: BenchConfig) -> tuple[dict, dict]:
@@ -210,6 +208,4 @@ def time_merged(cfg: BenchConfig) -> tuple[dict, dict]:
     x = torch.randn(cfg.batch_size, 3, cfg.frames, H, W, generator=torch.Generator().manual_seed(cfg.seed)).to(device)
     times = time_interleaved(dict(merged=model), x, repeats=cfg.repeats, warmup=cfg.warmup)["merged"]
     med = statistics.median(times)
-    dc = data_config(model.backbone)
-    dc["size"] = int(H)
-    return dict(name="merged", latency_ms_median=med * 1e3, throughput=cfg.batch_size / med), dc
+    return dict(name="merged", latency_ms_median=med * 1e3, throughput=cfg.batch_size / med), clip_config(model, H)

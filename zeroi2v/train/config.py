@@ -17,7 +17,7 @@ from pathlib import Path
 from zeroi2v.defaults import (REAL_BACKBONE, TOY_BACKBONE, TOY_PRETRAINED, TOY_VIT, TRAIN_READERS,
                               default_backbone, default_num_workers, defaults_for)
 from zeroi2v.errors import ArgumentParser, UserError
-from zeroi2v.variants import METHODS
+from zeroi2v.variants import METHODS, check_method
 
 DATASETS = TRAIN_READERS  # zeroi2v.train dataset name -> zeroi2v.data reader (the rows of zeroi2v.defaults)
 AMP = ("auto", "bf16", "fp16", "none")
@@ -270,9 +270,7 @@ def resolve_config(args: argparse.Namespace, *, out: str) -> TrainConfig:
     d = defaults_for(args.dataset)
     toy = args.dataset == "toy"
     pick = (lambda v, default: default if v is None else v)
-    method = pick(args.method, "zeroi2v")
-    if method not in METHODS:
-        raise UserError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
+    method = check_method(pick(args.method, "zeroi2v"))
     try:
         extra = json.loads(args.timm_kwargs) if args.timm_kwargs else {}
     except json.JSONDecodeError as e:

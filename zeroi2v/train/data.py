@@ -12,14 +12,10 @@ from zeroi2v import distributed as D
 from zeroi2v import engine
 from zeroi2v.defaults import defaults_for
 from zeroi2v.errors import UserError
+from zeroi2v.trainer import log_main as log  # noqa: F401 (zeroi2v.train's log, re-exported)
 from zeroi2v.trainer import seed_worker
 
 from .config import TrainConfig
-
-
-def log(msg: str) -> None:
-    if D.is_main():
-        print(f"[train] {msg}", flush=True)
 
 
 class Indexed(torch.utils.data.Dataset):

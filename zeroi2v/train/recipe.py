@@ -18,6 +18,7 @@ import argparse
 
 from zeroi2v import distributed as D
 from zeroi2v.errors import UserError
+from zeroi2v.trainer import log_main
 
 # recipe field -> parser dest, filled when the flag was not given
 _FILL = {"backbone": "backbone", "frames": "frames", "sampling": "sampling", "interval": "interval",
@@ -104,14 +105,14 @@ def apply_recipe(args: argparse.Namespace) -> dict:
         world = D.get_world_size()
         if args.accum is None and r.source:  # an original recipe: its global batch through accumulation
             args.accum = max(1, round(r.global_batch / (args.batch_size * world)))
-            _say(f"recipe {r.name}: global batch {r.global_batch} = {args.batch_size} x {world} process(es) x "
+            log_main(f"recipe {r.name}: global batch {r.global_batch} = {args.batch_size} x {world} process(es) x "
                  f"--accum {args.accum}" + ("" if args.batch_size * world * args.accum == r.global_batch
                                             else f" (= {args.batch_size * world * args.accum})"))
         if args.lr is None:
             global_batch = args.batch_size * (args.accum or 1) * world
             args.lr = r.lr_for(global_batch)
             if r.lr_scaling == "linear":
-                _say(f"recipe {r.name}: lr {r.lr:g} x global batch {global_batch} ({args.batch_size} x "
+                log_main(f"recipe {r.name}: lr {r.lr:g} x global batch {global_batch} ({args.batch_size} x "
                      f"{args.accum or 1} accum x {world} process(es)) / ({r.accumulation} x base {r.base_batch}) "
                      f"= {args.lr:.3g}")
     short = args.short_side
@@ -127,11 +128,6 @@ def apply_recipe(args: argparse.Namespace) -> dict:
                 randaugment=_randaugment(args.randaugment), crop_area=_area("crop-area", args.crop_area),
                 crop_ratio=_area("crop-ratio", args.crop_ratio), short_side=short if short else None,
                 flip=None if args.flip is None else float(args.flip))
-
-
-def _say(msg: str) -> None:
-    if D.is_main():
-        print(f"[train] {msg}", flush=True)
 
 
 def recipe_summary(cfg) -> str:

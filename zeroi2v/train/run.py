@@ -129,6 +129,7 @@ def run(args: argparse.Namespace, info: D.DistInfo) -> int:
     ckpt_path = out / "checkpoint.pt"
     if ckpt_path.exists() and not cfg.resume:
         raise UserError(f"{ckpt_path} exists; pass --resume to continue that run or choose another --out")
+    pretrained_sha = None  # sha256 of --pretrained, hashed once (a CLIP file is ~600 MB)
     if cfg.resume and ckpt_path.is_file():  # an unreadable checkpoint or other settings: one line before any work
         from zeroi2v.checkpoint_state import load_state
         from zeroi2v.trainer import precheck_resume
@@ -138,7 +139,7 @@ def run(args: argparse.Namespace, info: D.DistInfo) -> int:
             cfg = keep_checkpoint_warmup(cfg, ck)
         early = config_identity(cfg)
         if cfg.pretrained and cfg.pretrained != TOY_PRETRAINED:
-            early["pretrained_sha256"] = sha256_file(cfg.pretrained)
+            early["pretrained_sha256"] = pretrained_sha = sha256_file(cfg.pretrained)
         precheck_resume(ckpt_path, fit_config(cfg), identity=early, ck=ck)
     if cfg.recipe:
         from .recipe import recipe_summary
@@ -177,7 +178,8 @@ def run(args: argparse.Namespace, info: D.DistInfo) -> int:
     dc = data_config(model)
     model.to(info.device)
     params = count_params(model)
-    pretrained_sha = sha256_file(cfg.pretrained) if cfg.pretrained else None
+    if pretrained_sha is None and cfg.pretrained:
+        pretrained_sha = sha256_file(cfg.pretrained)
     log(f"model {cfg.backbone} {cfg.timm_kwargs or ''} method {cfg.method}, {cfg.frames}x{cfg.size}px, "
         f"STDHA offsets {model.stdha_offsets}, {num_classes} classes; params {params['total']:,} "
         f"(trainable {params['trainable']:,}); weights {cfg.pretrained or 'random init (no --pretrained)'}")
