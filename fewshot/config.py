@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from zeroi2v.errors import ArgumentParser, UserError, json_object
+from zeroi2v.defaults import AMP
 from zeroi2v.variants import METHODS
 
-AMP = ("auto", "bf16", "fp16", "none")
 EPISODE_FIELDS = ("ways", "shots", "queries", "episodes")  # fixed by an --episodes-file
 
 

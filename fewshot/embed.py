@@ -29,11 +29,11 @@ from tqdm import tqdm
 from zeroi2v import distributed as D
 from zeroi2v.errors import UserError
 from zeroi2v.io import atomic_torch_save, sha256_json
+from zeroi2v.trainer import amp_dtype
 
 log = logging.getLogger("fewshot")
 
 CACHE_FORMAT = 2
-AMP = ("auto", "bf16", "fp16", "none")
 
 
 @dataclass(frozen=True)
@@ -51,17 +51,6 @@ class ViewConfig:
 
     def key(self) -> str:
         return sha256_json(asdict(self))[:12]
-
-
-def autocast_dtype(amp: str, device) -> torch.dtype | None:
-    """Mixed precision on CUDA: auto = bf16 where supported, else fp16; none on CPU."""
-    if amp not in AMP:
-        raise UserError(f"--amp {amp!r}: use one of {', '.join(AMP)}")
-    if not str(device).startswith("cuda") or amp == "none":
-        return None
-    if amp == "bf16" or (amp == "auto" and torch.cuda.is_bf16_supported()):
-        return torch.bfloat16
-    return torch.float16
 
 
 def model_hash(model: torch.nn.Module) -> str:
@@ -190,7 +179,7 @@ def embed_videos(model: torch.nn.Module, items: list, view: ViewConfig, *, path:
         loader = torch.utils.data.DataLoader(_Clips(ds), batch_size=batch_size, shuffle=False, collate_fn=_collate,
                                              **loader_kwargs(num_workers, device))
         model.eval().to(device)
-        dtype = autocast_dtype(amp, device)
+        dtype = amp_dtype(amp, device)
         since_save = 0
         for video, pos, failed in tqdm(loader, desc=desc, unit="batch", disable=rank != 0):
             for j, reason in failed:
@@ -256,7 +245,7 @@ def readable_features(model: torch.nn.Module, ds, *, batch_size: int, num_worker
     loader = torch.utils.data.DataLoader(_Clips(ds), batch_size=batch_size, shuffle=False, collate_fn=_collate,
                                          **loader_kwargs(num_workers, device))
     model.eval().to(device)
-    dtype = autocast_dtype(amp, device)
+    dtype = amp_dtype(amp, device)
     feats, rows, bad = [], [], {}
     for video, pos, failed in tqdm(loader, desc=desc, unit="batch", disable=not D.is_main()):
         for j, reason in failed:

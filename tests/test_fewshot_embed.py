@@ -113,7 +113,7 @@ def test_a_truncated_or_foreign_cache_file_is_recomputed_with_a_warning(content,
 
 
 def test_amp_setting_resolves_per_device():
-    from fewshot.embed import autocast_dtype
+    from zeroi2v.trainer import amp_dtype as autocast_dtype  # the one --amp mapping, used by embedding too
 
     assert all(autocast_dtype(a, "cpu") is None for a in ("auto", "bf16", "fp16", "none"))
     if torch.cuda.is_available():

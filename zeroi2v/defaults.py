@@ -21,6 +21,7 @@ TOY_BACKBONE = "vit_tiny_patch16_224"
 TOY_VIT = dict(img_size=64, patch_size=16, embed_dim=96, depth=4, num_heads=6)  # 17 tokens per frame
 TOY_PRETRAINED = "toy-image-vit"  # on toy: the tiny ViT image-pretrained on toy frames (zeroi2v.toyvit, cached)
 REAL_BACKBONE = "vit_base_patch16_clip_224"
+AMP = ("auto", "bf16", "fp16", "none")  # --amp of every command (zeroi2v.trainer.amp_dtype maps them to dtypes)
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from . import distributed as D
 from . import engine
 from .checkpoint_state import (check_resume, frozen_fingerprint, load_state, rng_state, save_state, set_rng_state,
                                trainable_state)
+from .defaults import AMP
 from .errors import UserError
 from .optim import build_optimizer, warmup_cosine
 
@@ -68,8 +69,11 @@ class FitConfig:
     progress: bool = True
 
 
-def amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
-    if device.type != "cuda" or amp == "none":
+def amp_dtype(amp: str, device: torch.device | str) -> torch.dtype | None:
+    """Autocast dtype of an `--amp` mode on a device: auto = bf16 where supported, else fp16; none on CPU."""
+    if amp not in AMP:
+        raise UserError(f"--amp {amp!r}: use one of {', '.join(AMP)}")
+    if torch.device(device).type != "cuda" or amp == "none":
         return None
     if amp == "bf16" or (amp == "auto" and torch.cuda.is_bf16_supported()):
         return torch.bfloat16

@@ -14,13 +14,12 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from zeroi2v.defaults import (REAL_BACKBONE, TOY_BACKBONE, TOY_PRETRAINED, TOY_VIT, TRAIN_READERS,
+from zeroi2v.defaults import (AMP, REAL_BACKBONE, TOY_BACKBONE, TOY_PRETRAINED, TOY_VIT, TRAIN_READERS,
                               default_backbone, default_num_workers, defaults_for)
 from zeroi2v.errors import ArgumentParser, UserError
 from zeroi2v.variants import METHODS, check_method
 
 DATASETS = TRAIN_READERS  # zeroi2v.train dataset name -> zeroi2v.data reader (the rows of zeroi2v.defaults)
-AMP = ("auto", "bf16", "fp16", "none")
 
 
 @dataclass(frozen=True, kw_only=True)
