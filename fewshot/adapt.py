@@ -32,12 +32,20 @@ _REAL = defaults_for("hmdb51")
 
 @dataclass(frozen=True)
 class AdaptConfig:
+    """One adaptation: the optimisation and augmentation of its recipe (fewshot/recipe.py) plus the
+    few-shot protocol's own settings (val episodes, selection)."""
+
     epochs: int = _REAL.adapt_epochs
-    batch_size: int = _REAL.adapt_batch_size
+    batch_size: int = _REAL.adapt_batch_size  # global micro-batch (split over torchrun processes)
     lr: float = _REAL.lr
     weight_decay: float = _REAL.weight_decay
     warmup_epochs: float = _REAL.adapt_warmup_epochs
     label_smoothing: float = 0.0
+    accum: int = 1  # micro-batches per optimizer step
+    bias_decay: bool = False
+    warmup_start: float = 0.0
+    schedule: str = "cosine"  # per step | "cosine_epoch" (the originals)
+    backbone_lr_mult: float = 1.0
     select: str = "val"  # "val": the epoch with the best val few-shot accuracy; "last": the last epoch
     val_episodes: int = 1000
     ways: int = 5
@@ -45,9 +53,23 @@ class AdaptConfig:
     num_workers: int = 0
     seed: int = 0
     keep_decoded: bool = False  # small datasets (toy): decode every video once and keep it in memory
-    flip: bool = True  # horizontal flip (with flip_map for direction-labelled classes)
+    # training clips (zeroi2v.data.VideoClipDataset): flip probability (flip_map: left/right classes swapped)
+    flip: float = 0.5
     flip_map: tuple[int, ...] | None = None
-    crop_scale: tuple[float, float] = _REAL.crop_scale
+    crop_area: tuple[float, float] = _REAL.crop_scale
+    crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)
+    short_side: int | None = None
+    randaugment: tuple[int, int] | None = None  # (magnitude, layers)
+    randaugment_after_flip: bool = False
+    erasing: float = 0.0
+    erasing_mode: str | None = None
+
+    def train_data_kwargs(self) -> dict:
+        """The augmentation keyword arguments of the training VideoClipDataset."""
+        return dict(flip=self.flip, flip_map=list(self.flip_map) if self.flip_map else None, crop_area=self.crop_area,
+                    crop_ratio=self.crop_ratio, short_side=self.short_side, randaugment=self.randaugment,
+                    randaugment_after_flip=self.randaugment_after_flip, erasing=self.erasing,
+                    erasing_mode=self.erasing_mode, keep_decoded=self.keep_decoded)
 
 
 def val_accuracy(model, val_ds, val_episodes, *, device, batch_size: int, num_workers: int = 0,
@@ -84,14 +106,15 @@ def fit_config(cfg: AdaptConfig, amp: str = "auto"):
 
     return FitConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
                      warmup_epochs=cfg.warmup_epochs, label_smoothing=cfg.label_smoothing, amp=amp, seed=cfg.seed,
+                     accum=cfg.accum, bias_decay=cfg.bias_decay, warmup_start=cfg.warmup_start,
+                     schedule=cfg.schedule, backbone_lr_mult=cfg.backbone_lr_mult,
                      num_workers=cfg.num_workers, data_order="generator",
                      select="max" if cfg.select == "val" else "last", progress=True)
 
 
 def adapt_key(cfg: AdaptConfig, train_items, val_items) -> dict:
-    return dict(val_episodes=cfg.val_episodes, ways=cfg.ways, shots=cfg.shots, keep_decoded=cfg.keep_decoded,
-                flip=cfg.flip, flip_map=cfg.flip_map, crop_scale=cfg.crop_scale, train_videos=len(train_items),
-                val_videos=len(val_items))
+    return dict(val_episodes=cfg.val_episodes, ways=cfg.ways, shots=cfg.shots, **cfg.train_data_kwargs(),
+                train_videos=len(train_items), val_videos=len(val_items))
 
 
 def check_adapt_resume(out_dir: Path, *, cfg: AdaptConfig, amp: str, identity: dict, train_items,
@@ -126,15 +149,13 @@ def adapt(model, *, train_items, val_items, val_episodes, view: ViewConfig, cfg:
         out_dir.mkdir(parents=True, exist_ok=True)
     model.to(device)
     torch.manual_seed(cfg.seed)
-    ds = data.VideoClipDataset(train_items, num_frames=view.num_frames, size=view.size, train=True,
-                               mean=view.mean, std=view.std, seed=cfg.seed, flip=cfg.flip,
-                               flip_map=list(cfg.flip_map) if cfg.flip_map else None, scale=cfg.crop_scale,
-                               keep_decoded=cfg.keep_decoded, on_error=on_error)
-    if len(ds) < cfg.batch_size:
-        raise UserError(f"batch size {cfg.batch_size} is larger than the {len(ds)} base-class videos; "
-                        f"lower --batch-size")
-    val_ds = data.VideoClipDataset(val_items, num_frames=view.num_frames, size=view.size, train=False,
-                                   mean=view.mean, std=view.std, keep_decoded=cfg.keep_decoded, on_error=on_error)
+    ds = data.VideoClipDataset(train_items, **dict(view.dataset_kwargs(), train=True), seed=cfg.seed,
+                               on_error=on_error, **cfg.train_data_kwargs())
+    if len(ds) < cfg.batch_size * cfg.accum:
+        raise UserError(f"a global batch of {cfg.batch_size} x {cfg.accum} accum is larger than the {len(ds)} "
+                        f"base-class videos; lower --batch-size or --accum")
+    val_ds = data.VideoClipDataset(val_items, **view.dataset_kwargs(), keep_decoded=cfg.keep_decoded,
+                                   on_error=on_error)
     metric = f"val_{cfg.ways}w{cfg.shots}s_prototype_acc"
     val_skips: dict = {}
 

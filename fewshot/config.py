@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from zeroi2v.errors import ArgumentParser, UserError, json_object
-from zeroi2v.defaults import AMP
+from zeroi2v.defaults import AMP, LOADERS
 from zeroi2v.variants import METHODS
 
 EPISODE_FIELDS = ("ways", "shots", "queries", "episodes")  # fixed by an --episodes-file
@@ -37,15 +37,18 @@ class RunConfig:
     frames: int | None = None  # None -> the dataset's default (8)
     size: int | None = None  # None -> the backbone's input size
     stdha: str | None = None  # None -> "ssv2" on SSv2 (±1 and ±2), "default" (±1) elsewhere
+    recipe: str | None = None  # None -> the dataset's and backbone's original config ("toy" on toy); "none"
     protocols: tuple[str, ...] = ("prototype", "finetune")
     methods: tuple[str, ...] = METHODS
     out: str | None = None  # None -> runs/fewshot-<dataset>
     resume: bool = False
     episodes_file: str | None = None
     epochs: int | None = None  # None -> the dataset's adaptation epochs (toy 30, real data 10)
-    batch_size: int | None = None  # None -> the dataset's adaptation batch size (8)
-    lr: float | None = None  # None -> the dataset's lr (toy 2e-3, real data 3e-4, the original recipe)
+    batch_size: int | None = None  # None -> min(recipe global batch, its batch per GPU x processes) (toy: 8)
+    accum: int | None = None  # None -> recipe global batch / batch_size (toy, no recipe: 1)
+    lr: float | None = None  # None -> the recipe's at the global batch (toy 2e-3, originals 3e-4)
     num_workers: int | None = None  # None -> 0 on toy (frames kept decoded), else min(8, cores - 1)
+    loader: str | None = None  # None -> the dataset's: uint8+fast on real data, float32 on toy
     device: str = "auto"  # auto: cuda when torch sees a GPU, else cpu
     amp: str = "auto"  # auto: bf16 on CUDA where supported, else fp16; none on CPU
     on_error: str = "error"
@@ -78,8 +81,9 @@ def _finite(s: str) -> float:
 def build_parser() -> ArgumentParser:
     p = ArgumentParser(prog="python -m fewshot.run", formatter_class=argparse.RawDescriptionHelpFormatter,
                        description="Few-shot video recognition benchmark: adapt, merge, embed, evaluate episodes.",
-                       epilog="Unset flags take the dataset's defaults (zeroi2v/defaults.py); the resolved values "
-                              "are saved in <out>/config.json and in every record.",
+                       epilog="Unset flags take the recipe's values (fewshot/recipe.py, --list-recipes) or the dataset's "
+                              "defaults (zeroi2v/defaults.py); the resolved values are saved in <out>/config.json "
+                              "and in every record.",
                        argument_default=argparse.SUPPRESS)  # only flags actually given reach the namespace
     a = p.add_argument
     a("--config", metavar="FILE", help="replay a run's saved config.json (or the run of a result record); flags "
@@ -94,17 +98,22 @@ def build_parser() -> ArgumentParser:
     a("--seeds", type=_ints, help="several seeds, e.g. 0,1,2: each seed gets its own toy data (toy seed = run "
                                   "seed) and run under <out>/seed<S>; the table shows the mean over seeds ± the "
                                   "95%% t-interval across seeds (default: none = the single --seed)")
-    a("--backbone", help="timm ViT name (default: vit_tiny_patch16_224 as the toy ViT on toy, "
-                         "vit_base_patch16_clip_224 otherwise)")
+    a("--recipe", help="adapt with this recipe (see --list-recipes; few-shot changes: fewshot/recipe.py) or none "
+                       "(the dataset's row of zeroi2v/defaults.py) (default: the original config of the dataset and "
+                       "backbone, toy on toy)")
+    a("--list-recipes", action=_ListRecipes, nargs=0, help="print the recipe table and the few-shot changes, and exit (default: off)")
+    a("--backbone", help="timm ViT name (default: the recipe's: vit_tiny_patch16_224 as the toy ViT on toy, "
+                         "vit_base_patch16_clip_quickgelu_224 (OpenAI CLIP) for ViT-B recipes)")
     a("--timm-kwargs", type=json_object,
       help='JSON of timm.create_model arguments, e.g. \'{"img_size": 112}\' (default: the toy ViT\'s on toy '
            'with the default backbone, {} otherwise)')
     a("--pretrained", help="local image weights: OpenAI CLIP .pt, timm .pth/.safetensors (default: on toy the "
                            "tiny ViT image-pretrained on toy frames, cached; required on real data)")
     a("--data-root", help="dataset root (default: $ZEROI2V_<DATASET>_ROOT; toy: the generated set in the cache)")
-    a("--frames", type=int, help="frames per clip (default: the dataset's, 8)")
+    a("--frames", type=int, help="frames per clip (default: the recipe's: 16 on SSv2, 8 elsewhere)")
     a("--size", type=int, help="frame size in pixels (default: the backbone's input size)")
-    a("--stdha", help="default | ssv2 | '-1:1,1:1' (offset:heads) (default: ssv2 on SSv2, default elsewhere)")
+    a("--stdha", help="default | ssv2 | '-1:1,1:1' (offset:heads) (default: the recipe's: ±1 and ±2 on SSv2, ±1 "
+                      "elsewhere)")
     a("--protocols", type=_names, help="prototype,finetune (default: both)")
     a("--methods", type=_names, help=f"{','.join(METHODS)} (default: all three)")
     a("--out", help="run directory (default: runs/fewshot-<dataset>)")
@@ -112,16 +121,23 @@ def build_parser() -> ArgumentParser:
     a("--episodes-file", help="evaluate this episode set (python -m episodes sample); it fixes ways, shots, "
                               "queries and episodes (default: sample them)")
     a("--epochs", type=int, help="adaptation epochs, at least 1 (0 is refused: --methods frozen evaluates the "
-                                 "unadapted model) (default: the dataset's: 30 on toy, 10 on real data)")
-    a("--batch-size", type=int, help="adaptation and embedding batch size; under torchrun the adaptation batch is "
-                                     "global, split evenly over the processes (default: the dataset's, 8)")
+                                 "unadapted model) (default: the few-shot recipe's: 30 on toy, 10 on real data)")
+    a("--batch-size", type=int, help="adaptation micro-batch and embedding batch; under torchrun the adaptation "
+                                     "batch is global, split evenly over the processes (default: the recipe's batch "
+                                     "per GPU x processes, at most its global batch; toy 8)")
+    a("--accum", type=int, help="micro-batches per optimizer step (default: the recipe's global batch / "
+                                "--batch-size, e.g. 64 / 4 = 16 on SSv2; toy 1)")
     a("--batch", dest="batch_size", type=int, help=argparse.SUPPRESS)  # old spelling (zeroi2v.train)
-    a("--lr", type=_finite, help="adaptation peak learning rate, > 0 (0 is refused) (default: the dataset's: "
-                                 "2e-3 on toy, 3e-4 on real data, the original recipe)")
+    a("--lr", type=_finite, help="adaptation peak learning rate, > 0 (0 is refused) (default: the recipe's at the "
+                                 "global batch: 2e-3 on toy, 3e-4 for the originals at 64)")
     a("--num-workers", type=int, help="DataLoader worker processes; 0 loads in the main process (default: 0 on "
                                       "toy, whose frames are kept decoded in memory; min(8, cores per process - 1) "
                                       "otherwise)")
     a("--workers", dest="num_workers", type=int, help=argparse.SUPPRESS)  # old spelling (zeroi2v.train)
+    a("--loader", choices=tuple(LOADERS), help="what loader workers hand over: float32 (normalised on the worker), "
+                                              "uint8 (normalised on the device; same numbers) or uint8+fast (and "
+                                              "resized in uint8, within one grey level: the fast path) (default: "
+                                              "uint8+fast on real data, float32 on toy)")
     a("--device", help="auto (GPU if available), cpu, cuda, cuda:1, ... (default: auto)")
     a("--amp", choices=AMP, help="mixed precision on CUDA: auto = bf16 where supported, else fp16; none on CPU "
                                  "(default: auto)")
@@ -134,6 +150,15 @@ def build_parser() -> ArgumentParser:
                                          "project (needs wandb; offline unless WANDB_MODE or an API key says so) "
                                          "(default: none)")
     return p
+
+
+class _ListRecipes(argparse.Action):
+    def __call__(self, parser, namespace, values, option_string=None):
+        from zeroi2v.recipes import FEWSHOT_CHANGES, recipe_table_markdown
+
+        print(recipe_table_markdown())
+        print("fewshot.run changes: " + "; ".join(f"{k}: {v}" for k, v in FEWSHOT_CHANGES.items()))
+        parser.exit()
 
 
 def parse_args(argv: list[str] | None = None) -> RunConfig:
@@ -233,7 +258,7 @@ def resolve(cfg: RunConfig, *, given: set[str] = frozenset()) -> RunConfig:
         raise UserError("--seed and --seeds given together; pass one of them")
     if cfg.seed < 0:
         raise UserError(f"--seed must be a non-negative integer, got {cfg.seed}")
-    for name in ("frames", "size", "batch_size"):
+    for name in ("frames", "size", "batch_size", "accum"):
         if getattr(cfg, name) is not None and getattr(cfg, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(cfg, name)}")
     if cfg.epochs is not None and cfg.epochs < 1:
@@ -258,12 +283,19 @@ def resolve(cfg: RunConfig, *, given: set[str] = frozenset()) -> RunConfig:
     out = cfg.out or f"runs/fewshot-{dataset}"
     check_dir("--out", out)
     check_dir("--cache-dir", cfg.cache_dir)
+    from zeroi2v.recipes import get_recipe
+
+    from .recipe import fill, recipe_name
+
+    name = recipe_name(dataset, cfg.backbone, cfg.recipe)
+    backbone = cfg.backbone or (get_recipe(name).backbone if name not in (None, "none") else
+                                zd.default_backbone(dataset))
     return dataclasses.replace(
-        cfg, dataset=dataset, backbone=cfg.backbone or zd.default_backbone(dataset),
+        cfg, dataset=dataset, backbone=backbone, recipe=name,
         timm_kwargs=dict(cfg.timm_kwargs) if cfg.timm_kwargs is not None else (
             dict(zd.TOY_VIT) if toy and not cfg.backbone else {}),
-        frames=cfg.frames or d.frames, stdha=cfg.stdha or d.stdha, out=out,
-        epochs=cfg.epochs or d.adapt_epochs, batch_size=cfg.batch_size or d.adapt_batch_size, lr=cfg.lr or d.lr,
+        out=out, **fill(cfg, dataset=dataset, name=name),
+        loader=cfg.loader or d.loader,
         num_workers=cfg.num_workers if cfg.num_workers is not None else (
             0 if d.keep_decoded else zd.default_num_workers()),
         device=check_device(cfg.device))

@@ -48,6 +48,15 @@ class ViewConfig:
     num_crops: int = 1
     sampling: str = "uniform"
     interval: int | None = None
+    loader: str = "float32"  # zeroi2v.defaults.LOADERS: "uint8+fast" resizes in uint8 (within one grey level)
+
+    def dataset_kwargs(self) -> dict:
+        """The VideoClipDataset keyword arguments of this view (test mode; besides items)."""
+        from zeroi2v.defaults import LOADERS
+
+        return dict(num_frames=self.num_frames, size=self.size, train=False, mean=self.mean, std=self.std,
+                    num_clips=self.num_clips, num_crops=self.num_crops, sampling=self.sampling,
+                    interval=self.interval, **LOADERS[self.loader])
 
     def key(self) -> str:
         return sha256_json(asdict(self))[:12]
@@ -173,9 +182,7 @@ def embed_videos(model: torch.nn.Module, items: list, view: ViewConfig, *, path:
                  f" over {world} ranks" if world > 1 else "", path or "memory")
     if mine:
         todo = [items[k] for k in mine]
-        ds = data.VideoClipDataset(todo, num_frames=view.num_frames, size=view.size, train=False, mean=view.mean,
-                                   std=view.std, num_clips=view.num_clips, num_crops=view.num_crops,
-                                   sampling=view.sampling, interval=view.interval, on_error=on_error)
+        ds = data.VideoClipDataset(todo, on_error=on_error, **view.dataset_kwargs())
         loader = torch.utils.data.DataLoader(_Clips(ds), batch_size=batch_size, shuffle=False, collate_fn=_collate,
                                              **loader_kwargs(num_workers, device))
         model.eval().to(device)
@@ -191,7 +198,7 @@ def embed_videos(model: torch.nn.Module, items: list, view: ViewConfig, *, path:
                 break  # every rank reaches the gather below, then all raise the same error
             if video is None:
                 continue
-            for j, f in zip(pos, _features(model, video, device=device, dtype=dtype)):
+            for j, f in zip(pos, _features(model, video, device=device, dtype=dtype, norm=ds.input_norm)):
                 got[mine[j]] = f.clone()
                 if rank == 0:
                     cache[todo[j].video_id] = (ident[todo[j].video_id], got[mine[j]])
@@ -227,11 +234,13 @@ def embed_videos(model: torch.nn.Module, items: list, view: ViewConfig, *, path:
     return feats, {v: r for r, v in enumerate(ids)}, stats
 
 
-def _features(model, video: torch.Tensor, *, device, dtype) -> torch.Tensor:
-    """View-averaged features (B, D) of video (B, V, C, T, H, W)."""
+def _features(model, video: torch.Tensor, *, device, dtype, norm=None) -> torch.Tensor:
+    """View-averaged features (B, D) of video (B, V, C, T, H, W) (uint8: normalised on `device` with `norm`)."""
+    from zeroi2v.engine import to_input
+
     B, V = video.shape[:2]
     with torch.autocast("cuda", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
-        feats = model.forward_features(video.to(device, non_blocking=True).flatten(0, 1))  # (B*V, D)
+        feats = model.forward_features(to_input(video, device, norm).flatten(0, 1))  # (B*V, D)
     return feats.float().view(B, V, -1).mean(1).cpu()  # average the views
 
 
@@ -253,6 +262,6 @@ def readable_features(model: torch.nn.Module, ds, *, batch_size: int, num_worker
                 raise UserError(f"{ds.items[j].path}: {reason}; fix or remove the video, or pass --on-error skip")
             bad[j] = reason
         if video is not None:
-            feats.append(_features(model, video, device=device, dtype=dtype))
+            feats.append(_features(model, video, device=device, dtype=dtype, norm=ds.input_norm))
             rows += pos
     return (torch.cat(feats) if feats else torch.empty(0, 0)), rows, bad

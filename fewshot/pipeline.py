@@ -15,13 +15,14 @@ from pathlib import Path
 import torch
 
 from zeroi2v import distributed as D
-from zeroi2v.defaults import defaults_for
+from zeroi2v.engine import to_input
 from zeroi2v.errors import UserError
 from zeroi2v.io import atomic_write_json, sha256_file
 from zeroi2v.toyvit import PretrainConfig, cache_dir, pretrain_toy_vit
 from zeroi2v.tracking import Tracker
 from zeroi2v.variants import method_model_kwargs
 
+from . import recipe as R
 from .adapt import AdaptConfig, adapt, check_adapt_resume
 from .embed import ViewConfig, cache_path, embed_videos, model_hash
 from .evaluate import MethodResult, episode_sets, evaluate_method, run_table, write_episode_sets
@@ -77,21 +78,6 @@ def probe_model(cfg):
                         f"--frames {cfg.frames}: {e.__class__.__name__}: {e}; fix these flags") from None
 
 
-def adaptation(cfg, train_items: list) -> tuple[dict, dict]:
-    """(model, adaptation) settings of the dataset's defaults row (zeroi2v/defaults.py); SSv2 flips
-    with its left/right label swap."""
-    d = defaults_for(cfg.dataset)
-    model = dict(adapter_scale=d.adapter_scale, adapter_dropout=d.adapter_dropout, head_dropout=d.head_dropout)
-    acfg = dict(flip=d.flip, crop_scale=d.crop_scale, keep_decoded=d.keep_decoded, select=d.select,
-                warmup_epochs=d.adapt_warmup_epochs, weight_decay=d.weight_decay)
-    if d.flip and cfg.dataset.startswith("ssv2"):
-        from zeroi2v import data
-
-        names = [n for _, n in sorted({(it.label, it.class_name) for it in train_items})]
-        acfg["flip_map"] = tuple(data.flip_label_map(names))
-    return model, acfg
-
-
 def labelled(fs: FewShotData, split: str) -> list:
     """The split's videos with their split-local class index as label."""
     return [dataclasses.replace(fs.items[e.video_id], label=e.label) for e in fs.splits[split]]
@@ -129,15 +115,18 @@ def run_stages(cfg) -> list[tuple[Path, dict]]:
     train_items, val_items = labelled(fs, "train"), labelled(fs, "val")
     test_items = [fs.items[e.video_id] for e in fs.splits["test"]]
     n_base = len({it.label for it in train_items})
-    model_kw, adapt_kw = adaptation(cfg, train_items)
-    acfg = AdaptConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, num_workers=cfg.num_workers,
-                       seed=cfg.seed, ways=min(cfg.ways, len({it.label for it in val_items})), **adapt_kw)
+    model_kw, adapt_kw = R.adaptation(cfg, [n for _, n in sorted({(it.label, it.class_name) for it in train_items})])
+    acfg = AdaptConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, accum=cfg.accum, lr=cfg.lr,
+                       num_workers=cfg.num_workers, seed=cfg.seed, ways=min(cfg.ways, len({it.label for it in val_items})),
+                       **adapt_kw)
     adapted_methods = [m for m in cfg.methods if m != "frozen"]
     val_eps = sample_episode_set(fs.splits["val"], acfg.ways, acfg.shots, 1, acfg.val_episodes, cfg.seed + 1,
                                  source=f"{cfg.dataset} val") if adapted_methods else []  # select the epoch
     dc = zeroi2v.data_config(probe)
     cfg = dataclasses.replace(cfg, size=cfg.size or probe.backbone.patch_embed.img_size[0])  # the model's size
-    view = ViewConfig(num_frames=cfg.frames, size=cfg.size, mean=dc["mean"], std=dc["std"])
+    sampling, interval = R.sampling(cfg)
+    view = ViewConfig(num_frames=cfg.frames, size=cfg.size, mean=dc["mean"], std=dc["std"], sampling=sampling,
+                      interval=interval, loader=cfg.loader)
     if adapted_methods and cfg.batch_size % D.get_world_size():
         raise UserError(f"--batch-size {cfg.batch_size} is the global adaptation batch: it must be divisible by "
                         f"the {D.get_world_size()} processes; pass a multiple of {D.get_world_size()}")
@@ -145,8 +134,10 @@ def run_stages(cfg) -> list[tuple[Path, dict]]:
         for method in adapted_methods:
             check_adapt_resume(out / method, cfg=acfg, amp=cfg.amp, train_items=train_items, val_items=val_items,
                                identity=dict(backbone=cfg.backbone, timm_kwargs=cfg.timm_kwargs, frames=cfg.frames,
-                                             method=method))
+                                             method=method, loader=cfg.loader))
     commit(cfg, out, sets)  # every check passed: the first write under --out
+    if adapted_methods:
+        log.info("adaptation (recipe %s): %s", cfg.recipe, R.summary(cfg, model_kw, adapt_kw))
     cache_root = Path(cfg.cache_dir) if cfg.cache_dir else cache_dir()
     pretrained = resolve_pretrained(cfg, fs, mean=dc["mean"], std=dc["std"], cache_root=cache_root)
     pretrained_sha = sha256_file(pretrained)
@@ -159,12 +150,14 @@ def run_stages(cfg) -> list[tuple[Path, dict]]:
         model = build_model(cfg, method, num_classes=n_base if adapted else 0, pretrained=pretrained,
                             **(model_kw if adapted else {}))
         params = zeroi2v.count_params(model)
+        adapters = dict(model.adapter_config) if adapted else None  # the trained adapters (merged away below)
         diff = None
         if adapted:
             log.info("[%s] stage a: adapting on %d base-class videos (%d classes), %d epochs", method,
                      len(train_items), n_base, cfg.epochs)
             identity = dict(backbone=cfg.backbone, timm_kwargs=cfg.timm_kwargs, frames=cfg.frames,
-                            stdha=list(model.stdha_offsets), pretrained_sha256=pretrained_sha, method=method)
+                            stdha=list(model.stdha_offsets), pretrained_sha256=pretrained_sha, method=method,
+                            loader=cfg.loader)
             tracker = Tracker(out / method, tensorboard=cfg.tensorboard, wandb_project=cfg.wandb,
                               run_name=f"{out.name}-{method}", config=dataclasses.asdict(cfg))  # metrics.csv too
             try:
@@ -186,10 +179,10 @@ def run_stages(cfg) -> list[tuple[Path, dict]]:
         seconds["embed"] = time.perf_counter() - t
         if not D.is_main():
             continue  # evaluation and records: rank 0
-        info = dict(stdha=model.stdha_offsets, adapters=model.adapter_config if adapted else None,
+        info = dict(stdha=model.stdha_offsets, adapters=adapters,
                     params_total=params["total"], params_trainable=params["trainable"] if adapted else 0,
                     merge_max_abs_diff=diff and diff["max_abs"], merge_max_rel_diff=diff and diff["max_rel"],
-                    world_size=D.get_world_size())
+                    world_size=D.get_world_size(), adaptation=dataclasses.asdict(acfg) if adapted else None)
         result = MethodResult(method, feats, row_of, info, seconds, stats, str(path))
         written += evaluate_method(cfg, out, sets, result, pretrained=pretrained, pretrained_sha=pretrained_sha)
     return written
@@ -207,20 +200,20 @@ def merge_stage(cfg, model, method: str, out: Path, view: ViewConfig, test_items
     D.barrier()
     merged = zeroi2v.create_model(cfg.backbone, num_frames=cfg.frames, num_classes=n_base, adapters=None,
                                   pretrained=str(export), **cfg.timm_kwargs).to(cfg.device).eval()
-    batch = torch.utils.data.default_collate(_check_clips(test_items, view, n=2))
-    diff = zeroi2v.check_merge(model, merged, batch.flatten(0, 1).to(cfg.device))
+    clips, norm = _check_clips(test_items, view, n=2)
+    batch = to_input(torch.utils.data.default_collate(clips), cfg.device, norm)  # (2, V, C, T, H, W)
+    diff = zeroi2v.check_merge(model, merged, batch.flatten(0, 1))
     log.info("[%s] stage b: merged and exported to %s; max |merged - unmerged| = %.2e (relative %.2e) "
              "on 2 test clips", method, export, diff["max_abs"], diff["max_rel"])
     return merged, diff
 
 
-def _check_clips(items: list, view: ViewConfig, *, n: int) -> list[torch.Tensor]:
-    """The first `n` readable test clips (V, C, T, H, W); unreadable videos are passed over."""
+def _check_clips(items: list, view: ViewConfig, *, n: int) -> tuple[list[torch.Tensor], tuple | None]:
+    """The first `n` readable test clips (V, C, T, H, W) and their input_norm; unreadable videos are passed over."""
     from zeroi2v import data
     from zeroi2v.data.decode import VideoError
 
-    ds = data.VideoClipDataset(items, num_frames=view.num_frames, size=view.size, train=False,
-                               mean=view.mean, std=view.std, num_clips=view.num_clips, num_crops=view.num_crops)
+    ds = data.VideoClipDataset(items, **view.dataset_kwargs())
     clips = []
     for i in range(len(items)):
         try:
@@ -228,6 +221,6 @@ def _check_clips(items: list, view: ViewConfig, *, n: int) -> list[torch.Tensor]
         except VideoError:
             continue
         if len(clips) == n:
-            return clips
+            return clips, ds.input_norm
     raise UserError("fewer than 2 readable test videos to check the merged model on; check the dataset "
                     "with python -m fewshot.data check")

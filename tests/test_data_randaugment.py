@@ -198,3 +198,77 @@ def test_bad_arguments():
     with pytest.raises(TypeError, match="uint8"):
         RA.rand_augment_pytorchvideo(clip.float(), magnitude=7, num_layers=2, rng=np.random.default_rng(0))
     assert math.isclose(RA.op_argument("Rotate", 0.0), 0.0)
+
+
+def _v2_reference(video, name, arg):
+    """The torchvision v2 calls the geometric/Equalize/Solarize ops were written with (before `_warp`, `_equalize`
+    and `_solarize` replaced them); the rewrites must give exactly these values."""
+    from torchvision.transforms.v2 import InterpolationMode
+    from torchvision.transforms.v2 import functional as F
+
+    h, w, bilinear, fill = video.shape[-2], video.shape[-1], InterpolationMode.BILINEAR, [0.5, 0.5, 0.5]
+    affine = dict(angle=0.0, scale=1.0, interpolation=bilinear, fill=fill)
+    calls = {
+        "Rotate": lambda: F.rotate(video, arg, interpolation=bilinear, fill=fill),
+        "ShearX": lambda: F.affine(video, translate=[-h * arg / 2, 0.0], shear=[math.degrees(math.atan(arg)), 0.0], **affine),
+        "ShearY": lambda: F.affine(video, translate=[0.0, -w * arg / 2], shear=[0.0, math.degrees(math.atan(arg))], **affine),
+        "TranslateX": lambda: F.affine(video, translate=[-arg * w, 0.0], shear=[0.0, 0.0], **affine),
+        "TranslateY": lambda: F.affine(video, translate=[0.0, -arg * h], shear=[0.0, 0.0], **affine),
+        "Equalize": lambda: F.equalize(video),
+        "Solarize": lambda: F.solarize(video, arg),
+    }
+    return calls[name]()
+
+
+def _test_clips():
+    g = torch.Generator().manual_seed(11)
+    noise = torch.randint(0, 256, (3, 3, 61, 97), dtype=torch.uint8, generator=g)
+    smooth = smooth_clip((2, 3, 64, 90), seed=4)
+    smooth[..., :6, :] = 0
+    flat = torch.full((2, 3, 9, 13), 77, dtype=torch.uint8)  # a constant plane: Equalize leaves it as is
+    flat[1, 2, :3] = 200
+    return [noise, smooth, smooth[..., 3:-2, 5:], flat, torch.randint(0, 256, (2, 2, 3, 11, 7), dtype=torch.uint8, generator=g)]
+
+
+@pytest.mark.parametrize("name", ["Rotate", "ShearX", "ShearY", "TranslateX", "TranslateY"])
+def test_geometric_ops_equal_v2s_affine_bit_for_bit(name):
+    """`_warp` (one grid_sample for all frames, mask once, blend only at the border) = v2's rotate/affine exactly,
+    at the recipe's levels, at multiples of 90 degrees and for shifts that move the image (partly) out of frame."""
+    rng = np.random.default_rng(2)
+    extra = {"Rotate": [0.0, 90.0, -90.0, 180.0, 360.0, 45.0, -30.0]}.get(name, [0.0, 0.5, -1.0, 2.5])
+    for clip in _test_clips():
+        args = [RA.op_argument(name, float(np.clip(rng.normal(7, 2), 0, 10)), negate=bool(k % 2)) for k in range(8)]
+        for arg in args + extra:
+            ours = RA.apply_op(clip, name, arg)
+            assert ours.dtype == torch.uint8 and ours.shape == clip.shape
+            assert torch.equal(ours, _v2_reference(clip, name, arg)), (name, arg, tuple(clip.shape))
+
+
+def test_equalize_and_solarize_equal_v2_bit_for_bit():
+    for clip in _test_clips():
+        assert torch.equal(RA.apply_op(clip, "Equalize", None), _v2_reference(clip, "Equalize", None))
+        for threshold in [0.0, 1e-20, 0.3, 0.999, 1.0, 1.5, 127.5, 128.0, 254.2, 255.0]:
+            assert torch.equal(RA.apply_op(clip, "Solarize", threshold), _v2_reference(clip, "Solarize", threshold)), threshold
+
+
+@pytest.mark.parametrize("name", ["AdjustBrightness", "AdjustContrast", "AdjustSaturation", "AdjustSharpness",
+                                  "AutoContrast", "Invert", "Posterize"])
+def test_colour_ops_equal_v1_on_noise_and_views(name):
+    """The in-place float rewrites against torchvision v1 on full-range noise and on non-contiguous views."""
+    rng = np.random.default_rng(3)
+    for clip in _test_clips()[:4]:
+        for k in range(6):
+            arg = RA.op_argument(name, float(np.clip(rng.normal(7, 2), 0, 10)), negate=bool(k % 2))
+            assert torch.equal(RA.apply_op(clip, name, arg), _pytorchvideo_reference(clip, name, arg)), (name, arg)
+
+
+@pytest.mark.parametrize("name", RA.OP_NAMES)
+def test_ops_give_the_same_values_on_a_channels_last_clip(name):
+    """The memory layout must not change a value (Contrast's float mean included, whose summation order follows
+    the grayscale's layout): torch's uint8 resize kernel works in channels-last."""
+    clip = torch.randint(0, 256, (3, 3, 45, 71), dtype=torch.uint8, generator=torch.Generator().manual_seed(5))
+    clip_cl = clip.contiguous(memory_format=torch.channels_last)
+    rng = np.random.default_rng(6)
+    for k in range(6):
+        arg = RA.op_argument(name, float(np.clip(rng.normal(7, 2), 0, 10)), negate=bool(k % 2))
+        assert torch.equal(RA.apply_op(clip_cl, name, arg), RA.apply_op(clip, name, arg)), (name, arg)

@@ -209,3 +209,47 @@ def test_flops_of_tiny_zeroi2v_equal_merged():
     merged = zeroi2v.merge_adapters(model)
     g_merged = engine.gflops_per_view(merged, num_frames=4, size=32)
     assert 0 < g_merged < g_unmerged
+
+
+def test_to_input_normalises_uint8_clips_on_the_device_as_the_worker_would():
+    from zeroi2v.data.transforms import normalize
+
+    g = torch.Generator().manual_seed(0)
+    clips = torch.randint(0, 256, (2, 3, 3, 4, 5, 5), generator=g, dtype=torch.uint8)  # (B, V, C, T, H, W)
+    mean, std = (0.48, 0.46, 0.41), (0.27, 0.26, 0.28)
+    worker = torch.stack([normalize(c, mean, std, channel_dim=1) for c in clips])  # per sample (V, C, T, H, W)
+    assert torch.equal(engine.to_input(clips, "cpu", (mean, std)), worker)
+    assert engine.to_input(worker, "cpu") is worker  # float clips pass as they are
+    with pytest.raises(ValueError, match="input_norm"):
+        engine.to_input(clips, "cpu")
+
+
+class Uint8Clips(Clips):
+    """Clips as uint8 pixels with an `input_norm`, like VideoClipDataset(normalize=False)."""
+
+    input_norm = ((0.5, 0.4), (0.25, 0.3))  # the clips' two channels
+
+    def __init__(self, as_uint8: bool):
+        super().__init__()
+        g = torch.Generator().manual_seed(1)
+        self.pixels = torch.randint(0, 256, self.x.shape, generator=g, dtype=torch.uint8)
+        self.as_uint8 = as_uint8
+
+    def __getitem__(self, i):
+        from zeroi2v.data.transforms import normalize
+
+        x = self.pixels[i]
+        return (x if self.as_uint8 else normalize(x, *self.input_norm, channel_dim=1)), int(self.y[i])  # (V, C, ...)
+
+
+def test_training_on_uint8_clips_equals_training_on_normalised_clips():
+    stats = []
+    for as_uint8 in (False, True):
+        model = TinyNet()
+        opt = torch.optim.SGD(model.parameters(), lr=0.5)
+        loader = DataLoader(Uint8Clips(as_uint8), batch_size=4, shuffle=False)
+        s = engine.train_one_epoch(model, loader, opt, None, device="cpu", epoch=0, progress=False)  # norm: the dataset's
+        stats.append((s["loss"], model.fc.weight.detach().clone()))
+        ev = engine.evaluate(model, DataLoader(Uint8Clips(as_uint8), batch_size=4), device="cpu", progress=False)
+        stats[-1] += (ev["top1"],)
+    assert stats[0][0] == stats[1][0] and torch.equal(stats[0][1], stats[1][1]) and stats[0][2] == stats[1][2]

@@ -7,24 +7,62 @@ import pytest
 from fewshot.config import RunConfig, build_parser, parse_args
 from zeroi2v import defaults as zd
 from zeroi2v.errors import UserError
+from zeroi2v.recipes import RECIPES, fewshot_recipe
 
 
-def test_unset_fields_are_none_and_resolve_from_the_defaults_table(tmp_path):
+def test_unset_fields_are_none_and_resolve_from_the_recipe(tmp_path):
     raw = RunConfig()
-    assert all(getattr(raw, k) is None for k in ("ways", "shots", "backbone", "timm_kwargs", "frames", "size",
-                                                 "stdha", "out", "epochs", "batch_size", "lr", "num_workers"))
+    assert all(getattr(raw, k) is None for k in ("ways", "shots", "backbone", "timm_kwargs", "frames", "size", "recipe",
+                                                 "stdha", "out", "epochs", "batch_size", "accum", "lr", "num_workers"))
     toy = parse_args(["--out", str(tmp_path / "a")])
-    d = zd.defaults_for("toy")
-    assert (toy.epochs, toy.lr, toy.batch_size, toy.frames, toy.stdha) == (d.adapt_epochs, d.lr, d.adapt_batch_size,
-                                                                          d.frames, d.stdha)
+    t = fewshot_recipe(RECIPES["toy"])  # the demo's numbers: 30 epochs, batch 8, lr 2e-3, 8 frames, ±1
+    assert (toy.recipe, toy.epochs, toy.lr, toy.batch_size, toy.accum, toy.frames, toy.stdha) == (
+        "toy", 30, 2e-3, 8, 1, 8, "-1:1,1:1") == ("toy", t.epochs, t.lr, t.batch_per_gpu, 1, t.frames, t.stdha)
     assert (toy.ways, toy.shots, toy.queries, toy.episodes) == (5, (1, 5), 1, 10_000)
     assert toy.backbone == zd.TOY_BACKBONE and toy.timm_kwargs == zd.TOY_VIT and toy.num_workers == 0
     assert toy.size is None  # the backbone's input size, filled when the model is built
     ssv2 = parse_args(["--dataset", "ssv2", "--out", str(tmp_path / "b")])
-    s = zd.defaults_for("ssv2_full")
-    assert (ssv2.dataset, ssv2.stdha, ssv2.epochs, ssv2.lr) == ("ssv2_full", "ssv2", s.adapt_epochs, s.lr)
-    assert ssv2.backbone == zd.REAL_BACKBONE and ssv2.timm_kwargs == {}
+    # clip_b16_ssv2_u16: 16 frames, ±1 ±2, batch 4 per GPU reaching the global 64 by accumulation, lr 3e-4 (no scaling)
+    assert (ssv2.dataset, ssv2.recipe, ssv2.frames, ssv2.stdha, ssv2.epochs, ssv2.batch_size, ssv2.accum, ssv2.lr) == (
+        "ssv2_full", "clip_b16_ssv2_u16", 16, "-1:1,1:1,-2:1,2:1", 10, 4, 16, 3e-4)
+    assert ssv2.backbone == "vit_base_patch16_clip_quickgelu_224" and ssv2.timm_kwargs == {}
     assert ssv2.num_workers == zd.default_num_workers()
+    k400 = parse_args(["--dataset", "kinetics100", "--out", str(tmp_path / "c")])
+    assert (k400.recipe, k400.batch_size, k400.accum, k400.lr) == ("clip_b16_k400_8x16x1", 8, 8, 3e-4)
+    # K400's lr scales linearly with the global batch: 3e-4 x 16 x 1 / 64
+    assert parse_args(["--dataset", "kinetics100", "--accum", "1", "--batch-size", "16", "--out",
+                       str(tmp_path / "c")]).lr == pytest.approx(3e-4 * 16 / 64)
+    hmdb = parse_args(["--dataset", "hmdb51", "--out", str(tmp_path / "d")])
+    assert (hmdb.recipe, hmdb.batch_size, hmdb.accum, hmdb.frames, hmdb.stdha) == ("clip_b16_hmdb51_u8", 16, 4, 8,
+                                                                                   "-1:1,1:1")
+    large = parse_args(["--dataset", "ssv2_small", "--backbone", "vit_large_patch14_clip_quickgelu_224", "--out",
+                        str(tmp_path / "e")])
+    assert (large.recipe, large.frames, large.batch_size, large.accum) == ("clip_l14_ssv2_u32", 32, 2, 32)
+    d = zd.defaults_for("list")  # no recipe for your own videos, or with --recipe none: the defaults row
+    for argv in (["--dataset", "list"], ["--dataset", "hmdb51", "--recipe", "none"]):
+        c = parse_args([*argv, "--out", str(tmp_path / "f")])
+        assert (c.recipe in (None, "none"), c.frames, c.stdha, c.epochs, c.batch_size, c.accum, c.lr) == (
+            True, d.frames, d.stdha, d.adapt_epochs, d.adapt_batch_size, 1, d.lr)
+        assert c.backbone == zd.REAL_BACKBONE
+
+
+def test_recipe_batch_follows_the_processes_and_recipes_of_other_datasets_are_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "8")  # torchrun: the few-shot batch is global
+    c = parse_args(["--dataset", "ssv2", "--out", str(tmp_path)])
+    assert (c.batch_size, c.accum) == (32, 2)  # 8 GPUs x 4, x 2 = 64: the original's
+    assert parse_args(["--out", str(tmp_path)]).batch_size == 8  # the toy's global batch stays 8
+    with pytest.raises(UserError, match="clip_b16_k400_8x16x1 is for k400 videos, not hmdb51"):
+        parse_args(["--dataset", "hmdb51", "--recipe", "clip_b16_k400_8x16x1", "--out", str(tmp_path)])
+    with pytest.raises(UserError, match="unknown recipe"):
+        parse_args(["--recipe", "nope", "--out", str(tmp_path)])
+
+
+def test_list_recipes_prints_the_table_and_the_fewshot_changes(capsys):
+    with pytest.raises(SystemExit) as e:
+        parse_args(["--list-recipes"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert "clip_b16_ssv2_u16" in out and "fewshot.run changes: original: {'epochs': 10" in out
 
 
 def test_explicit_values_win_and_old_spellings_are_hidden_aliases(tmp_path):

@@ -121,3 +121,24 @@ def test_amp_setting_resolves_per_device():
         assert autocast_dtype("bf16", "cuda:0") == torch.bfloat16
     with pytest.raises(UserError, match="--amp"):
         autocast_dtype("fp8", "cpu")
+
+
+def test_uint8_loaders_give_the_float32_features(clean_toy, model, reference):
+    """Oracle: uint8 clips normalised on the device = clips normalised on the worker (bit for bit); the
+    uint8 resize kernel ("uint8+fast") stays within a grey level; each loader has its own cache key."""
+    items = items_of(clean_toy)
+    views = {name: ViewConfig(**{**VIEW.__dict__, "loader": name}) for name in ("float32", "uint8", "uint8+fast")}
+    assert len({v.key() for v in views.values()}) == 3
+    ref = torch.stack([reference[it.video_id] for it in items])
+    for name, view in views.items():
+        feats, rows, _ = embed_videos(model, items, view, path=None, root=clean_toy, batch_size=4)
+        got = feats[[rows[it.video_id] for it in items]]
+        assert torch.equal(got, ref), name  # frames already at the view's size: no resize, even uint8+fast
+    small = ViewConfig(**{**VIEW.__dict__, "size": 24})  # resized 32 -> 24: uint8+fast within a grey level
+    torch.manual_seed(0)
+    m24 = tiny_model(num_frames=4, adapters=None, timm={"img_size": 24}).eval()
+    f32, rows, _ = embed_videos(m24, items, small, path=None, root=clean_toy, batch_size=4)
+    fast, rows_f, _ = embed_videos(m24, items, ViewConfig(**{**small.__dict__, "loader": "uint8+fast"}), path=None,
+                                   root=clean_toy, batch_size=4)
+    diff = (fast - f32).abs().max() / f32.abs().max()
+    assert rows == rows_f and 0 < diff < 0.05

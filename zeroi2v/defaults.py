@@ -21,6 +21,12 @@ TOY_BACKBONE = "vit_tiny_patch16_224"
 TOY_VIT = dict(img_size=64, patch_size=16, embed_dim=96, depth=4, num_heads=6)  # 17 tokens per frame
 TOY_PRETRAINED = "toy-image-vit"  # on toy: the tiny ViT image-pretrained on toy frames (zeroi2v.toyvit, cached)
 REAL_BACKBONE = "vit_base_patch16_clip_224"
+# --loader of every command: "float32" = float resize, normalised on the worker (the toy's; the reference
+# numbers); "uint8" = uint8 clips out, normalised on the accelerator by the consumer (`zeroi2v.engine.to_input`: the
+# same numbers, normalisation is elementwise IEEE); "uint8+fast" = uint8 out + torch's uint8 resize kernel
+# (within one grey level of the float resize; real data's default: the >= 0.8x-of-decode path, see the README)
+LOADERS = {"float32": dict(normalize=True, fast_resize=False), "uint8": dict(normalize=False, fast_resize=False),
+           "uint8+fast": dict(normalize=False, fast_resize=True)}
 AMP = ("auto", "bf16", "fp16", "none")  # --amp of every command (zeroi2v.trainer.amp_dtype maps them to dtypes)
 
 
@@ -48,6 +54,8 @@ class DatasetDefaults:
     flip: bool = True  # horizontal flip in training (SSv2: with its left/right label map)
     crop_scale: tuple[float, float] = (0.25, 1.0)  # RandomResizedCrop area range in training
     keep_decoded: bool = False  # decode every training video once and keep it in memory
+    # loader workers' output (zeroi2v.defaults.LOADERS): uint8 clips normalised on the device, uint8 resize
+    loader: str = "uint8+fast"
     select: str = "val"  # few-shot adaptation: keep the epoch with the best val accuracy ("val") or the last
     adapt_epochs: int = 10  # few-shot adaptation on the base classes
     adapt_batch_size: int = 8
@@ -60,7 +68,8 @@ DATASET_DEFAULTS: dict[str, DatasetDefaults] = {
     # epoch on them would pick one at random: the last epoch is kept
     "toy": DatasetDefaults(reader="toy", size=None, test_views="1x1", epochs=20, batch_size=16, lr=2e-3,
                            head_dropout=0.0, adapter_dropout=0.0, adapter_scale=1.0, flip=False,
-                           crop_scale=(0.6, 1.0), keep_decoded=True, select="last", adapt_epochs=30),
+                           crop_scale=(0.6, 1.0), keep_decoded=True, select="last", adapt_epochs=30,
+                           loader="float32"),
     "hmdb51": replace(_REAL, reader="hmdb51"),
     "ucf101": replace(_REAL, reader="ucf101"),
     "ssv2": replace(_REAL, reader="ssv2", test_views="2x3", test_split="val", stdha="ssv2", epochs=50),

@@ -89,6 +89,25 @@ def _split_batch(batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None
     return batch[0], batch[1], None
 
 
+def to_input(video: torch.Tensor, device: torch.device | str, norm=None) -> torch.Tensor:
+    """A loader's clips (B, V, C, T, H, W) on `device`, as the model's float input: uint8 clips (a
+    dataset's `input_norm` = (mean, std)) are normalised there -- 4x less to copy than float32 and no
+    float work on the loader's workers; float clips are already normalised."""
+    video = video.to(device, non_blocking=True)
+    if video.dtype != torch.uint8:
+        return video
+    if norm is None:
+        raise ValueError("uint8 clips need their (mean, std): pass the dataset's input_norm")
+    from .data.transforms import normalize
+
+    return normalize(video, norm[0], norm[1], channel_dim=-4)  # (..., C, T, H, W) float32
+
+
+def loader_norm(loader, norm=None):
+    """`norm`, or the `input_norm` of the loader's dataset (None: it gives normalised clips)."""
+    return norm if norm is not None else getattr(getattr(loader, "dataset", None), "input_norm", None)
+
+
 def _autocast(device: torch.device, amp_dtype: torch.dtype | None):
     if amp_dtype is None or amp_dtype == torch.float32:
         return contextlib.nullcontext()
@@ -106,7 +125,8 @@ def _progress(iterable, *, total: int | None, desc: str, enabled: bool):
 def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, scheduler=None, *,
                     device: torch.device | str, accum: int = 1, amp_dtype: torch.dtype | None = None,
                     label_smoothing: float = 0.0, epoch: int = 0, scaler=None, clip_grad: float | None = None,
-                    progress: bool = True, on_step: Callable[[int], None] | None = None) -> dict[str, float]:
+                    progress: bool = True, on_step: Callable[[int], None] | None = None,
+                    input_norm=None) -> dict[str, float]:
     """One pass over `loader` with gradient accumulation; the scheduler steps once per optimizer step.
 
     Every `accum` micro-batches (and at the epoch's end, for the remainder) the gradients are
@@ -114,7 +134,8 @@ def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, 
     gives the mean-loss gradient of its micro-batches. Under DDP the gradient all-reduce runs only on
     a group's last micro-batch (`no_sync`). Multi-view batches (V > 1) are trained as B*V clips.
     Returns loss (mean per clip), acc (top-1 %, dropout on), clips, steps, seconds, lr —
-    all-reduced over ranks. `on_step(global_step)` runs after each optimizer step.
+    all-reduced over ranks. `on_step(global_step)` runs after each optimizer step. `input_norm`:
+    the (mean, std) of uint8 clips (`to_input`; default: the loader's dataset's `input_norm`).
     """
     if accum < 1:
         raise ValueError(f"accum must be >= 1, got {accum}")
@@ -125,6 +146,7 @@ def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, 
         raise ValueError("the training loader is empty (batch larger than the data?)")
     if scaler is None and amp_dtype == torch.float16 and device.type == "cuda":
         scaler = torch.amp.GradScaler("cuda")
+    input_norm = loader_norm(loader, input_norm)
     params = [p for group in optimizer.param_groups for p in group["params"]]
     loss_sum = correct = clips = 0.0
     steps = 0
@@ -134,7 +156,7 @@ def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, 
     for i, batch in enumerate(bar):
         video, label, _ = _split_batch(batch)
         B, V = video.shape[:2]
-        video = video.to(device, non_blocking=True).flatten(0, 1)  # (B*V, C, T, H, W)
+        video = to_input(video, device, input_norm).flatten(0, 1)  # (B*V, C, T, H, W)
         label = label.to(device, non_blocking=True).long().repeat_interleave(V)  # (B*V,)
         group_start = (i // accum) * accum
         group_size = min(accum, n_batches - group_start)
@@ -193,13 +215,14 @@ def _sampler_indices(loader) -> list[int] | None:
 @torch.no_grad()
 def evaluate(model: nn.Module, loader, *, device: torch.device | str, views: str | int | tuple | None = None,
              amp_dtype: torch.dtype | None = None, progress: bool = True, desc: str = "eval",
-             return_scores: bool = False) -> dict[str, Any]:
+             return_scores: bool = False, input_norm=None) -> dict[str, Any]:
     """Top-1/top-5 (%) over the loader's videos: softmax per view, averaged over the V views.
 
     Batches are (video (B, V, C, T, H, W), label[, index]). Indices (from the batch, else from a
     non-shuffling sampler, else the running position) identify videos across ranks: the gathered
     per-video probabilities are de-duplicated by index before counting, so the padding of
-    DistributedSampler never counts a video twice. `views` ('1x3', 3, (1, 3)) is checked against V.
+    DistributedSampler never counts a video twice. `views` ('1x3', 3, (1, 3)) is checked against V;
+    `input_norm`: the (mean, std) of uint8 clips (`to_input`; default: the loader's dataset's).
     Returns top1, top5, n (videos), views, seconds, videos_per_s (+ probs, labels, indices when
     return_scores, on every rank).
     """
@@ -209,6 +232,7 @@ def evaluate(model: nn.Module, loader, *, device: torch.device | str, views: str
     model.eval()
     expect_v = None if views is None else math.prod(parse_views(views))
     fallback = _sampler_indices(loader)
+    input_norm = loader_norm(loader, input_norm)
     probs_l, labels_l, index_l = [], [], []
     pos, t0 = 0, time.perf_counter()
     try:
@@ -221,7 +245,7 @@ def evaluate(model: nn.Module, loader, *, device: torch.device | str, views: str
                 index = torch.as_tensor(fallback[pos:pos + B]) if fallback is not None else torch.arange(pos, pos + B)
             pos += B
             with _autocast(device, amp_dtype):
-                logits = model(video.to(device, non_blocking=True).flatten(0, 1))  # (B*V, K)
+                logits = model(to_input(video, device, input_norm).flatten(0, 1))  # (B*V, K)
             probs_l.append(video_probs(logits.float().view(B, V, -1)).cpu())  # (B, K)
             labels_l.append(torch.as_tensor(label).long().cpu())
             index_l.append(torch.as_tensor(index).long().cpu())

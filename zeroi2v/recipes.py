@@ -203,6 +203,50 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
 )}
 ORIGINAL_RECIPES = tuple(n for n in RECIPES if n != "toy")
 
+# What few-shot adaptation (fewshot.run) changes in a recipe -- every other field is the recipe's.
+# Besides these the protocol trains on the base classes only and keeps the epoch with the best
+# val-episode accuracy (fewshot/adapt.py). Originals: its own epoch count, and one centre view per
+# test video (the few-shot protocols' convention; features, not class scores, are compared). The
+# toy demo: its own epochs, batch and warm-up (the demo's numbers were measured with them).
+FEWSHOT_CHANGES: dict[str, dict] = {
+    "original": dict(epochs=10, test_clips=1, test_crops=1),
+    "toy": dict(epochs=30, batch_per_gpu=8, global_batch=8, warmup_epochs=1.0),
+}
+
+
+def fewshot_recipe(recipe: Recipe) -> Recipe:
+    """The recipe few-shot adaptation runs: `recipe` with FEWSHOT_CHANGES applied (same name)."""
+    return dataclasses.replace(recipe, **FEWSHOT_CHANGES["original" if recipe.source else "toy"])
+
+
+def warmup_for(recipe: Recipe, epochs: int) -> float:
+    """The warm-up of a run of `epochs` epochs: the recipe's, at most a quarter of the run."""
+    return min(recipe.warmup_epochs, epochs / 4)
+
+
+def batch_plan(recipe: Recipe, *, batch_size: int, processes: int = 1, accum: int | None = None,
+               lr: float | None = None) -> tuple[int, float, list[str]]:
+    """(accumulation, lr, what to log) for micro-batches of `batch_size` clips on each of `processes`.
+
+    Unless `accum` is given, an original recipe reaches its global batch through gradient
+    accumulation (accum = global batch / (batch_size x processes), at least 1; the toy: 1). Unless
+    `lr` is given it is the recipe's at the resulting global batch (`Recipe.lr_for`)."""
+    lines = []
+    if accum is None:
+        accum = max(1, round(recipe.global_batch / (batch_size * processes))) if recipe.source else 1
+        if recipe.source:
+            got = batch_size * processes * accum
+            lines.append(f"recipe {recipe.name}: global batch {recipe.global_batch} = {batch_size} x {processes} "
+                         f"process(es) x --accum {accum}" + ("" if got == recipe.global_batch else f" (= {got})"))
+    if lr is None:
+        global_batch = batch_size * processes * accum
+        lr = recipe.lr_for(global_batch)
+        if recipe.lr_scaling == "linear":
+            lines.append(f"recipe {recipe.name}: lr {recipe.lr:g} x global batch {global_batch} ({batch_size} x "
+                         f"{accum} accum x {processes} process(es)) / ({recipe.accumulation} x base "
+                         f"{recipe.base_batch}) = {lr:.3g}")
+    return accum, lr, lines
+
 # dataset (train and few-shot names) -> recipe dataset
 _DATASET_ALIASES = {"k400": "k400", "kinetics": "k400", "kinetics100": "k400", "ssv2": "ssv2", "ssv2_full": "ssv2",
                     "ssv2_small": "ssv2", "hmdb51": "hmdb51", "ucf101": "ucf101", "toy": "toy"}

@@ -23,17 +23,16 @@ from pathlib import Path
 
 import torch
 
+
+from zeroi2v.defaults import LOADERS
+
 from .config import BenchConfig
 from .machine import log
 
 TARGET_RATIO = 0.8
 
 
-# loader variants: "float32" = the defaults (float resize, normalised on the worker: the reference numbers);
-# "uint8" = uint8 clips out, normalised on the accelerator (the same numbers: normalisation is elementwise IEEE);
-# "uint8+fast" = uint8 out + torch's uint8 resize kernel (within one grey level of the float resize)
-VARIANTS = {"float32": dict(normalize=True, fast_resize=False), "uint8": dict(normalize=False, fast_resize=False),
-            "uint8+fast": dict(normalize=False, fast_resize=True)}
+VARIANTS = LOADERS  # the loader variants measured: zeroi2v.defaults.LOADERS (--loader of every command)
 
 
 def _datasets(cfg: BenchConfig, paths: list[Path], *, size: int, mean, std, variant: str) -> dict:

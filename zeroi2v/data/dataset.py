@@ -128,6 +128,11 @@ class VideoClipDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
+    @property
+    def input_norm(self) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+        """(mean, std) the consumer applies to this dataset's uint8 clips (`engine.to_input`); None: normalised."""
+        return None if self.normalize else (self.mean, self.std)
+
     def get_labels(self) -> list[int]:
         """The label of every item, in order (easyfsl `TaskSampler` reads this; no video is decoded)."""
         return [int(item.label) for item in self.items]

@@ -12,9 +12,10 @@ mmaction2's wrapper (which hands it the clip as a uint8 (T, C, H, W) tensor):
 - Solarize's threshold 1 - level/10 is on the 0-255 scale too, so it inverts every pixel >= 1 (kept as is).
 Random draws come from the sample's numpy generator (reproducible from (seed, epoch, index)), not torch's.
 Each op gives the values of the torchvision call pytorchvideo makes (v1 API; tests compare them op by op): the
-colour ops repeat v1's float arithmetic in place (Sharpness with the box-sum blur of `augment.blurred_uint8`, ~10x
-faster than v1's convolution), the others are torchvision.transforms.v2.functional's (bit-identical; the shears,
-built by v2 from an angle, within one grey level at a few border pixels).
+colour ops repeat v1's float arithmetic in place, one float copy per op (Sharpness with the box-sum blur of
+`augment._blur13`, ~10x faster than v1's convolution), the others give torchvision.transforms.v2.functional's values
+bit for bit (the shears, built by v2 from an angle, within one grey level of v1 at a few border pixels) by cheaper
+means: `_warp` (Rotate/Shear/Translate), `_equalize`, `_solarize`; tests compare each with the v2 call.
 """
 from __future__ import annotations
 
@@ -77,79 +78,184 @@ def randaugment_plan(rng: np.random.Generator, *, magnitude: float, num_layers: 
     return plan
 
 
-def _blend(image: torch.Tensor, other: torch.Tensor | None, ratio: float) -> torch.Tensor:
-    """torchvision v1's `_blend` on uint8, the same arithmetic: ratio * image + (1 - ratio) * other, truncated."""
-    out = image.to(torch.float32).mul_(float(ratio))
+def _to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """float32 -> uint8 as torchvision v1's `_blend` ends: clamped to 0-255, truncated."""
+    return x.clamp_(0, 255).to(torch.uint8)
+
+
+def _blend(f: torch.Tensor, other: torch.Tensor | None, ratio: float) -> torch.Tensor:
+    """torchvision v1's `_blend` on uint8, the same arithmetic, the image already float32 (`f`, modified in place,
+    as `other`): ratio * image + (1 - ratio) * other, truncated to uint8."""
+    f.mul_(float(ratio))
     if other is not None:  # None: brightness, a blend with zeros
-        out.add_(other.to(torch.float32).mul_(1.0 - float(ratio)))
-    return out.clamp_(0, 255).to(torch.uint8)
+        f.add_(other.mul_(1.0 - float(ratio)))
+    return _to_uint8(f)
 
 
-def _grayscale(image: torch.Tensor) -> torch.Tensor:
-    """torchvision v1's uint8 `rgb_to_grayscale`: (..., 3, H, W) -> (..., 1, H, W), truncated."""
-    r, g, b = image.unbind(dim=-3)
-    return (0.2989 * r + 0.587 * g + 0.114 * b).to(torch.uint8).unsqueeze(-3)
+def _grayscale(f: torch.Tensor) -> torch.Tensor:
+    """torchvision v1's uint8 `rgb_to_grayscale` from the float32 clip: (..., 3, H, W) -> (..., 1, H, W) float32
+    holding v1's truncated uint8 values (0.2989 r + 0.587 g + 0.114 b < 255, so trunc is v1's cast)."""
+    r, g, b = f.unbind(dim=-3)
+    gray = r.mul(0.2989)
+    gray.add_(g.mul(0.587)).add_(b.mul(0.114))  # v1's (0.2989 r + 0.587 g) + 0.114 b, in float32
+    return gray.trunc_().unsqueeze(-3).contiguous()  # (the layout of v1's, for the same mean)
+
+
+def _sharpness(clip: torch.Tensor, ratio: float) -> torch.Tensor:
+    """v1's `adjust_sharpness` on uint8 (H, W > 2): the blend with the "degenerate" image, whose interior is the
+    rounded blur (`augment._blur13`: integers, exact in float32) and whose border is the image's own."""
+    from .augment import _blur13
+
+    f = clip.to(torch.float32)  # (..., C, H, W)
+    keep = 1.0 - float(ratio)
+    blur = _blur13(f).mul_(keep)  # (..., C, H-2, W-2)
+    top, bottom, left, right = f[..., :1, :] * keep, f[..., -1:, :] * keep, f[..., 1:-1, :1] * keep, f[..., 1:-1, -1:] * keep
+    f.mul_(float(ratio))
+    f[..., 1:-1, 1:-1].add_(blur)
+    f[..., :1, :].add_(top)
+    f[..., -1:, :].add_(bottom)
+    f[..., 1:-1, :1].add_(left)
+    f[..., 1:-1, -1:].add_(right)
+    return _to_uint8(f)
 
 
 def _autocontrast(image: torch.Tensor) -> torch.Tensor:
-    """torchvision v1's `autocontrast` on uint8 (per frame and channel), the same arithmetic in place."""
+    """torchvision v1's `autocontrast` on uint8 (per frame and channel), the same arithmetic in place; v1's clamp
+    is dropped: (x - lo) * 255 / (hi - lo) lies in [0, 256) for lo <= x <= hi, where it changes no truncation."""
     lo = image.amin(dim=(-2, -1), keepdim=True).to(torch.float32)
     hi = image.amax(dim=(-2, -1), keepdim=True).to(torch.float32)
     scale = 255.0 / (hi - lo)
     flat = ~torch.isfinite(scale)
     lo[flat], scale[flat] = 0.0, 1.0
-    return image.to(torch.float32).sub_(lo).mul_(scale).clamp_(0, 255).to(torch.uint8)
+    return image.to(torch.float32).sub_(lo).mul_(scale).to(torch.uint8)
+
+
+def _equalize(image: torch.Tensor) -> torch.Tensor:
+    """v2's `equalize` on uint8 (..., H, W) (PIL's LUT per frame and channel), the same integer arithmetic: the
+    histograms of all planes in one bincount, the LUTs applied with one index_select (v2: scatter_add/gather)."""
+    if image.numel() == 0:
+        return image
+    h, w = image.shape[-2:]
+    planes = image.numel() // (h * w)
+    index = image.to(torch.int32, memory_format=torch.contiguous_format).view(planes, h * w)
+    index.add_(torch.arange(0, planes * 256, 256, dtype=torch.int32).unsqueeze(1))  # plane p, value v -> 256 p + v
+    hist = torch.bincount(index.view(-1), minlength=planes * 256).view(planes, 256)
+    cum = hist.cumsum(dim=-1)
+    step = (h * w - hist.gather(-1, cum.argmax(dim=-1, keepdim=True))).div_(255, rounding_mode="floor")  # (P, 1)
+    lut = cum[:, :-1].add(step // 2).div_(step.clamp(min=1), rounding_mode="floor").clamp_(0, 255).to(torch.uint8)
+    lut = torch.cat([lut.new_zeros(planes, 1), lut], dim=-1)  # (P, 256); lut[0] = 0
+    lut = torch.where(step.ne(0), lut, torch.arange(256, dtype=torch.uint8))  # step 0: the plane as is
+    return lut.view(-1).index_select(0, index.view(-1)).view(image.shape)
+
+
+def _solarize(clip: torch.Tensor, threshold: float) -> torch.Tensor:
+    """v2's `solarize` (pixels >= threshold inverted) with the threshold rounded up to an integer: a uint8
+    comparison instead of a float32 one, the same pixels (whether v2 compares in float32 or float64)."""
+    from torchvision.transforms.v2 import functional as F
+
+    level = math.ceil(threshold)
+    if level != math.ceil(float(np.float32(threshold))) or not 0 <= threshold <= 255:
+        return F.solarize(clip, threshold)
+    if level <= 0:
+        return clip.bitwise_not()
+    # 255 where clip >= level, else 0 (uint8 arithmetic, no bool mask); x ^ 255 = 255 - x
+    flip = clip.clamp(min=level - 1).sub_(level - 1).clamp_(max=1) if level > 1 else clip.clamp(max=1)
+    flip.mul_(255)
+    return clip.bitwise_xor(flip)
+
+
+def _warp(clip: torch.Tensor, matrix: list[float]) -> torch.Tensor:
+    """v2's bilinear `_apply_grid_transform` with fill 0.5 on uint8 (..., C, H, W), the same values, cheaper.
+
+    v2 samples a ones channel beside the image (the mask m), blends (x - 0.5) m + 0.5 and rounds. Here the mask
+    is sampled once (the grid, hence m, is the same for every frame), the image in one grid_sample of all frames
+    and channels together, only over the output rows/columns with m > 0 (elsewhere x = 0 and m = 0: round(0.5)
+    is 0), and the blend only where 0 < m < 1 (m == 1: (x - 0.5) + 0.5 rounds like x: exact for x >= 0.25,
+    both round to 0 below).
+    """
+    from torch.nn.functional import grid_sample
+    from torchvision.transforms.v2.functional._geometry import _affine_grid
+
+    c, h, w = clip.shape[-3:]
+    if clip.numel() == 0:
+        return clip.clone()
+    theta = torch.tensor(matrix, dtype=torch.float32).reshape(1, 2, 3)
+    grid = _affine_grid(theta, w=w, h=h, ow=w, oh=h)  # (1, H, W, 2)
+    sample = dict(mode="bilinear", padding_mode="zeros", align_corners=False)
+    mask = grid_sample(torch.ones(1, 1, h, w), grid, **sample)[0, 0]  # (H, W)
+    out = torch.zeros(clip.shape, dtype=torch.uint8)
+    seen = mask.ne(0)
+    rows, cols = seen.any(1).nonzero()[:, 0], seen.any(0).nonzero()[:, 0]
+    if rows.numel() == 0:
+        return out
+    r0, r1, c0, c1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    x = clip.to(torch.float32, memory_format=torch.contiguous_format).view(1, -1, h, w)  # (1, N*C, H, W): one grid
+    y = grid_sample(x, grid[:, r0:r1, c0:c1], **sample)[0]  # (N*C, h, w)
+    m = mask[r0:r1, c0:c1].reshape(-1)
+    edge = (seen[r0:r1, c0:c1].reshape(-1) & m.ne(1)).nonzero()[:, 0]  # where 0 < m < 1 (or m > 1)
+    flat = y.view(y.shape[0], -1)
+    flat.index_copy_(1, edge, flat.index_select(1, edge).sub_(0.5).mul_(m[edge]).add_(0.5))
+    out.view(-1, h, w)[:, r0:r1, c0:c1].copy_(y.round_())
+    return out
+
+
+def _affine_matrix(name: str, arg: float, h: int, w: int) -> list[float]:
+    """The inverse matrix v2's `affine` builds for a Shear/Translate op (angle 0, scale 1, centre-based).
+
+    pytorchvideo's inverse matrices: ShearX [1, f, H f/2; 0, 1, 0], ShearY [1, 0, 0; f, 1, W f/2],
+    TranslateX [1, 0, f W; 0, 1, 0], TranslateY [1, 0, 0; 0, 1, f H] (centre-based pixel coordinates);
+    v2's affine builds the same matrix from a shear angle atan(f) and a translation of minus the offset.
+    """
+    from torchvision.transforms.v2.functional._geometry import _get_inverse_affine_matrix
+
+    translate, shear = {
+        "ShearX": ([-h * arg / 2, 0.0], [math.degrees(math.atan(arg)), 0.0]),
+        "ShearY": ([0.0, -w * arg / 2], [0.0, math.degrees(math.atan(arg))]),
+        "TranslateX": ([-arg * w, 0.0], [0.0, 0.0]),
+        "TranslateY": ([0.0, -arg * h], [0.0, 0.0]),
+    }[name]
+    return _get_inverse_affine_matrix([0.0, 0.0], 0.0, [float(t) for t in translate], 1.0, shear)
 
 
 def apply_op(clip: torch.Tensor, name: str, arg: float | int | None) -> torch.Tensor:
     """One op on a uint8 (..., C, H, W) tensor, the same for every leading index (frame).
 
     Colour ops reproduce the arithmetic of torchvision's v1 functional API (what pytorchvideo calls) exactly; the
-    rest are torchvision.transforms.v2.functional's (the same values; ShearX/Y within one grey level at the border).
+    rest give torchvision.transforms.v2.functional's values (ShearX/Y within one grey level of v1 at the border):
+    Rotate/Shear/Translate through `_warp`, v2's grid transform without its redundant work.
     Contrast and AutoContrast use per-frame statistics, as the original does.
     """
     from torchvision.transforms.v2 import InterpolationMode
     from torchvision.transforms.v2 import functional as F
 
-    from .augment import blurred_uint8
-
-    bilinear = InterpolationMode.BILINEAR
     h, w = clip.shape[-2:]
     if name == "AdjustBrightness":
-        return _blend(clip, None, arg)
-    if name == "AdjustContrast":
-        return _blend(clip, _grayscale(clip).to(torch.float32).mean(dim=(-3, -2, -1), keepdim=True), arg)
-    if name == "AdjustSaturation":
-        return _blend(clip, _grayscale(clip), arg)
+        return _blend(clip.to(torch.float32), None, arg)
+    if name in ("AdjustContrast", "AdjustSaturation"):
+        f = clip.to(torch.float32)
+        gray = _grayscale(f)  # (..., 1, H, W)
+        return _blend(f, gray.mean(dim=(-3, -2, -1), keepdim=True) if name == "AdjustContrast" else gray, arg)
     if name == "AdjustSharpness":
-        return clip if h <= 2 or w <= 2 else _blend(clip, blurred_uint8(clip), arg)
+        return clip if h <= 2 or w <= 2 else _sharpness(clip, arg)
     if name == "AutoContrast":
         return _autocontrast(clip)
     if name == "Equalize":
-        return F.equalize(clip)
+        return _equalize(clip)
     if name == "Invert":
         return F.invert(clip)
     if name == "Posterize":
         return clip if arg >= 8 else F.posterize(clip, int(arg))
     if name == "Solarize":
-        return F.solarize(clip, arg)
+        return _solarize(clip, arg)
     if name == "Rotate":
-        return F.rotate(clip, arg, interpolation=bilinear, fill=FILL)
-    # pytorchvideo's inverse matrices: ShearX [1, f, H f/2; 0, 1, 0], ShearY [1, 0, 0; f, 1, W f/2],
-    # TranslateX [1, 0, f W; 0, 1, 0], TranslateY [1, 0, 0; 0, 1, f H] (centre-based pixel coordinates);
-    # v2's affine builds the same matrix from a shear angle atan(f) and a translation of minus the offset
-    if name == "ShearX":
-        return F.affine(clip, angle=0.0, translate=[-h * arg / 2, 0.0], scale=1.0,
-                        shear=[math.degrees(math.atan(arg)), 0.0], interpolation=bilinear, fill=FILL)
-    if name == "ShearY":
-        return F.affine(clip, angle=0.0, translate=[0.0, -w * arg / 2], scale=1.0,
-                        shear=[0.0, math.degrees(math.atan(arg))], interpolation=bilinear, fill=FILL)
-    if name == "TranslateX":
-        return F.affine(clip, angle=0.0, translate=[-arg * w, 0.0], scale=1.0, shear=[0.0, 0.0],
-                        interpolation=bilinear, fill=FILL)
-    if name == "TranslateY":
-        return F.affine(clip, angle=0.0, translate=[0.0, -arg * h], scale=1.0, shear=[0.0, 0.0],
-                        interpolation=bilinear, fill=FILL)
+        angle = arg % 360  # v2's rotate: fast paths at multiples of 90 degrees, else the matrix of -angle
+        if angle % 90 == 0:
+            return F.rotate(clip, arg, interpolation=InterpolationMode.BILINEAR, fill=FILL)
+        from torchvision.transforms.v2.functional._geometry import _get_inverse_affine_matrix
+
+        return _warp(clip, _get_inverse_affine_matrix([0.0, 0.0], -angle, [0.0, 0.0], 1.0, [0.0, 0.0]))
+    if name in ("ShearX", "ShearY", "TranslateX", "TranslateY"):
+        return _warp(clip, _affine_matrix(name, arg, h, w))
     raise ValueError(f"unknown RandAugment op {name!r}; use one of {', '.join(OP_NAMES)}")
 
 

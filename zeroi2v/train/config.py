@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from zeroi2v.defaults import (AMP, REAL_BACKBONE, TOY_BACKBONE, TOY_PRETRAINED, TOY_VIT, TRAIN_READERS,
+from zeroi2v.defaults import (AMP, LOADERS, REAL_BACKBONE, TOY_BACKBONE, TOY_PRETRAINED, TOY_VIT, TRAIN_READERS,
                               default_backbone, default_num_workers, defaults_for)
 from zeroi2v.errors import ArgumentParser, UserError
 from zeroi2v.variants import METHODS, check_method
@@ -60,6 +60,7 @@ class TrainConfig:
     seed: int = 0
     deterministic: bool = False
     num_workers: int
+    loader: str  # zeroi2v.defaults.LOADERS: the row's (real data uint8+fast, toy float32)
     threads: int | None = None
     device: str = "auto"
     resume: bool = False
@@ -161,6 +162,8 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
     a("--num-workers", type=int, default=None,
       help="DataLoader workers per process (default: toy 0, else min(8, cores per process - 1))")
     a("--workers", dest="num_workers", type=int, default=None, help=argparse.SUPPRESS)  # old spelling
+    a("--loader", default=None, choices=tuple(LOADERS), help="float32, uint8 or uint8+fast (default: toy float32, "
+                                                             "else uint8+fast: see python -m fewshot.run --help)")
     a("--device", default=None, help="auto, cpu, cuda, cuda:N (default auto)")
     a("--threads", type=int, default=None,
       help="CPU intra-op threads (default: toy 1 -- a tiny model gains nothing from more and OpenMP "
@@ -350,6 +353,7 @@ def resolve_config(args: argparse.Namespace, *, out: str) -> TrainConfig:
         test_views=views, train_subset=args.train_subset, allway_dir=args.allway_dir, seed=pick(args.seed, 0),
         deterministic=bool(args.deterministic),
         num_workers=args.num_workers if args.num_workers is not None else (0 if toy else default_num_workers()),
+        loader=args.loader or d.loader,
         threads=args.threads if args.threads is not None else (1 if toy else None), device=pick(args.device, "auto"),
         resume=bool(args.resume), eval_every=pick(args.eval_every, 0), log_every=pick(args.log_every, 0),
         throughput=not args.no_throughput, on_error=on_error, progress=not args.no_progress,

@@ -10,7 +10,7 @@ import torch
 from zeroi2v import data
 from zeroi2v import distributed as D
 from zeroi2v import engine
-from zeroi2v.defaults import defaults_for
+from zeroi2v.defaults import LOADERS, defaults_for
 from zeroi2v.errors import UserError
 from zeroi2v.trainer import log_main as log  # noqa: F401 (zeroi2v.train's log, re-exported)
 from zeroi2v.trainer import seed_worker
@@ -30,6 +30,10 @@ class Indexed(torch.utils.data.Dataset):
     def __getitem__(self, i):
         video, label = self.ds[i]
         return video, label, i
+
+    @property
+    def input_norm(self):
+        return self.ds.input_norm
 
 
 def load_items(cfg: TrainConfig):
@@ -89,7 +93,7 @@ def build_datasets(cfg: TrainConfig, train_items, test_items, class_names, mean,
     from torch.utils.data.distributed import DistributedSampler
 
     common = dict(num_frames=cfg.frames, size=cfg.size, mean=mean, std=std, sampling=cfg.sampling,
-                  interval=cfg.interval, on_error=cfg.on_error, seed=cfg.seed)
+                  interval=cfg.interval, on_error=cfg.on_error, seed=cfg.seed, **LOADERS[cfg.loader])
     flip_map = data.flip_label_map(class_names) if cfg.dataset == "ssv2" else None
     d = defaults_for(cfg.dataset)  # toy classes are directions (left/right, cw/ccw): never mirrored
     aug = dict(flip=d.flip if cfg.flip is None else cfg.flip, scale=cfg.crop_area or d.crop_scale)

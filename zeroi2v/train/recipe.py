@@ -88,6 +88,8 @@ def resolve_recipe(args: argparse.Namespace):
 
 def apply_recipe(args: argparse.Namespace) -> dict:
     """Fill unset args from the recipe (in place); return the TrainConfig fields a recipe or its flags set."""
+    from zeroi2v.recipes import batch_plan, warmup_for
+
     r = resolve_recipe(args)
     if r is not None:
         if args.dataset is None:
@@ -96,25 +98,16 @@ def apply_recipe(args: argparse.Namespace) -> dict:
             raise UserError(f"--recipe {r.name} is for --dataset {r.dataset}, not {args.dataset}; pick a recipe "
                             f"of {args.dataset} (--list-recipes)")
         if args.epochs is not None and args.warmup_epochs is None:  # a shorter run: warm-up min(2.5, epochs/4)
-            args.warmup_epochs = min(r.warmup_epochs, args.epochs / 4)
+            args.warmup_epochs = warmup_for(r, args.epochs)
         for field, dest in _FILL.items():
             if getattr(args, dest, None) is None:
                 setattr(args, dest, getattr(r, field))
         if args.schedule is None and r.source:  # the original configs: LinearLR, then per-epoch cosine
             args.schedule = "cosine_epoch"
-        world = D.get_world_size()
-        if args.accum is None and r.source:  # an original recipe: its global batch through accumulation
-            args.accum = max(1, round(r.global_batch / (args.batch_size * world)))
-            log_main(f"recipe {r.name}: global batch {r.global_batch} = {args.batch_size} x {world} process(es) x "
-                 f"--accum {args.accum}" + ("" if args.batch_size * world * args.accum == r.global_batch
-                                            else f" (= {args.batch_size * world * args.accum})"))
-        if args.lr is None:
-            global_batch = args.batch_size * (args.accum or 1) * world
-            args.lr = r.lr_for(global_batch)
-            if r.lr_scaling == "linear":
-                log_main(f"recipe {r.name}: lr {r.lr:g} x global batch {global_batch} ({args.batch_size} x "
-                     f"{args.accum or 1} accum x {world} process(es)) / ({r.accumulation} x base {r.base_batch}) "
-                     f"= {args.lr:.3g}")
+        args.accum, args.lr, lines = batch_plan(r, batch_size=args.batch_size, processes=D.get_world_size(),
+                                                accum=args.accum, lr=args.lr)
+        for line in lines:
+            log_main(line)
     short = args.short_side
     if (args.schedule or "cosine") not in ("cosine", "cosine_epoch"):
         raise UserError(f"--schedule {args.schedule!r}: use cosine or cosine_epoch")

@@ -100,7 +100,7 @@ def config_identity(cfg: TrainConfig) -> dict:
     return dict(dataset=cfg.dataset, split=cfg.split, backbone=cfg.backbone, timm_kwargs=dict(cfg.timm_kwargs),
                 frames=cfg.frames, size=cfg.size, method=cfg.method, head_dropout=cfg.head_dropout,
                 adapter_dropout=cfg.adapter_dropout, adapter_scale=cfg.adapter_scale, sampling=cfg.sampling,
-                interval=cfg.interval, train_subset=cfg.train_subset)
+                interval=cfg.interval, train_subset=cfg.train_subset, loader=cfg.loader)
 
 
 def identity(cfg: TrainConfig, model, *, pretrained_sha256: str | None, train_items, num_classes: int) -> dict:
@@ -110,7 +110,7 @@ def identity(cfg: TrainConfig, model, *, pretrained_sha256: str | None, train_it
                  train_videos=sha256_json(sorted((v.video_id, v.label) for v in train_items)))
     return {k: ident[k] for k in ("dataset", "split", "backbone", "timm_kwargs", "frames", "size", "method", "stdha",
                                   "pretrained_sha256", "head_dropout", "adapter_dropout", "adapter_scale", "sampling",
-                                  "interval", "train_subset", "num_classes", "train_videos")}  # the named first
+                                  "interval", "train_subset", "loader", "num_classes", "train_videos")}  # named first
 
 
 def run(args: argparse.Namespace, info: D.DistInfo) -> int:

@@ -1,0 +1,91 @@
+"""The recipe of a few-shot run: which one, what it fills, and the adaptation settings it gives.
+
+`--recipe NAME` (default: the original config of the dataset and backbone,
+`zeroi2v.recipes.default_recipe`; "toy" on toy) runs as few-shot adaptation runs it
+(`zeroi2v.recipes.fewshot_recipe`: its own epoch count and one centre test view; the toy demo also
+its own batch and warm-up). Everything else is the recipe's: backbone, frames, sampling, STDHA,
+adapter and head settings, label smoothing, augmentation (RandAugment, crop, flip with the SSv2
+label map, RandomErasing), AdamW with its decay rule, warm-up from its start factor, per-epoch
+cosine, the lr multiplier and the global batch through gradient accumulation with the recipe's lr
+scaling. The protocol itself trains on the base classes only and keeps the epoch with the best
+val-episode accuracy (fewshot/adapt.py). `--recipe none`, or a dataset without a recipe (list; ViT-L
+on HMDB51/UCF101), keeps the dataset's row of zeroi2v.defaults.
+"""
+from __future__ import annotations
+
+import os
+
+from zeroi2v.defaults import FEWSHOT_ROWS, defaults_for
+from zeroi2v.errors import UserError
+from zeroi2v.recipes import Recipe, batch_plan, default_recipe, fewshot_recipe, get_recipe, warmup_for
+
+
+def recipe_name(dataset: str, backbone: str | None, given: str | None) -> str | None:
+    """The resolved --recipe: the given name ("none" kept), or the dataset's and backbone's default
+    (None where there is none); a recipe of another dataset is one line."""
+    if given is None:
+        return default_recipe(dataset, backbone)
+    if given == "none":
+        return given
+    r = get_recipe(given)
+    if dataset != "list" and r.dataset != FEWSHOT_ROWS.get(dataset):
+        raise UserError(f"--recipe {given} is for {r.dataset} videos, not {dataset}; pick a recipe of "
+                        f"{FEWSHOT_ROWS.get(dataset)} (--list-recipes) or --recipe none")
+    return given
+
+
+def run_recipe(name: str | None) -> Recipe | None:
+    """The recipe few-shot adaptation runs (FEWSHOT_CHANGES applied), or None (the defaults row)."""
+    return None if name in (None, "none") else fewshot_recipe(get_recipe(name))
+
+
+def fill(cfg, *, dataset: str, name: str | None) -> dict:
+    """The RunConfig fields the recipe (or the defaults row) fills where the flag was not given."""
+    r, d = run_recipe(name), defaults_for(dataset)
+    epochs = cfg.epochs or (r.epochs if r else d.adapt_epochs)
+    world = int(os.environ.get("WORLD_SIZE", "1"))  # torchrun's; the few-shot batch is global
+    batch = cfg.batch_size or (min(r.global_batch, r.batch_per_gpu * world) if r else d.adapt_batch_size)
+    if r is None:
+        accum, lr = cfg.accum or 1, cfg.lr or d.lr
+    else:
+        accum, lr, _ = batch_plan(r, batch_size=batch, accum=cfg.accum, lr=cfg.lr)
+    return dict(frames=cfg.frames or (r.frames if r else d.frames), stdha=cfg.stdha or (r.stdha if r else d.stdha),
+                epochs=epochs, batch_size=batch, accum=accum, lr=lr)
+
+
+def sampling(cfg) -> tuple[str, int | None]:
+    """(sampling, interval) of training and test clips: the recipe's (K400: dense 8x16), else uniform."""
+    r = run_recipe(cfg.recipe)
+    return (r.sampling, r.interval) if r else ("uniform", None)
+
+
+def adaptation(cfg, class_names: list[str]) -> tuple[dict, dict]:
+    """(model kwargs, AdaptConfig kwargs) of the adapted methods; `class_names` of the base classes
+    in label order (SSv2 recipes flip with the left/right label swap)."""
+    from zeroi2v import data
+
+    r, d = run_recipe(cfg.recipe), defaults_for(cfg.dataset)
+    common = dict(keep_decoded=d.keep_decoded, select=d.select)
+    if r is None:  # the defaults row: the suite's earlier adaptation settings
+        model = dict(adapter_scale=d.adapter_scale, adapter_dropout=d.adapter_dropout, head_dropout=d.head_dropout)
+        flip_map = tuple(data.flip_label_map(class_names)) if d.flip and cfg.dataset.startswith("ssv2") else None
+        return model, dict(common, flip=0.5 if d.flip else 0.0, flip_map=flip_map, crop_area=d.crop_scale,
+                           warmup_epochs=d.adapt_warmup_epochs, weight_decay=d.weight_decay)
+    model = dict(adapter_ratio=r.adapter_ratio, adapter_scale=r.adapter_scale, adapter_dropout=r.adapter_dropout,
+                 head_dropout=r.head_dropout)
+    flip_map = tuple(data.flip_label_map(class_names)) if r.flip_label_map and r.flip > 0 else None
+    return model, dict(
+        common, weight_decay=r.weight_decay, warmup_epochs=warmup_for(r, cfg.epochs), label_smoothing=r.label_smoothing,
+        bias_decay=r.bias_decay, warmup_start=r.warmup_start, schedule="cosine_epoch" if r.source else "cosine",
+        backbone_lr_mult=r.backbone_lr_mult, flip=r.flip, flip_map=flip_map, crop_area=r.crop_area,
+        crop_ratio=r.crop_ratio, short_side=r.short_side, randaugment=r.randaugment,
+        randaugment_after_flip=r.randaugment_after_flip, erasing=r.erasing, erasing_mode=r.erasing_mode)
+
+
+def summary(cfg, model_kw: dict, adapt_kw: dict) -> str:
+    """One line: the recipe and every adaptation setting it resolved to."""
+    fields = dict(recipe=cfg.recipe, backbone=cfg.backbone, frames=cfg.frames, stdha=cfg.stdha, epochs=cfg.epochs,
+                  batch_size=cfg.batch_size, accum=cfg.accum, global_batch=cfg.batch_size * cfg.accum, lr=cfg.lr,
+                  **model_kw, **{k: v for k, v in adapt_kw.items() if k != "flip_map"},
+                  flip_label_map=adapt_kw.get("flip_map") is not None)
+    return ", ".join(f"{k}={v}" for k, v in fields.items())

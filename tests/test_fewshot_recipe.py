@@ -1,0 +1,80 @@
+"""fewshot.recipe: few-shot adaptation runs its dataset's recipe (zeroi2v.recipes.fewshot_recipe) for every
+field the few-shot protocol does not change -- read back from the config, the records, the log and the
+adaptation checkpoint of a run on a tiny list dataset with tiny OpenAI-format CLIP weights."""
+import dataclasses
+import json
+
+import pytest
+import torch
+
+from fewshot import run as fsrun
+from fewshot.config import parse_args
+from fewshot.recipe import adaptation, run_recipe
+from list_fixtures import make_list_dataset
+from test_weights import openai_clip_state_dict
+from tiny import TINY
+from zeroi2v.checkpoint_state import load_state
+from zeroi2v.recipes import FEWSHOT_CHANGES, ORIGINAL_RECIPES, RECIPES, fewshot_recipe
+
+
+def test_fewshot_changes_only_the_protocols_fields():
+    for name in ORIGINAL_RECIPES:
+        r, f = RECIPES[name], fewshot_recipe(RECIPES[name])
+        changed = {k for k in dataclasses.asdict(r) if getattr(r, k) != getattr(f, k)}
+        assert changed <= {"epochs", "test_clips", "test_crops"} and f.epochs == 10
+        assert (f.test_clips, f.test_crops) == (1, 1)
+    toy = fewshot_recipe(RECIPES["toy"])
+    assert {k: getattr(toy, k) for k in FEWSHOT_CHANGES["toy"]} == FEWSHOT_CHANGES["toy"]
+
+
+def test_adaptation_settings_are_the_recipes(tmp_path):
+    cfg = parse_args(["--dataset", "ssv2", "--out", str(tmp_path)])
+    names = ["Pushing something from left to right", "Pushing something from right to left", "Holding something"]
+    model, acfg = adaptation(cfg, names)
+    r = run_recipe(cfg.recipe)
+    assert model == dict(adapter_ratio=0.25, adapter_scale=1.0, adapter_dropout=0.0, head_dropout=0.5)
+    assert (acfg["label_smoothing"], acfg["randaugment"], acfg["erasing"], acfg["erasing_mode"]) == (0.1, (7, 4), 0.25,
+                                                                                                  "const")
+    assert acfg["randaugment_after_flip"] and acfg["bias_decay"] and acfg["schedule"] == "cosine_epoch"
+    assert (acfg["warmup_start"], acfg["warmup_epochs"], acfg["crop_area"], acfg["short_side"]) == (0.1, 2.5,
+                                                                                                 (0.08, 1.0), 256)
+    assert acfg["flip"] == r.flip == 0.5 and acfg["flip_map"] == (1, 0, 2)  # left/right swapped on flip
+    assert acfg["select"] == "val"
+    short = parse_args(["--dataset", "ssv2", "--epochs", "4", "--out", str(tmp_path)])
+    assert adaptation(short, names)[1]["warmup_epochs"] == 1.0  # at most a quarter of the run
+    toy_model, toy = adaptation(parse_args(["--out", str(tmp_path)]), ["a", "b"])
+    # the demo's settings, unchanged: no dropout, scale 1, no flip, crop 0.6-1, warm-up 1 from 0, per-step cosine
+    assert toy_model == dict(adapter_ratio=0.25, adapter_scale=1.0, adapter_dropout=0.0, head_dropout=0.0)
+    assert (toy["flip"], toy["crop_area"], toy["warmup_epochs"], toy["warmup_start"], toy["schedule"]) == (
+        0.0, (0.6, 1.0), 1.0, 0.0, "cosine")
+    assert (toy["randaugment"], toy["erasing"], toy["bias_decay"], toy["select"]) == (None, 0.0, False, "last")
+
+
+@pytest.mark.parametrize("recipe", ["clip_b16_ssv2_u16"])
+def test_fewshot_run_adapts_with_the_recipe(recipe, tmp_path, capsys):
+    torch.set_num_threads(1)
+    root = make_list_dataset(tmp_path / "mine", videos_per_class=6, frames=8)
+    torch.save(openai_clip_state_dict(), tmp_path / "ViT-tiny.pt")
+    out = tmp_path / "run"
+    assert fsrun.main(["--dataset", "list", "--data-root", str(root), "--recipe", recipe,
+                       "--pretrained", str(tmp_path / "ViT-tiny.pt"),
+                       "--timm-kwargs", json.dumps(TINY), "--epochs", "1", "--batch-size", "4", "--accum", "2",
+                       "--methods", "zeroi2v", "--protocols", "prototype", "--shots", "1", "--episodes", "20",
+                       "--num-workers", "0", "--out", str(out), "--cache-dir", str(tmp_path / "cache")]) == 0
+    log = (out / "run.log").read_text()
+    assert f"adaptation (recipe {recipe}):" in log and "label_smoothing=0.1" in log and "accum=2" in log
+    cfg = json.loads((out / "config.json").read_text())
+    assert (cfg["recipe"], cfg["frames"], cfg["stdha"], cfg["accum"], cfg["lr"]) == (recipe, 16, "-1:1,1:1,-2:1,2:1",
+                                                                                    2, 3e-4)
+    assert cfg["backbone"] == "vit_base_patch16_clip_quickgelu_224"
+    rec = json.loads(next((out / "records").glob("*.json")).read_text())
+    a = rec["adaptation"]
+    assert (a["label_smoothing"], a["randaugment"], a["erasing"], a["short_side"], a["accum"]) == (0.1, [7, 4], 0.25,
+                                                                                                  256, 2)
+    assert a["bias_decay"] and a["schedule"] == "cosine_epoch" and a["warmup_start"] == 0.1
+    assert rec["adapters"]["scale"] == 1.0 and rec["stdha"] == [-1, 1, -2, 2] and rec["config"]["recipe"] == recipe
+    ck = load_state(out / "zeroi2v" / "last.pt")  # what the one trainer and the training data actually ran
+    assert (ck["config"]["label_smoothing"], ck["config"]["accum"], ck["config"]["bias_decay"]) == (0.1, 2, True)
+    assert ck["config"]["schedule"] == "cosine_epoch" and ck["config"]["warmup_start"] == 0.1
+    key = ck["identity"]["adapt"]
+    assert list(key["randaugment"]) == [7, 4] and key["erasing"] == 0.25 and key["randaugment_after_flip"] is True
