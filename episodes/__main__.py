@@ -12,7 +12,7 @@ from pathlib import Path
 
 from episodes import allway, episode_set, splits
 from zeroi2v.errors import ArgumentParser, UserError, cli
-from zeroi2v.io import atomic_write_text
+from zeroi2v.io import atomic_write_text, check_dir, check_file
 
 
 def _shots_list(text: str) -> list[int]:
@@ -51,21 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _check_out_file(out: Path) -> None:
-    if out.is_dir():
-        raise UserError(f"--out {out} is a directory; give a file name such as {out / 'episodes.jsonl'}")
-    for parent in out.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise UserError(f"--out {out}: {parent} is a file, not a directory; choose another --out")
-            break
+    check_file("--out", out, example="episodes.jsonl")
 
 
 def _check_out_dir(out: Path) -> None:
-    for p in (out, *out.parents):
-        if p.exists():
-            if not p.is_dir():
-                raise UserError(f"--out {out}: {p} is a file, not a directory; choose another --out")
-            break
+    check_dir("--out", out)
 
 
 def cmd_sample(args: argparse.Namespace) -> int:

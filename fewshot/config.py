@@ -16,6 +16,7 @@ from pathlib import Path
 
 from zeroi2v.errors import ArgumentParser, UserError, json_object
 from zeroi2v.defaults import AMP, LOADERS
+from zeroi2v.io import check_dir
 from zeroi2v.variants import METHODS
 
 EPISODE_FIELDS = ("ways", "shots", "queries", "episodes")  # fixed by an --episodes-file
@@ -188,18 +189,6 @@ def load_config_file(path: str) -> dict:
         if isinstance(d.get(k), list):
             d[k] = tuple(d[k])
     return d
-
-
-def check_dir(flag: str, path: str | None) -> None:
-    """A directory flag must not name (or sit below) a file."""
-    if path is None:
-        return
-    p = Path(path).expanduser()
-    for q in (p, *p.parents):
-        if q.exists():
-            if not q.is_dir():
-                raise UserError(f"{flag} {path}: {q} is a file, not a directory; pass a directory")
-            return
 
 
 def check_device(device: str) -> str:

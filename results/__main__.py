@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from zeroi2v.errors import ArgumentParser, UserError, cli
-from zeroi2v.io import atomic_write_text
+from zeroi2v.io import atomic_write_text, check_dir
 
 from . import curves as curves_mod
 from . import formats, load, tables
@@ -53,12 +53,7 @@ def parse_args(argv: list[str] | None) -> ReportConfig:
         raise UserError("--plots needs --out OUTDIR to write the images into; add --out")
     if not 0 <= a.decimals <= 6:
         raise UserError(f"--decimals {a.decimals} is out of range; use 0 to 6")
-    if a.out:
-        for p in (Path(a.out), *Path(a.out).parents):
-            if p.exists():
-                if not p.is_dir():
-                    raise UserError(f"--out {a.out}: {p} is a file, not a directory; choose another --out")
-                break
+    check_dir("--out", a.out)
     fmts = tuple(dict.fromkeys(a.formats)) if a.formats else (
         formats.FORMATS if a.out else ("markdown",))
     return ReportConfig(run_dirs=tuple(a.run_dirs), formats=fmts, out=a.out,

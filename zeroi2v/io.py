@@ -13,6 +13,37 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+from .errors import UserError
+
+
+def check_dir(flag: str, path: str | os.PathLike | None) -> None:
+    """A directory flag's path may not exist yet, but must not name, or sit below, a file (one line)."""
+    if path is None:
+        return
+    p = Path(path).expanduser()
+    for q in (p, *p.parents):
+        if q.exists():
+            if not q.is_dir():
+                raise UserError(f"{flag} {path}: {q} is a file, not a directory; choose another {flag}")
+            return
+
+
+def check_file(flag: str, path: str | os.PathLike | None, *, example: str, writable: bool = False) -> None:
+    """A file flag's path must not be a folder nor sit below a file (`writable`: its nearest existing
+    folder must be writable); one line naming the flag and `example`, a file name that would do."""
+    if path is None:
+        return
+    p = Path(path).expanduser()
+    if str(path).endswith(("/", os.sep)) or p.is_dir():
+        raise UserError(f"{flag} {path} is a directory; give a file name such as {p / example}")
+    for parent in p.absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UserError(f"{flag} {path}: {parent} is a file, not a directory; choose another {flag}")
+            if writable and not os.access(parent, os.W_OK | os.X_OK):
+                raise UserError(f"{flag} {path}: the folder {parent} is not writable; choose another {flag}")
+            return
+
 
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:

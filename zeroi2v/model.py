@@ -146,6 +146,11 @@ def create_model(backbone: str, *, num_frames: int, num_classes: int | None = No
     return model
 
 
+def quickgelu_name(backbone: str) -> str:
+    """The `_clip_quickgelu_` variant of a `_clip_` timm name (the name itself otherwise)."""
+    return backbone if "quickgelu" in backbone else backbone.replace("_clip_", "_clip_quickgelu_", 1)
+
+
 def quickgelu_backbone(backbone: str, timm_kwargs: dict, path) -> tuple[str, dict]:
     """The QuickGELU model for OpenAI CLIP weights: the `_clip_quickgelu_` variant of a `_clip_` name
     (switch logged), or `act_layer="quick_gelu"`; a one-line UserError where neither applies."""
@@ -158,7 +163,7 @@ def quickgelu_backbone(backbone: str, timm_kwargs: dict, path) -> tuple[str, dic
     if "quickgelu" in backbone:
         return backbone, timm_kwargs
     if "_clip_" in backbone:
-        variant = backbone.replace("_clip_", "_clip_quickgelu_", 1)
+        variant = quickgelu_name(backbone)
         if timm.is_model(variant.split(".", 1)[0]):
             log.warning("%s is an OpenAI CLIP checkpoint (QuickGELU MLPs): using backbone %s instead of %s",
                         path, variant, backbone)
@@ -174,7 +179,7 @@ def export_backbone(backbone: str, exported: str, path) -> str:
     """The export's backbone, when `backbone` names it or its GELU counterpart; UserError otherwise."""
     if backbone == exported:
         return backbone
-    if backbone.replace("_clip_", "_clip_quickgelu_", 1) == exported:
+    if quickgelu_name(backbone) == exported:
         log.warning("%s was exported from %s (QuickGELU): using it instead of %s", path, exported, backbone)
         return exported
     raise UserError(f"{path} was exported from backbone {exported}, not {backbone}; pass --backbone {exported} "

@@ -9,10 +9,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from zeroi2v.errors import ArgumentParser, UserError, cli
-from zeroi2v.io import atomic_write_json
+from zeroi2v.io import atomic_write_json, check_file
 
 from zeroi2v.data import READERS, get_reader, resolve_root
 from zeroi2v.data.check import check_dataset, print_report, report_json, shared_classes
@@ -52,14 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check":
         reader = get_reader(args.dataset)
         if args.json:
-            for parent in Path(args.json).resolve().parents:
-                if parent.exists():
-                    if not parent.is_dir():
-                        raise UserError(f"--json {args.json}: {parent} is a file, not a directory; "
-                                        "choose another path")
-                    break
-            if Path(args.json).is_dir():
-                raise UserError(f"--json {args.json} is a directory; give a file name")
+            check_file("--json", args.json, example="check.json")
         root = resolve_root(args.dataset, args.data_root)
         if args.dataset == "toy" and args.data_root is None:
             print(f"checking the toy dataset at {root}")

@@ -7,11 +7,10 @@ weights, well under a second even for ViT-L), then the decoder.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import replace
-from pathlib import Path
 
 from zeroi2v.errors import UserError
+from zeroi2v.io import check_file
 
 from .config import BenchConfig
 
@@ -52,18 +51,7 @@ def check_episodes(cfg: BenchConfig) -> None:
 
 def check_out(out: str | None) -> None:
     """--out names a file the report can be written to: not a directory, not under a file, in a writable folder."""
-    if out is None:
-        return
-    path = Path(out)
-    if out.endswith(("/", os.sep)) or path.is_dir():
-        raise UserError(f"--out {out} is a directory; give a file name such as {path / 'bench.json'}")
-    for parent in path.absolute().parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise UserError(f"--out {out}: {parent} is a file, not a directory; choose another --out")
-            if not os.access(parent, os.W_OK | os.X_OK):
-                raise UserError(f"--out {out}: the folder {parent} is not writable; choose another --out")
-            return
+    check_file("--out", out, example="bench.json", writable=True)
 
 
 def check_device(device: str) -> str:
