@@ -77,11 +77,18 @@ def test_tiny_benchmark_writes_valid_json(tmp_path, toy_root, fixture_root, caps
         assert r["dtype"] == r["variant"].split("+")[0]
         assert r["workers_per_device"] == pytest.approx(merged / (r["loader_clips_per_s"] * r["views_per_clip"]))
     assert dp["model"]["clips_per_s"] == merged and "CPU-derived" in dp["workers_note"]
+    # train rows use the augmentation of the recipe of the imitated dataset (HMDB51's), with the bench's frames
+    assert {r["recipe"] for r in dp["rows"] if r["mode"] == "train"} == {"clip_b16_hmdb51_u8"}
+    assert {r["recipe"] for r in dp["rows"] if r["mode"] == "test"} == {None}
+    aug = dp["train_augmentation"]["hmdb"]
+    assert aug["recipe"] == "clip_b16_hmdb51_u8" and aug["short_side"] == round(256 * 32 / 224)
+    assert aug["randaugment"] == [7, 4] and aug["randaugment_after_flip"] is False and aug["erasing"] == 0.0
     assert dp["fixtures"]["hmdb"]["codec"] == "mpeg4" and dp["fixtures"]["hmdb"]["suffix"] == ".avi"
     # Markdown table on stdout
     text = capsys.readouterr().out
     assert "| model |" in text and "| merged |" in text and "| aim |" in text
     assert "| hmdb | test (3 views) | uint8+fast |" in text
+    assert "| hmdb | train (1 view, clip_b16_hmdb51_u8) | uint8+fast |" in text
 
 
 def test_data_only_mode_and_old_flag_spellings(tmp_path, toy_root, fixture_root):
@@ -97,6 +104,10 @@ def test_data_only_mode_and_old_flag_spellings(tmp_path, toy_root, fixture_root)
     assert report["models"] is None and report["episodes"] is None and report["batch"] == 2
     assert [r["num_workers"] for r in report["data"]["runs"]] == [0]
     assert {r["kind"] for r in report["data_path"]["rows"]} == {"ssv2", "kinetics"}
+    recipes = {r["kind"]: r["recipe"] for r in report["data_path"]["rows"] if r["mode"] == "train"}
+    assert recipes == {"ssv2": "clip_b16_ssv2_u16", "kinetics": "clip_b16_k400_8x16x1"}
+    ssv2 = report["data_path"]["train_augmentation"]["ssv2"]  # crop -> flip -> RandAugment -> RandomErasing 0.25
+    assert ssv2["randaugment_after_flip"] is True and ssv2["erasing"] == 0.25
     assert report["data_path"]["model"]["clips_per_s"] > 0
     assert report["config"]["timm_kwargs"] == TINY and report["config"]["fixture_videos"] == 2
 

@@ -145,3 +145,30 @@ def test_get_labels_lists_item_labels_without_decoding(items, count_get_batch):
     assert ds.get_labels() == [0, 1, 2]
     assert all(type(x) is int for x in ds.get_labels())
     assert count_get_batch == []  # labels come from the item list, nothing is decoded
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_randaugment_on_the_crop_region_equals_the_whole_frame_order(items, fast):
+    """Train order short side -> RandAugment -> random resized crop -> flip: RandAugment computed on the crop's
+    region only gives the values of RandAugment on the whole frame, then the crop (same draws, same order)."""
+    from zeroi2v.data import randaugment as RA
+    from zeroi2v.data import transforms as T
+    from zeroi2v.data.decode import open_video, read_frames
+
+    kw = dict(num_frames=4, size=24, train=True, mean=MEAN, std=STD, normalize=False, randaugment=(9, 14),
+              crop_area=(0.08, 1.0), short_side=36, flip=0.0, fast_resize=fast, keep_decoded=True)
+    region, whole = data.VideoClipDataset(items, **kw), data.VideoClipDataset(items, **kw)
+    whole.region_randaugment = False
+    for epoch in range(6):
+        for i, item in enumerate(items):
+            a, b = region[(epoch, i)], whole[(epoch, i)]
+            assert a[0].shape == (1, 3, 4, 24, 24) and a[0].dtype == torch.uint8
+            assert a[1] == b[1] and torch.equal(a[0], b[0]), (epoch, i)
+            rng = region._rng(i, epoch)  # the reference: the whole-frame functions, in the original order
+            vr = open_video(item.path, decoder=region.decoder)
+            idx = data.sample_indices(len(vr), 4, sampling="uniform", train=True, rng=rng)
+            frames = torch.from_numpy(read_frames(vr, idx.reshape(-1), path=item.path))  # (T, H, W, C)
+            clip = T.resize_short(T.to_tchw(frames), 36, fast=fast)
+            clip = RA.rand_augment_pytorchvideo(clip, magnitude=9, num_layers=14, rng=rng)
+            ref = T.random_resized_crop(clip, 24, rng=rng, scale=(0.08, 1.0), fast=fast)  # (T, C, 24, 24)
+            assert torch.equal(a[0][0].permute(1, 0, 2, 3), ref), (epoch, i)

@@ -272,3 +272,61 @@ def test_ops_give_the_same_values_on_a_channels_last_clip(name):
     for k in range(6):
         arg = RA.op_argument(name, float(np.clip(rng.normal(7, 2), 0, 10)), negate=bool(k % 2))
         assert torch.equal(RA.apply_op(clip_cl, name, arg), RA.apply_op(clip, name, arg)), (name, arg)
+
+
+def _boxes(h, w, rng):
+    """(top, left, h, w) crops: the whole frame, 1-pixel ones in the corners, ones touching each border, inside."""
+    out = [(0, 0, h, w), (0, 0, 1, 1), (h - 1, w - 1, 1, 1), (0, w - 1, h, 1), (h - 1, 0, 1, w)]
+    for k in range(8):
+        bh, bw = int(rng.integers(1, h + 1)), int(rng.integers(1, w + 1))
+        top = [0, h - bh, int(rng.integers(0, h - bh + 1))][k % 3]
+        left = [w - bw, 0, int(rng.integers(0, w - bw + 1))][k % 3]
+        out.append((top, left, bh, bw))
+    return out
+
+
+def _region_clips():
+    g = torch.Generator().manual_seed(11)
+    noise = torch.randint(0, 256, (2, 3, 40, 57), dtype=torch.uint8, generator=g)
+    return [noise, smooth_clip((2, 3, 52, 36), seed=12), noise[..., 3:, :-4], noise[..., :3, :4]]
+
+
+@pytest.mark.parametrize("name", RA.OP_NAMES)
+def test_region_path_equals_whole_frame_for_every_op(name):
+    """`augment_crop(region=True)` (each op on the box its output crop needs) = every op on the whole frame, then
+    the crop -- bit for bit, for each op alone and after/before a warp and a statistics op, at boxes touching
+    every border, 1-pixel boxes and the whole frame, at the recipe's levels and at the extremes."""
+    rng = np.random.default_rng(13)
+    extra = {"Rotate": [0.0, 90.0, -30.0, 30.0], "Posterize": [8, 0], "Solarize": [0.0, 1.0]}.get(name, [])
+    for clip in _region_clips():
+        args = [RA.op_argument(name, float(np.clip(rng.normal(7, 2), 0, 10)), negate=bool(k % 2)) for k in range(3)]
+        for arg in args + extra:
+            for plan in ([(name, arg)], [("ShearX", -0.25), (name, arg)], [(name, arg), ("Rotate", 21.0)],
+                         [(name, arg), ("AdjustSharpness", 1.8), ("TranslateY", 0.3)], [(name, arg), ("Equalize", None)]):
+                for box in _boxes(*clip.shape[-2:], rng):
+                    whole = RA.augment_crop(clip, plan, box, region=False)
+                    assert whole.shape[-2:] == box[2:]
+                    assert torch.equal(RA.augment_crop(clip, plan, box), whole), (plan, box, tuple(clip.shape))
+
+
+def test_region_path_equals_whole_frame_for_random_plans():
+    """Recipe-drawn plans (m7 n4, and m9 with all 14 ops in random order) and random resized crops, 256-pixel frames."""
+    from zeroi2v.data import transforms as T
+
+    g = torch.Generator().manual_seed(14)
+    clips = [torch.randint(0, 256, (2, 3, 256, 341), dtype=torch.uint8, generator=g), smooth_clip((2, 3, 340, 256), 15)]
+    for seed in range(24):
+        rng = np.random.default_rng(seed)
+        clip = clips[seed % 2]
+        plan = RA.randaugment_plan(rng, magnitude=7 if seed < 16 else 9, num_layers=4 if seed < 16 else 14,
+                                   prob=0.5 if seed < 16 else 1.0)
+        box = T.random_resized_crop_box(*clip.shape[-2:], rng=rng, scale=(0.08, 1.0))
+        assert torch.equal(RA.augment_crop(clip, plan, box), RA.augment_crop(clip, plan, box, region=False)), plan
+
+
+def test_rand_augment_equals_its_plan_applied_whole_frame():
+    clip = smooth_clip((2, 3, 30, 44), seed=16)
+    for seed in range(8):
+        plan = RA.pytorchvideo_plan(clip, magnitude=7, num_layers=4, rng=np.random.default_rng(seed))
+        out = RA.rand_augment_pytorchvideo(clip, magnitude=7, num_layers=4, rng=np.random.default_rng(seed))
+        assert torch.equal(out, RA.augment_crop(clip, plan, (0, 0, 30, 44), region=False))

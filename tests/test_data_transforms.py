@@ -135,3 +135,18 @@ def test_resize_is_layout_independent_and_fast_within_one_level():
     assert _t.equal(TT.resize(view, (17, 23)), ref)
     fast = TT.resize(view, (17, 23), fast=True)
     assert fast.dtype == _t.uint8 and fast.shape == ref.shape and (fast.int() - ref.int()).abs().max() <= 1
+    # channels_last=True: the same values, the kernel's channels-last layout kept (no copy); float: unchanged
+    kept = TT.resize(view, (17, 23), fast=True, channels_last=True)
+    assert _t.equal(kept, fast) and kept.is_contiguous(memory_format=_t.channels_last) and fast.is_contiguous()
+    assert TT.resize(view, (17, 23), channels_last=True).is_contiguous()
+
+
+def test_random_resized_crop_is_its_box_then_resized_crop():
+    clip = torch.randint(0, 256, (2, 3, 40, 57), dtype=torch.uint8, generator=torch.Generator().manual_seed(3))
+    for seed in range(10):
+        out = T.random_resized_crop(clip, 16, rng=np.random.default_rng(seed), scale=(0.08, 1.0))
+        box = T.random_resized_crop_box(40, 57, rng=np.random.default_rng(seed), scale=(0.08, 1.0))
+        top, left, h, w = box
+        assert 0 <= top and top + h <= 40 and 0 <= left and left + w <= 57
+        assert torch.equal(out, T.resized_crop(clip, box, 16))
+        assert torch.equal(out, T.resize(clip[..., top : top + h, left : left + w], (16, 16)))

@@ -1,10 +1,13 @@
 """The data path against its limit: loader clips/s vs raw decode of the same frames, per fixture kind.
 
 For each kind of generated video (`zeroi2v.data.fixtures`: SSv2-, Kinetics-, HMDB-shaped) and each
-transform (train: random uniform sampling + augmentation + random crop; test: uniform sampling, 3
+transform (train: random uniform sampling + the recipe's augmentation; test: uniform sampling, 3
 crops), in this one process with one torch thread (what a DataLoader worker gets):
 
-- loader: `VideoClipDataset.__getitem__` (open, decode, transform, normalise) per clip;
+- loader: `VideoClipDataset.__getitem__` (open, decode, transform, normalise) per clip; the train
+  transform is the augmentation of the recipe of the dataset the kind imitates (`KIND_RECIPES`: SSv2's
+  crop -> flip -> RandAugment -> RandomErasing, the others' RandAugment -> crop -> flip), with the bench's
+  frames and uniform sampling;
 - raw: decord alone on the same file and the same frame indices (open + one get_batch): the physical
   limit of CPU decoding for that access pattern;
 
@@ -35,14 +38,29 @@ TARGET_RATIO = 0.8
 VARIANTS = LOADERS  # the loader variants measured: zeroi2v.defaults.LOADERS (--loader of every command)
 
 
-def _datasets(cfg: BenchConfig, paths: list[Path], *, size: int, mean, std, variant: str) -> dict:
-    """{"train": dataset, "test": dataset} for one loader variant."""
+# the recipe whose training augmentation each fixture kind's train transform uses (zeroi2v.recipes)
+KIND_RECIPES = {"ssv2": "clip_b16_ssv2_u16", "kinetics": "clip_b16_k400_8x16x1", "hmdb": "clip_b16_hmdb51_u8"}
+
+
+def train_augmentation(kind: str, size: int) -> tuple[str, dict]:
+    """(recipe name, its training augmentation for `size`): `Recipe.train_data_kwargs()` without its frames and
+    sampling (the bench's own, so the raw decode reads the same frames), the short side scaled by size / 224."""
+    from zeroi2v.recipes import get_recipe
+
+    name = KIND_RECIPES[kind]
+    recipe = get_recipe(name)
+    aug = {k: v for k, v in recipe.train_data_kwargs().items() if k not in ("num_frames", "sampling", "interval")}
+    if aug["short_side"] is not None:
+        aug["short_side"] = int(round(aug["short_side"] * size / recipe.size))
+    return name, aug
+
+
+def _datasets(cfg: BenchConfig, paths: list[Path], *, size: int, mean, std, variant: str, train_aug: dict) -> dict:
+    """{"train": dataset, "test": dataset} for one loader variant; `train_aug`: the train augmentation kwargs."""
     from zeroi2v.data import VideoClipDataset, VideoItem
 
     items = [VideoItem(video_id=p.name, path=p, label=0, class_name="c") for p in paths]
     common = dict(num_frames=cfg.frames, size=size, mean=mean, std=std, decoder=cfg.decoder, **VARIANTS[variant])
-    # the original recipes' train pipeline: short side 256 (for 224) -> RandAugment m7 n4 -> crop 0.08-1 -> flip
-    train_aug = dict(randaugment=(7, 4), crop_area=(0.08, 1.0), short_side=int(round(size * 256 / 224)))
     return dict(train=VideoClipDataset(items, train=True, **train_aug, **common),
                 test=VideoClipDataset(items, train=False, num_crops=3, **common))
 
@@ -118,6 +136,7 @@ def bench_data_path(cfg: BenchConfig, *, size: int, mean, std, model: dict) -> d
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a DataLoader worker's setting
     rows = []
+    augmentation: dict[str, dict] = {}  # kind -> the recipe named and its train augmentation kwargs
     try:
         for kind in cfg.fixture_kinds:
             spec = fixtures.get_spec(kind, cfg.fixture_scale)
@@ -125,13 +144,18 @@ def bench_data_path(cfg: BenchConfig, *, size: int, mean, std, model: dict) -> d
                 f"{spec.width}x{spec.height} {spec.fps} fps, {cfg.fixture_scale})")
             paths = fixtures.fixture_set(cfg.fixture_root, kind, videos=cfg.fixture_videos, scale=cfg.fixture_scale,
                                          seed=cfg.seed)
-            sets = {v: _datasets(cfg, paths, size=size, mean=mean, std=std, variant=v) for v in VARIANTS}
+            recipe, train_aug = train_augmentation(kind, size)
+            augmentation[kind] = dict(recipe=recipe, **train_aug)
+            sets = {v: _datasets(cfg, paths, size=size, mean=mean, std=std, variant=v, train_aug=train_aug)
+                    for v in VARIANTS}
             for mode in ("train", "test"):
                 for out, r in measure({v: sets[v][mode] for v in VARIANTS}, cfg.path_clips).items():
                     views = r["loader_clips_per_s"] * r["views_per_clip"]  # one worker's views/s
                     r.update(kind=kind, mode=mode, variant=out, views_per_s_per_worker=views,
-                             workers_per_device=model["clips_per_s"] / views)
-                    log(f"  {kind} {mode} ({out}): loader {r['loader_clips_per_s']:.2f} clips/s, raw decode "
+                             workers_per_device=model["clips_per_s"] / views,
+                             recipe=recipe if mode == "train" else None)  # test: the bench's own 3-crop transform
+                    named = f" ({recipe})" if r["recipe"] else ""
+                    log(f"  {kind} {mode}{named} ({out}): loader {r['loader_clips_per_s']:.2f} clips/s, raw decode "
                         f"{r['raw_clips_per_s']:.2f} clips/s, ratio {r['ratio']:.2f}")
                     rows.append(r)
     finally:
@@ -140,5 +164,6 @@ def bench_data_path(cfg: BenchConfig, *, size: int, mean, std, model: dict) -> d
     derived = "CPU-derived" if model["device"].startswith("cpu") else f"measured on {model['device']}"
     return dict(frames=cfg.frames, size=size, decoder=cfg.decoder, raw_decoder=raw_decoder(), torch_threads=1,
                 scale=cfg.fixture_scale, videos_per_kind=cfg.fixture_videos, fixtures=specs, target_ratio=TARGET_RATIO, rows=rows,
+                train_augmentation=augmentation,
                 model=model, workers_note=f"worker processes per device for the model's {model['forward']} "
                 f"throughput ({derived}: {model['clips_per_s']:.2f} views/s on {model['device']})")

@@ -100,14 +100,35 @@ def data_path_markdown(d: dict) -> list[str]:
              "|---|---|---|---:|---:|---:|---:|"]
     for r in d["rows"]:
         ok = "✓" if r["meets_target"] else "✗"
-        lines.append(f"| {r['kind']} | {r['mode']} ({r['views_per_clip']} view{'s' if r['views_per_clip'] > 1 else ''}) "
+        recipe = f", {r['recipe']}" if r.get("recipe") else ""
+        lines.append(f"| {r['kind']} | {r['mode']} ({r['views_per_clip']} view{'s' if r['views_per_clip'] > 1 else ''}"
+                     f"{recipe}) "
                      f"| {r['variant']} | {r['loader_clips_per_s']:.2f} | {r['raw_clips_per_s']:.2f} "
                      f"| {r['ratio']:.2f} {ok} | {r['workers_per_device']:.3g} |")
     lines += ["", f"- {d['workers_note']}; model {m['backbone']} × {m['frames']} frames",
-              "- train: uniform random sampling, short side 256/224·size, RandAugment (m7, n4), crop area 0.08–1, "
-              "flip; test: uniform centre sampling, short side = size, 3 crops",
-              "- variants: float32 = the defaults (float resize, normalised on the worker); uint8 = the same clips as "
-              "uint8, normalised on the accelerator (same numbers); uint8+fast = also torch's uint8 resize kernel "
-              "(within one grey level)",
+              *_train_notes(d),
+              "- test: uniform centre sampling, short side = size, 3 crops",
+              "- variants (--loader): float32 = float resize, normalised on the worker (toy's default); uint8 = the same "
+              "clips as uint8, normalised on the accelerator (same numbers); uint8+fast = also torch's uint8 resize "
+              "kernel, within one grey level (real data's default)",
               "- workers per device = model views/s ÷ (loader clips/s × views per clip)"]
+    return lines
+
+
+def _train_notes(d: dict) -> list[str]:
+    """One line per kind: the recipe whose augmentation its train transform uses (older reports: the fixed one)."""
+    aug = d.get("train_augmentation")
+    if not aug:
+        return ["- train: uniform random sampling, short side 256/224·size, RandAugment (m7, n4), crop area 0.08–1, flip"]
+    lines = []
+    for kind, a in aug.items():
+        ra = "" if a["randaugment"] is None else f"RandAugment (m{a['randaugment'][0]}, n{a['randaugment'][1]})"
+        crop = f"crop area {a['crop_area'][0]:g}–{a['crop_area'][1]:g}"
+        steps = [f"flip {a['flip']:g}", ra] if a["randaugment_after_flip"] else [ra, crop, f"flip {a['flip']:g}"]
+        steps = ([crop] if a["randaugment_after_flip"] else []) + steps
+        if a["erasing"]:
+            steps.append(f"RandomErasing {a['erasing']:g}")
+        short = "" if a["short_side"] is None else f"short side {a['short_side']}, "
+        lines.append(f"- train {kind}: {a['recipe']}'s augmentation with uniform random sampling: {short}"
+                     + " → ".join(x for x in steps if x))
     return lines

@@ -8,7 +8,8 @@ Train: one random temporal sample per clip, then (each optional, off by default)
 a horizontal flip with probability `flip` (through `flip_map`), RandomErasing with probability
 `erasing` -- every random choice shared by all frames of the clip (`augment.py`, `randaugment.py`).
 `randaugment_after_flip=True` moves RandAugment after the crop and flip (the original SSv2 order:
-crop -> flip -> RandAugment -> erasing; the others: RandAugment -> crop -> flip -> erasing).
+crop -> flip -> RandAugment -> erasing; the others: RandAugment -> crop -> flip -> erasing, where pytorchvideo's
+RandAugment computes only the crop's pixels: `randaugment.augment_crop`, the values of the whole frame's).
 Test: deterministic centre sampling, short side resized to `short_side` (None: `size`), then centre
 crop (num_crops=1) or three crops (num_crops=3). Each sample's randomness comes from (seed, epoch, index) alone:
 `ds[(epoch, i)]` names the epoch with the index (what the trainer's samplers yield, so persistent DataLoader
@@ -38,6 +39,7 @@ RANDAUGMENT_IMPLS = ("pytorchvideo", "torchvision")
 
 class VideoClipDataset(torch.utils.data.Dataset):
     epoch_keyed = True  # __getitem__ takes (epoch, index) keys (zeroi2v.trainer passes them)
+    region_randaugment = True  # False: RandAugment on the whole frame before the crop (the same values, slower)
 
     def __init__(
         self,
@@ -154,6 +156,21 @@ class VideoClipDataset(torch.utils.data.Dataset):
             return A.rand_augment(clip, magnitude=magnitude, num_layers=layers, rng=rng)
         return RA.rand_augment_pytorchvideo(clip, magnitude=magnitude, num_layers=layers, rng=rng)
 
+    def _augment_crop(self, clip: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+        """RandAugment before the crop (unless after the flip), then the random resized crop: (T, C, H, W) uint8 ->
+        (T, C, size, size). pytorchvideo's RandAugment computes only the crop's pixels (`region_randaugment`;
+        the same values as on the whole frame): its plan is drawn first, then the crop, the draws of the
+        whole-frame order."""
+        crop = dict(rng=rng, scale=self.scale, ratio=self.crop_ratio)
+        if self.randaugment is None or self.randaugment_after_flip:
+            return T.random_resized_crop(clip, self.size, fast=self.fast_resize, **crop)
+        if self.randaugment_impl != "pytorchvideo":
+            return T.random_resized_crop(self._rand_augment(clip, rng), self.size, fast=self.fast_resize, **crop)
+        plan = RA.pytorchvideo_plan(clip, magnitude=self.randaugment[0], num_layers=self.randaugment[1], rng=rng)
+        box = T.random_resized_crop_box(*clip.shape[-2:], **crop)  # (top, left, h, w)
+        v = RA.augment_crop(clip, plan, box, region=self.region_randaugment)  # (T, C, h, w)
+        return T.resize(v, (self.size, self.size), fast=self.fast_resize, channels_last=True)
+
     def load(self, index: int, epoch: int | None = None) -> tuple[torch.Tensor, int]:
         """The sample at `index` of `epoch` (None: the `set_epoch` one); raises VideoError for an unreadable video."""
         item = self.items[index]
@@ -182,10 +199,8 @@ class VideoClipDataset(torch.utils.data.Dataset):
                     flip, label = True, int(target)
             for clip in clips:  # (T, C, H, W) uint8; every op below is shared by all T frames
                 if self.short_side is not None:
-                    clip = T.resize_short(clip, self.short_side, fast=fast)
-                if self.randaugment is not None and not self.randaugment_after_flip:
-                    clip = self._rand_augment(clip, rng)
-                v = T.random_resized_crop(clip, self.size, rng=rng, scale=self.scale, ratio=self.crop_ratio, fast=fast)
+                    clip = T.resize_short(clip, self.short_side, fast=fast, channels_last=True)  # (layout: no copy)
+                v = self._augment_crop(clip, rng)  # RandAugment (unless after the flip), the random resized crop
                 v = T.hflip(v) if flip else v
                 if self.randaugment is not None and self.randaugment_after_flip:
                     v = self._rand_augment(v, rng)
@@ -196,9 +211,9 @@ class VideoClipDataset(torch.utils.data.Dataset):
             for clip in clips:
                 clip = T.resize_short(clip, self.short_side or self.size, fast=fast)
                 views.extend(T.three_crop(clip, self.size) if self.num_crops == 3 else [T.center_crop(clip, self.size)])
-        video = torch.stack(views).permute(0, 2, 1, 3, 4)  # (V, C, T, H, W) uint8 view
+        video = torch.stack([v.transpose(0, 1) for v in views])  # (V, C, T, H, W) uint8, one copy
         if not self.normalize:
-            return video.contiguous(), int(label)
+            return video, int(label)
         return T.normalize(video, self.mean, self.std, channel_dim=1), int(label)  # (V, C, T, H, W) float32
 
     def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, int]:

@@ -33,14 +33,15 @@ def to_tchw(video: torch.Tensor) -> torch.Tensor:
     return video.permute(0, 3, 1, 2)
 
 
-def resize(video: torch.Tensor, size: tuple[int, int], *, fast: bool = False) -> torch.Tensor:
-    """(T, C, H, W) uint8 -> (T, C, h, w) uint8, bilinear with antialiasing."""
+def resize(video: torch.Tensor, size: tuple[int, int], *, fast: bool = False, channels_last: bool = False) -> torch.Tensor:
+    """(T, C, H, W) uint8 -> (T, C, h, w) uint8, bilinear with antialiasing. `channels_last` (fast only): the
+    kernel's channels-last result as is (the same values, no copy to the standard layout)."""
     if tuple(video.shape[-2:]) == tuple(size):
         return video
     if fast:  # uint8 kernel (vectorised for 3-channel channels-last input)
         x = video.contiguous(memory_format=torch.channels_last)
         out = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
-        return out.contiguous()
+        return out if channels_last else out.contiguous()
     # float32 in the standard layout: decoded frames arrive as a (T, H, W, C) view, and interpolating that
     # layout is ~2x slower; the values are the same either way
     x = video.to(torch.float32, memory_format=torch.contiguous_format)
@@ -54,9 +55,9 @@ def short_side_size(height: int, width: int, size: int) -> tuple[int, int]:
     return max(size, round(height * scale)), max(size, round(width * scale))
 
 
-def resize_short(video: torch.Tensor, size: int, *, fast: bool = False) -> torch.Tensor:
+def resize_short(video: torch.Tensor, size: int, *, fast: bool = False, channels_last: bool = False) -> torch.Tensor:
     """Scale so the short side is `size`, keeping the aspect ratio. (T, C, H, W) -> (T, C, h, w)."""
-    return resize(video, short_side_size(*video.shape[-2:], size), fast=fast)
+    return resize(video, short_side_size(*video.shape[-2:], size), fast=fast, channels_last=channels_last)
 
 
 def crop(video: torch.Tensor, top: int, left: int, height: int, width: int) -> torch.Tensor:
@@ -123,9 +124,16 @@ def random_resized_crop(
     ratio: tuple[float, float] = (3 / 4, 4 / 3),
     fast: bool = False,
 ) -> torch.Tensor:
-    """The same random crop on every frame, resized to (size, size). (T, C, H, W) -> (T, C, size, size)."""
-    top, left, h, w = random_resized_crop_box(*video.shape[-2:], rng=rng, scale=scale, ratio=ratio)
-    return resize(crop(video, top, left, h, w), (size, size), fast=fast)
+    """The same random crop on every frame, resized to (size, size). (T, C, H, W) -> (T, C, size, size).
+
+    = `random_resized_crop_box` (the draw) then `resized_crop` (the crop and resize)."""
+    box = random_resized_crop_box(*video.shape[-2:], rng=rng, scale=scale, ratio=ratio)
+    return resized_crop(video, box, size, fast=fast)
+
+
+def resized_crop(video: torch.Tensor, box: tuple[int, int, int, int], size: int, *, fast: bool = False) -> torch.Tensor:
+    """The crop `box` (top, left, h, w) of every frame resized to (size, size). (T, C, H, W) -> (T, C, size, size)."""
+    return resize(crop(video, *box), (size, size), fast=fast)
 
 
 def hflip(video: torch.Tensor) -> torch.Tensor:
