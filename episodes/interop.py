@@ -123,14 +123,12 @@ class TaskBatchSampler(torch.utils.data.Sampler):
 
 def read_feature_cache(path: str | Path) -> tuple[list[str], torch.Tensor]:
     """(video ids, features (N, D)) of a feature cache file written by fewshot's embedding step
-    (any format holding "ids" and "features"); one-line UserError for anything else."""
+    (`zeroi2v.feature_cache`); one-line UserError for anything else."""
+    from zeroi2v import feature_cache
+
     path = Path(path)
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-        ids, feats = blob["ids"], blob["features"]
-        if not (isinstance(feats, torch.Tensor) and feats.dim() == 2 and list(map(str, ids)) == ids
-                and len(ids) == len(feats)):
-            raise ValueError("ids and features do not match")
+        ids, _, feats = feature_cache.load(path)
     except Exception as e:  # noqa: BLE001 -- any unreadable file is one line
         raise UserError(f"{path} is not a feature cache ({type(e).__name__}: {' '.join(str(e).split())[:120]})")
     return list(ids), feats

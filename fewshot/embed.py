@@ -1,8 +1,8 @@
 """Embed videos once with a (merged) model and cache the features on disk.
 
 A cache file holds the view-averaged features of one model on one dataset under one sampling
-config: `<cache>/features/<model hash>/<dataset>-<view hash>.pt` =
-{"format": 2, "ids": [...], "identities": [...], "features": (N, D)}. The model hash covers every
+config: `<cache>/features/<model hash>/<dataset>-<view hash>.pt` (the `zeroi2v.feature_cache` format:
+ids, identities, features (N, D)). The model hash covers every
 tensor of the model plus its STDHA offsets and frame count, so a different model can never be
 served stale features. Each row is also keyed by its video's identity -- path relative to the data
 root, size and mtime -- so a replaced, repaired or regenerated video (another --data-root, another
@@ -28,12 +28,11 @@ from tqdm import tqdm
 
 from zeroi2v import distributed as D
 from zeroi2v.errors import UserError
-from zeroi2v.io import atomic_torch_save, sha256_json
+from zeroi2v import feature_cache
+from zeroi2v.io import sha256_json
 from zeroi2v.trainer import amp_dtype
 
 log = logging.getLogger("fewshot")
-
-CACHE_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -105,24 +104,12 @@ def read_cache(path: Path | None) -> tuple[dict[str, tuple[str, torch.Tensor]], 
     if path is None or not path.exists():
         return {}, None
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-        ids, idents, feats = blob["ids"], blob["identities"], blob["features"]
-        if (blob.get("format") != CACHE_FORMAT or not isinstance(feats, torch.Tensor) or feats.dim() != 2
-                or not isinstance(ids, list) or not isinstance(idents, list)
-                or not len(ids) == len(idents) == len(feats)
-                or not all(isinstance(x, str) for x in ids + idents)):
-            raise ValueError("not a feature cache of this format")
+        ids, idents, feats = feature_cache.load(path)
     except Exception as e:  # noqa: BLE001 -- any unreadable file is recomputed, never trusted
         reason = f"{e.__class__.__name__}: {' '.join(str(e).split())[:120]}"
         log.warning("feature cache %s is truncated or not a feature cache (%s); recomputing it", path, reason)
         return {}, reason
     return {i: (ident, f) for i, ident, f in zip(ids, idents, feats)}, None
-
-
-def _save(path: Path, cache: dict[str, tuple[str, torch.Tensor]]) -> None:
-    ids = sorted(cache)
-    atomic_torch_save({"format": CACHE_FORMAT, "ids": ids, "identities": [cache[i][0] for i in ids],
-                       "features": torch.stack([cache[i][1] for i in ids])}, path)
 
 
 class _Clips(torch.utils.data.Dataset):
@@ -204,7 +191,7 @@ def embed_videos(model: torch.nn.Module, items: list, view: ViewConfig, *, path:
                     cache[todo[j].video_id] = (ident[todo[j].video_id], got[mine[j]])
             since_save += len(pos)
             if path is not None and rank == 0 and since_save >= save_every:
-                _save(path, cache)
+                feature_cache.save(path, cache)
                 since_save = 0
     for part_got, part_bad in D.all_gather_object((got, bad)) if world > 1 else [(got, bad)]:
         got.update(part_got)
@@ -220,7 +207,7 @@ def embed_videos(model: torch.nn.Module, items: list, view: ViewConfig, *, path:
         for k in bad:  # a stale row of a now unreadable video is dropped, never kept under its id
             cache.pop(items[k].video_id, None)
         if path is not None and (todo_pos or stats.cache_discarded):
-            _save(path, cache)
+            feature_cache.save(path, cache)
     if not todo_pos:
         log.info("%s: all %d videos cached in %s", desc, len(items), path)
     if stats.skipped:
