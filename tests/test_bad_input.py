@@ -223,6 +223,10 @@ CASES = [
     # ---- fewshot.run: options
     Case("run-device-foo", "fewshot.run", fs("--device", "foo"), "device"),
     Case("run-ways-1", "fewshot.run", fs("--ways", "1"), "ways"),
+    Case("run-recipe-unknown", "fewshot.run", fs("--recipe", "nope"), "recipe"),
+    Case("run-recipe-other-dataset", "fewshot.run", fs("--recipe", "clip_b16_ssv2_u16"), "recipe"),
+    Case("run-accum-0", "fewshot.run", fs("--accum", "0"), "accum"),
+    Case("run-loader-bogus", "fewshot.run", fs("--loader", "float16"), "loader"),
     Case("run-ways-0", "fewshot.run", fs("--ways", "0"), "ways"),
     Case("run-ways-too-many", "fewshot.run", fs("--ways", "50"), "ways"),
     Case("run-shots-0", "fewshot.run", fs("--shots", "0"), "shots"),
@@ -288,6 +292,7 @@ CASES = [
     Case("run-list-too-small", "fewshot.run", fs_list("list_small", "--ways", "3"), "ways"),
     # ---- zeroi2v.train
     Case("train-lr-nan", "zeroi2v.train", tr("--lr", "nan"), "lr"),
+    Case("train-loader-bogus", "zeroi2v.train", tr("--loader", "float16"), "loader"),
     Case("train-lr-huge", "zeroi2v.train", tr("--lr", "1e30"), "lr"),
     Case("train-weight-decay-huge", "zeroi2v.train", tr("--weight-decay", "1e9"), "weight"),
     Case("train-clip-grad-negative", "zeroi2v.train", tr("--clip-grad", "-1"), "clip"),
