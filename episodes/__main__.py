@@ -50,17 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _check_out_file(out: Path) -> None:
-    check_file("--out", out, example="episodes.jsonl")
-
-
-def _check_out_dir(out: Path) -> None:
-    check_dir("--out", out)
-
-
 def cmd_sample(args: argparse.Namespace) -> int:
     splits.check_dataset_split(args.dataset, args.split)
-    _check_out_file(Path(args.out))
+    check_file("--out", args.out, example="episodes.jsonl")
     if args.data_root is not None and args.dataset not in splits.ROOTED:
         raise UserError(f"--data-root is not used by --dataset {args.dataset} (its split is shipped); "
                         f"drop it, or use --dataset list for your own list files")
@@ -86,7 +78,7 @@ def cmd_allway(args: argparse.Namespace) -> int:
 
     if args.dataset not in data.READERS:
         raise UserError(f"unknown dataset {args.dataset!r}; choose one of {', '.join(data.READERS)}")
-    _check_out_dir(Path(args.out))
+    check_dir("--out", args.out)
     root = data.resolve_root(args.dataset, args.data_root)
     items = data.list_videos(args.dataset, root, "train", fold=args.list_fold)
     print(f"read {len(items)} training videos of {args.dataset} from {root}")

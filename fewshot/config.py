@@ -185,6 +185,8 @@ def load_config_file(path: str) -> dict:
     unknown = sorted(set(d) - fields)
     if unknown:
         raise UserError(f"--config {path}: unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(fields))}")
+    if "recipe" not in d:  # a run from before recipes and --loader: replay it as it ran
+        d.update(recipe="none", accum=d.get("accum") or 1, loader=d.get("loader") or "float32")
     for k in ("shots", "seeds", "protocols", "methods"):
         if isinstance(d.get(k), list):
             d[k] = tuple(d[k])

@@ -124,9 +124,9 @@ def run_stages(cfg) -> list[tuple[Path, dict]]:
                                  source=f"{cfg.dataset} val") if adapted_methods else []  # select the epoch
     dc = zeroi2v.data_config(probe)
     cfg = dataclasses.replace(cfg, size=cfg.size or probe.backbone.patch_embed.img_size[0])  # the model's size
-    sampling, interval = R.sampling(cfg)
-    view = ViewConfig(num_frames=cfg.frames, size=cfg.size, mean=dc["mean"], std=dc["std"], sampling=sampling,
-                      interval=interval, loader=cfg.loader)
+    view = ViewConfig(num_frames=cfg.frames, size=cfg.size, mean=dc["mean"], std=dc["std"], loader=cfg.loader,
+                      **R.view_settings(cfg))
+    clip_key = dict(size=view.size, sampling=view.sampling, interval=view.interval, loader=cfg.loader)  # resume key
     if adapted_methods and cfg.batch_size % D.get_world_size():
         raise UserError(f"--batch-size {cfg.batch_size} is the global adaptation batch: it must be divisible by "
                         f"the {D.get_world_size()} processes; pass a multiple of {D.get_world_size()}")
@@ -134,7 +134,7 @@ def run_stages(cfg) -> list[tuple[Path, dict]]:
         for method in adapted_methods:
             check_adapt_resume(out / method, cfg=acfg, amp=cfg.amp, train_items=train_items, val_items=val_items,
                                identity=dict(backbone=cfg.backbone, timm_kwargs=cfg.timm_kwargs, frames=cfg.frames,
-                                             method=method, loader=cfg.loader))
+                                             method=method, head_dropout=model_kw["head_dropout"], **clip_key))
     commit(cfg, out, sets)  # every check passed: the first write under --out
     if adapted_methods:
         log.info("adaptation (recipe %s): %s", cfg.recipe, R.summary(cfg, model_kw, adapt_kw))
@@ -157,7 +157,7 @@ def run_stages(cfg) -> list[tuple[Path, dict]]:
                      len(train_items), n_base, cfg.epochs)
             identity = dict(backbone=cfg.backbone, timm_kwargs=cfg.timm_kwargs, frames=cfg.frames,
                             stdha=list(model.stdha_offsets), pretrained_sha256=pretrained_sha, method=method,
-                            loader=cfg.loader)
+                            head_dropout=model_kw["head_dropout"], **clip_key)
             tracker = Tracker(out / method, tensorboard=cfg.tensorboard, wandb_project=cfg.wandb,
                               run_name=f"{out.name}-{method}", config=dataclasses.asdict(cfg))  # metrics.csv too
             try:
@@ -182,7 +182,8 @@ def run_stages(cfg) -> list[tuple[Path, dict]]:
         info = dict(stdha=model.stdha_offsets, adapters=adapters,
                     params_total=params["total"], params_trainable=params["trainable"] if adapted else 0,
                     merge_max_abs_diff=diff and diff["max_abs"], merge_max_rel_diff=diff and diff["max_rel"],
-                    world_size=D.get_world_size(), adaptation=dataclasses.asdict(acfg) if adapted else None)
+                    world_size=D.get_world_size(),
+                    adaptation=dict(dataclasses.asdict(acfg), **model_kw, **clip_key) if adapted else None)
         result = MethodResult(method, feats, row_of, info, seconds, stats, str(path))
         written += evaluate_method(cfg, out, sets, result, pretrained=pretrained, pretrained_sha=pretrained_sha)
     return written

@@ -43,8 +43,9 @@ def fill(cfg, *, dataset: str, name: str | None) -> dict:
     """The RunConfig fields the recipe (or the defaults row) fills where the flag was not given."""
     r, d = run_recipe(name), defaults_for(dataset)
     epochs = cfg.epochs or (r.epochs if r else d.adapt_epochs)
-    world = int(os.environ.get("WORLD_SIZE", "1"))  # torchrun's; the few-shot batch is global
-    batch = cfg.batch_size or (min(r.global_batch, r.batch_per_gpu * world) if r else d.adapt_batch_size)
+    world = int(os.environ.get("WORLD_SIZE", "1"))  # torchrun's; the few-shot batch is global, split over ranks
+    per_rank = min(r.batch_per_gpu, max(1, r.global_batch // world)) if r else None
+    batch = cfg.batch_size or (world * per_rank if r else d.adapt_batch_size)
     if r is None:
         accum, lr = cfg.accum or 1, cfg.lr or d.lr
     else:
@@ -53,10 +54,13 @@ def fill(cfg, *, dataset: str, name: str | None) -> dict:
                 epochs=epochs, batch_size=batch, accum=accum, lr=lr)
 
 
-def sampling(cfg) -> tuple[str, int | None]:
-    """(sampling, interval) of training and test clips: the recipe's (K400: dense 8x16), else uniform."""
+def view_settings(cfg) -> dict:
+    """ViewConfig fields of training and test clips: the recipe's sampling (K400: dense 8x16) and its few-shot
+    test views (1 clip x centre crop); without a recipe uniform sampling, one view."""
     r = run_recipe(cfg.recipe)
-    return (r.sampling, r.interval) if r else ("uniform", None)
+    if r is None:
+        return dict(sampling="uniform", interval=None, num_clips=1, num_crops=1)
+    return dict(sampling=r.sampling, interval=r.interval, num_clips=r.test_clips, num_crops=r.test_crops)
 
 
 def adaptation(cfg, class_names: list[str]) -> tuple[dict, dict]:
@@ -76,10 +80,8 @@ def adaptation(cfg, class_names: list[str]) -> tuple[dict, dict]:
     flip_map = tuple(data.flip_label_map(class_names)) if r.flip_label_map and r.flip > 0 else None
     return model, dict(
         common, weight_decay=r.weight_decay, warmup_epochs=warmup_for(r, cfg.epochs), label_smoothing=r.label_smoothing,
-        bias_decay=r.bias_decay, warmup_start=r.warmup_start, schedule="cosine_epoch" if r.source else "cosine",
-        backbone_lr_mult=r.backbone_lr_mult, flip=r.flip, flip_map=flip_map, crop_area=r.crop_area,
-        crop_ratio=r.crop_ratio, short_side=r.short_side, randaugment=r.randaugment,
-        randaugment_after_flip=r.randaugment_after_flip, erasing=r.erasing, erasing_mode=r.erasing_mode)
+        bias_decay=r.bias_decay, warmup_start=r.warmup_start, schedule=r.trainer_schedule,
+        backbone_lr_mult=r.backbone_lr_mult, **dict(r.augmentation_kwargs(), flip_map=flip_map))
 
 
 def summary(cfg, model_kw: dict, adapt_kw: dict) -> str:

@@ -51,6 +51,14 @@ def test_recipe_batch_follows_the_processes_and_recipes_of_other_datasets_are_re
     c = parse_args(["--dataset", "ssv2", "--out", str(tmp_path)])
     assert (c.batch_size, c.accum) == (32, 2)  # 8 GPUs x 4, x 2 = 64: the original's
     assert parse_args(["--out", str(tmp_path)]).batch_size == 8  # the toy's global batch stays 8
+    for world in range(1, 9):  # the default batch always splits over the processes
+        monkeypatch.setenv("WORLD_SIZE", str(world))
+        for dataset in ("toy", "ssv2", "kinetics100", "hmdb51", "ucf101"):
+            c = parse_args(["--dataset", dataset, "--out", str(tmp_path)])
+            got = c.batch_size * c.accum  # the toy never accumulates: at most its batch of 8
+            near = got <= 8 if dataset == "toy" else abs(got - 64) <= c.batch_size / 2
+            assert c.batch_size % world == 0 and near, (world, dataset, c.batch_size, c.accum)
+    monkeypatch.setenv("WORLD_SIZE", "1")
     with pytest.raises(UserError, match="clip_b16_k400_8x16x1 is for k400 videos, not hmdb51"):
         parse_args(["--dataset", "hmdb51", "--recipe", "clip_b16_k400_8x16x1", "--out", str(tmp_path)])
     with pytest.raises(UserError, match="unknown recipe"):
@@ -87,3 +95,14 @@ def test_config_file_round_trip_and_override(tmp_path):
     path.write_bytes(b"\xff\xfe not json")
     with pytest.raises(UserError, match="not a JSON config"):
         parse_args(["--config", str(path)])
+
+
+def test_a_config_from_before_recipes_replays_as_it_ran(tmp_path):
+    cfg = dataclasses.asdict(parse_args(["--dataset", "hmdb51", "--out", str(tmp_path / "o")]))
+    for k in ("recipe", "accum", "loader"):
+        del cfg[k]  # what config.json held before recipes and --loader
+    cfg["batch_size"], cfg["frames"], cfg["stdha"], cfg["lr"], cfg["epochs"] = 8, 8, "default", 3e-4, 10
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(cfg))
+    old = parse_args(["--config", str(path)])
+    assert (old.recipe, old.accum, old.loader, old.batch_size) == ("none", 1, "float32", 8)

@@ -23,7 +23,7 @@ TOY_PRETRAINED = "toy-image-vit"  # on toy: the tiny ViT image-pretrained on toy
 REAL_BACKBONE = "vit_base_patch16_clip_224"
 # --loader of every command: "float32" = float resize, normalised on the worker (the toy's; the reference
 # numbers); "uint8" = uint8 clips out, normalised on the accelerator by the consumer (`zeroi2v.engine.to_input`: the
-# same numbers, normalisation is elementwise IEEE); "uint8+fast" = uint8 out + torch's uint8 resize kernel
+# same numbers on CPU, normalisation is elementwise IEEE); "uint8+fast" = uint8 out + torch's uint8 resize kernel
 # (within one grey level of the float resize; real data's default: the >= 0.8x-of-decode path, see the README)
 LOADERS = {"float32": dict(normalize=True, fast_resize=False), "uint8": dict(normalize=False, fast_resize=False),
            "uint8+fast": dict(normalize=False, fast_resize=True)}

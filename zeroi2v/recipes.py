@@ -117,6 +117,15 @@ class Recipe:
                     randaugment=self.randaugment, randaugment_after_flip=self.randaugment_after_flip,
                     erasing=self.erasing, erasing_mode=self.erasing_mode)
 
+    def augmentation_kwargs(self) -> dict:
+        """`train_data_kwargs` without the clip sampling (num_frames, sampling, interval): the augmentation alone."""
+        return {k: v for k, v in self.train_data_kwargs().items() if k not in ("num_frames", "sampling", "interval")}
+
+    @property
+    def trainer_schedule(self) -> str:
+        """zeroi2v.trainer's schedule: the originals' LinearLR then per-epoch cosine; this suite's per-step cosine."""
+        return "cosine_epoch" if self.source else "cosine"
+
     def test_data_kwargs(self) -> dict:
         """Keyword arguments of the evaluation `VideoClipDataset`: Resize(-1, test_short_side), then
         `test_clips` x `test_crops` views (softmax probabilities averaged per video)."""

@@ -49,7 +49,7 @@ def train_augmentation(kind: str, size: int) -> tuple[str, dict]:
 
     name = KIND_RECIPES[kind]
     recipe = get_recipe(name)
-    aug = {k: v for k, v in recipe.train_data_kwargs().items() if k not in ("num_frames", "sampling", "interval")}
+    aug = recipe.augmentation_kwargs()
     if aug["short_side"] is not None:
         aug["short_side"] = int(round(aug["short_side"] * size / recipe.size))
     return name, aug

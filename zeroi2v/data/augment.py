@@ -39,13 +39,6 @@ def _blur13(x: torch.Tensor) -> torch.Tensor:
     return s.add_(x[..., 1:-1, 1:-1], alpha=4.0).div_(13.0).round_()
 
 
-def blurred_uint8(image: torch.Tensor) -> torch.Tensor:
-    """torchvision's blurred "degenerate" image of Sharpness for uint8 (..., C, H, W): the border keeps its pixels."""
-    out = image.clone()
-    out[..., 1:-1, 1:-1] = _blur13(image.to(torch.float32)).to(torch.uint8)
-    return out
-
-
 def sharpness_uint8(image: torch.Tensor, factor: float) -> torch.Tensor:
     """torchvision v2's `adjust_sharpness` for uint8 (..., C, H, W), bit for bit, without the depthwise convolution."""
     if image.shape[-1] <= 2 or image.shape[-2] <= 2 or image.numel() == 0:

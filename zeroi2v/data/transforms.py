@@ -152,7 +152,9 @@ def normalize(video: torch.Tensor, mean: Sequence[float], std: Sequence[float], 
     m = torch.tensor(mean, dtype=torch.float32, device=video.device).view(shape)
     s = torch.tensor(std, dtype=torch.float32, device=video.device).view(shape)
     out = video.to(torch.float32, memory_format=torch.contiguous_format, copy=True)
-    return out.div_(255.0).sub_(m).div_(s)
+    # divide by a tensor on the clip's device: true division on CUDA too (a Python scalar becomes a reciprocal
+    # multiply there, one ulp off for some values); on CPU the same values as dividing by 255.0
+    return out.div_(torch.full((), 255.0, device=video.device)).sub_(m).div_(s)
 
 
 def mirror_name(name: str) -> str:

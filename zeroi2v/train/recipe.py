@@ -102,8 +102,8 @@ def apply_recipe(args: argparse.Namespace) -> dict:
         for field, dest in _FILL.items():
             if getattr(args, dest, None) is None:
                 setattr(args, dest, getattr(r, field))
-        if args.schedule is None and r.source:  # the original configs: LinearLR, then per-epoch cosine
-            args.schedule = "cosine_epoch"
+        if args.schedule is None:  # the original configs: LinearLR, then per-epoch cosine
+            args.schedule = r.trainer_schedule
         args.accum, args.lr, lines = batch_plan(r, batch_size=args.batch_size, processes=D.get_world_size(),
                                                 accum=args.accum, lr=args.lr)
         for line in lines:
