@@ -108,7 +108,7 @@ def evaluate_method(cfg, out: Path, sets: list[EpisodeSet], r: MethodResult, *, 
                 **r.model_info, stage_seconds=seconds, embedded=r.embed.embedded, embed_cached=r.embed.cached,
                 videos_skipped=len(r.embed.skipped), skipped_videos=r.embed.skipped[:100],
                 episodes_skipped=dropped, episodes_sampled=len(s.episodes), feature_cache=r.feature_cache,
-                config=dataclasses.asdict(cfg))
+                recipe=cfg.recipe, config=dataclasses.asdict(cfg))
             path = rec.write_record(out, record)
             written.append((path, record))
             log.info("[%s] %d-shot %s: %.2f ± %.2f %% over %d episodes -> %s", r.method, s.desc["shots"], protocol,

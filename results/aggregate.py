@@ -23,7 +23,7 @@ import pandas as pd
 from . import compare as cmp
 from . import records as rec
 
-SETTING_FIELDS = (("queries", "{}-query"), ("n_episodes", "{} episodes"))
+SETTING_FIELDS = (("queries", "{}-query"), ("n_episodes", "{} episodes"), ("recipe", "recipe {}"))
 
 
 @dataclass
@@ -76,8 +76,10 @@ def clean(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _setting_label(record: dict[str, Any], varying: list[tuple[str, str]]) -> str:
-    return ", ".join(fmt.format(int(record[k]) if record.get(k) is not None else "?")
-                     for k, fmt in varying)
+    def show(v):
+        return "?" if v is None else int(v) if isinstance(v, (int, float)) else v
+
+    return ", ".join(fmt.format(show(record.get(k))) for k, fmt in varying)
 
 
 def fewshot_cells(df: pd.DataFrame) -> dict[tuple, dict[tuple, FewshotCell]]:

@@ -6,8 +6,8 @@ the file and counted in `Loaded.skipped` -- one bad file never stops the tables.
 
 Duplicates: two records are the SAME MEASUREMENT only when every field of `IDENTITY_KEYS[kind]`
 agrees -- for few-shot: dataset, method, backbone, protocol, ways, shots, queries, number of
-episodes, episode-set hash, seed and pretrained sha256 (a field absent from a record counts as the
-value "absent"). Only then is one a rerun of the other: the NEWEST is kept (`created`, parsed as
+episodes, episode-set hash, seed, pretrained sha256 and training recipe (a field absent from a
+record counts as the value "absent"; records from before recipes have none). Only then is one a rerun of the other: the NEWEST is kept (`created`, parsed as
 a time; equal times are ordered by a hash of the record's content, never by its random file
 name) and the others are reported as superseded. Records that differ in any identity field --
 another seed above all -- are all kept; the tables aggregate seeds explicitly (mean ± t-interval
@@ -18,8 +18,10 @@ embedding/evaluation, timings, version and commit. Evaluation is sharded determi
 (episode i is the same draw on any number of processes, embeddings are gathered back into one
 table), so a run on 1 GPU and its rerun on 8 GPUs measure the same numbers; counting them as two
 replicates would shrink the interval with a copy of the same measurement. For trained runs the
-training settings that matter (global batch, lr, epochs, ...) are few-shot/recipe configuration;
-a rerun of the same cell with changed settings supersedes the older one (newest wins), as before.
+training settings that matter are named by the recipe (`--recipe`: frames, augmentation,
+optimiser, ...): runs of two recipes are two measurements, labelled by recipe in the tables; a
+rerun of one recipe with changed single flags (global batch, lr, epochs, ...) supersedes the older
+one (newest wins).
 """
 from __future__ import annotations
 
@@ -42,11 +44,11 @@ BENCH_SCHEMA = " or ".join(BENCH_SCHEMAS)
 # replicates -- seeds, all-way folds -- are part of it, so they are never deduplicated away.
 IDENTITY_KEYS = {
     "fewshot": ("kind", "dataset", "method", "backbone", "protocol", "ways", "shots", "queries",
-                "n_episodes", "episode_set_hash", "seed", "pretrained_sha256"),
+                "n_episodes", "episode_set_hash", "seed", "pretrained_sha256", "recipe"),
     "kshot-allway": ("kind", "dataset", "method", "backbone", "protocol", "shots", "fold", "seed",
-                     "views", "pretrained_sha256"),
+                     "views", "pretrained_sha256", "recipe"),
     "full": ("kind", "dataset", "method", "backbone", "protocol", "seed", "views",
-             "pretrained_sha256"),
+             "pretrained_sha256", "recipe"),
 }
 ABSENT = "<absent>"
 

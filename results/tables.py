@@ -95,15 +95,16 @@ def _present(df: pd.DataFrame, col: str) -> pd.Series:
 
 def with_variant(df: pd.DataFrame) -> pd.DataFrame:
     """Add `_variant`: what else tells apart runs of one (dataset, method, backbone) that are not
-    replicates -- the pretrained file (sha256) and the test views, named only where they vary."""
+    replicates -- the pretrained file (sha256), the test views and the recipe, named only where they vary."""
     df = df.copy()
     sha = _present(df, "pretrained_sha256").map(lambda h: h[:8] if isinstance(h, str) else "none")
     views = _present(df, "views").map(lambda v: v if isinstance(v, str) else "?")
+    recipe = _present(df, "recipe").map(lambda v: v if isinstance(v, str) else "none")
     group = [df["dataset"], df["method"], df["backbone"]]
-    many_sha = sha.groupby(group).transform("nunique") > 1
-    many_views = views.groupby(group).transform("nunique") > 1
-    df["_variant"] = [", ".join(([f"weights {h}"] if ms else []) + ([f"{v} views"] if mv else []))
-                      for h, v, ms, mv in zip(sha, views, many_sha, many_views)]
+    many = [part.groupby(group).transform("nunique") > 1 for part in (sha, views, recipe)]
+    df["_variant"] = [", ".join(([f"weights {h}"] if ms else []) + ([f"{v} views"] if mv else [])
+                                + ([f"recipe {r}"] if mr else []))
+                      for h, v, r, ms, mv, mr in zip(sha, views, recipe, *many)]
     return df
 
 

@@ -23,7 +23,7 @@ def _fewshot(tmp_path):
 def test_identity_fields_are_the_documented_ones():
     assert set(IDENTITY_KEYS["fewshot"]) == {
         "kind", "dataset", "method", "backbone", "protocol", "ways", "shots", "queries",
-        "n_episodes", "episode_set_hash", "seed", "pretrained_sha256"}
+        "n_episodes", "episode_set_hash", "seed", "pretrained_sha256", "recipe"}
     for keys in IDENTITY_KEYS.values():
         assert "seed" in keys and "world_size" not in keys
 
@@ -143,3 +143,20 @@ def test_hostile_field_values(tmp_path, field, value, capsys):
     assert "Traceback" not in err
     if field != "created":  # an odd timestamp is still a record (ordered first)
         assert "warning: skipping" in err and "bad.json" in err
+
+
+def test_two_recipes_are_two_measurements_labelled_by_recipe(tmp_path):
+    """Runs of two recipes (e.g. u8 and u32 frames) are never one superseding the other, nor seeds of one cell."""
+    for recipe, acc in (("clip_b16_hmdb51_u8", 50.0), ("clip_b16_hmdb51_u32", 60.0)):
+        rec.write_record(tmp_path, T.fewshot_record(accuracy=acc, recipe=recipe))
+        rec.write_record(tmp_path, T.full_record(top1=acc + 20, recipe=recipe, views="1x3"))
+    loaded = read_records(tmp_path)
+    assert loaded.n_read == 4 and loaded.superseded == []
+    tables = {t.name: t for t in build_tables(loaded.records)}
+    fs = tables["fewshot"]
+    assert len(fs.columns) == 2 and all("recipe clip_b16_hmdb51_u" in " ".join(map(str, c)) for c in fs.columns)
+    assert sorted(c.mean for c in fs.rows[0][1]) == [50.0, 60.0] and all(c.n_seeds in (None, 1) for c in fs.rows[0][1])
+    full = tables["full"]
+    labels = sorted(row[0][1] for row in full.rows)
+    assert len(labels) == 2 and labels[0].endswith("[recipe clip_b16_hmdb51_u32]")
+    assert sorted(row[1][0].mean for row in full.rows) == [70.0, 80.0]
