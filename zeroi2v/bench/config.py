@@ -51,7 +51,7 @@ class BenchConfig:
     fixture_scale: str = "full"  # "full" (shaped like the datasets) | "tiny" (tests)
     fixture_videos: int = 4  # videos per kind
     fixture_root: str | None = None  # None: the user cache (~/.cache/zeroi2v/fixtures)
-    path_clips: int = 16  # clips per measurement (cycled over the videos)
+    path_clips: int = 48  # clips per measurement (cycled over the videos, each cycle a new epoch's draws)
     decoder: str = "decord"
     out: str | None = None
 

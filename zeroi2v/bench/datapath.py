@@ -84,7 +84,8 @@ def _clock() -> tuple[float, float]:
 
 
 def measure(loaders: dict, n_clips: int) -> dict[str, dict]:
-    """Per clip 0..n_clips-1 (cycled over the videos): raw decode, then each loader on the same clip.
+    """Per clip 0..n_clips-1 (cycled over the videos, one epoch per cycle: every clip its own random draw --
+    frames, crop, RandAugment plan -- as in training): raw decode, then each loader on the same clip.
 
     All loaders share the sampling settings, so the raw frame indices are the same for all of them.
     Rates and ratios use this process's CPU time (all its threads): what one worker process does with a
@@ -100,11 +101,11 @@ def measure(loaders: dict, n_clips: int) -> dict[str, dict]:
     load_t: dict[str, list[tuple[float, float]]] = {name: [] for name in loaders}
     last: dict[str, torch.Tensor] = {}
     for k in range(n_clips + 1):  # clip 0 twice: the first pass warms the page cache and imports
-        i = k % len(first)
+        i, epoch = k % len(first), max(0, k - 1) // len(first)  # clip 0 and its warm-up pass: the same draw
         path = first.items[i].path
         if path not in lengths:
             lengths[path] = len(open_video(path, decoder=raw))
-        idx = first.frame_indices(i, lengths[path]).reshape(-1)
+        idx = first.frame_indices(i, lengths[path], epoch).reshape(-1)
         w0, c0 = _clock()
         _raw(path, idx, raw)
         w1, c1 = _clock()
@@ -112,7 +113,7 @@ def measure(loaders: dict, n_clips: int) -> dict[str, dict]:
             raw_t.append((w1 - w0, c1 - c0))
         for name, ds in loaders.items():
             w0, c0 = _clock()
-            last[name], _ = ds[i]
+            last[name], _ = ds[(epoch, i)]
             w1, c1 = _clock()
             if k:
                 load_t[name].append((w1 - w0, c1 - c0))

@@ -168,7 +168,8 @@ class VideoClipDataset(torch.utils.data.Dataset):
             return T.random_resized_crop(self._rand_augment(clip, rng), self.size, fast=self.fast_resize, **crop)
         plan = RA.pytorchvideo_plan(clip, magnitude=self.randaugment[0], num_layers=self.randaugment[1], rng=rng)
         box = T.random_resized_crop_box(*clip.shape[-2:], **crop)  # (top, left, h, w)
-        v = RA.augment_crop(clip, plan, box, region=self.region_randaugment)  # (T, C, h, w)
+        # the ops run ~1.6x faster on the standard layout than on the resize's channels-last one: one copy pays
+        v = RA.augment_crop(clip.contiguous(), plan, box, region=self.region_randaugment)  # (T, C, h, w)
         return T.resize(v, (self.size, self.size), fast=self.fast_resize, channels_last=True)
 
     def load(self, index: int, epoch: int | None = None) -> tuple[torch.Tensor, int]:
