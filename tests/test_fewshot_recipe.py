@@ -79,3 +79,17 @@ def test_fewshot_run_adapts_with_the_recipe(recipe, tmp_path, capsys):
     assert ck["config"]["schedule"] == "cosine_epoch" and ck["config"]["warmup_start"] == 0.1
     key = ck["identity"]["adapt"]
     assert list(key["randaugment"]) == [7, 4] and key["erasing"] == 0.25 and key["randaugment_after_flip"] is True
+
+
+def test_readme_table_of_fewshot_changes_matches_the_code():
+    """The README's 'what differs' rows state FEWSHOT_CHANGES' values (claims match code)."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("| field | original config | `fewshot.run` | why |"):].split("\n\n")[0]
+    rows = {line.split("|")[1].strip(): line for line in table.splitlines()}
+    orig, toy = FEWSHOT_CHANGES["original"], FEWSHOT_CHANGES["toy"]
+    assert f"| {orig['epochs']} (`--epochs`) |" in rows["epochs"]
+    assert "1 clip × centre crop" in rows["test views"] and (orig["test_clips"], orig["test_crops"]) == (1, 1)
+    assert (f"recipe `toy` with {toy['epochs']} epochs, batch {toy['batch_per_gpu']}, warm-up "
+            f"{toy['warmup_epochs']:g}") in rows["toy demo"]
