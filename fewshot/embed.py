@@ -27,8 +27,9 @@ import torch
 from tqdm import tqdm
 
 from zeroi2v import distributed as D
-from zeroi2v.errors import UserError
 from zeroi2v import feature_cache
+from zeroi2v.engine import to_input
+from zeroi2v.errors import UserError
 from zeroi2v.io import sha256_json
 from zeroi2v.trainer import amp_dtype
 
@@ -223,8 +224,6 @@ def embed_videos(model: torch.nn.Module, items: list, view: ViewConfig, *, path:
 
 def _features(model, video: torch.Tensor, *, device, dtype, norm=None) -> torch.Tensor:
     """View-averaged features (B, D) of video (B, V, C, T, H, W) (uint8: normalised on `device` with `norm`)."""
-    from zeroi2v.engine import to_input
-
     B, V = video.shape[:2]
     with torch.autocast("cuda", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
         feats = model.forward_features(to_input(video, device, norm).flatten(0, 1))  # (B*V, D)

@@ -117,8 +117,8 @@ def run_stages(cfg) -> list[tuple[Path, dict]]:
     n_base = len({it.label for it in train_items})
     model_kw, adapt_kw = R.adaptation(cfg, [n for _, n in sorted({(it.label, it.class_name) for it in train_items})])
     acfg = AdaptConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, accum=cfg.accum, lr=cfg.lr,
-                       num_workers=cfg.num_workers, seed=cfg.seed, ways=min(cfg.ways, len({it.label for it in val_items})),
-                       **adapt_kw)
+                       num_workers=cfg.num_workers, seed=cfg.seed,
+                       ways=min(cfg.ways, len({it.label for it in val_items})), **adapt_kw)
     adapted_methods = [m for m in cfg.methods if m != "frozen"]
     val_eps = sample_episode_set(fs.splits["val"], acfg.ways, acfg.shots, 1, acfg.val_episodes, cfg.seed + 1,
                                  source=f"{cfg.dataset} val") if adapted_methods else []  # select the epoch
@@ -126,15 +126,20 @@ def run_stages(cfg) -> list[tuple[Path, dict]]:
     cfg = dataclasses.replace(cfg, size=cfg.size or probe.backbone.patch_embed.img_size[0])  # the model's size
     view = ViewConfig(num_frames=cfg.frames, size=cfg.size, mean=dc["mean"], std=dc["std"], loader=cfg.loader,
                       **R.view_settings(cfg))
-    clip_key = dict(size=view.size, sampling=view.sampling, interval=view.interval, loader=cfg.loader)  # resume key
+    clip_key = dict(size=view.size, sampling=view.sampling, interval=view.interval, loader=cfg.loader)
+
+    def identity(method: str, **model_known) -> dict:
+        """The resume key of `method`'s adaptation: the settings, plus what the built model adds."""
+        return dict(backbone=cfg.backbone, timm_kwargs=cfg.timm_kwargs, frames=cfg.frames, method=method,
+                    head_dropout=model_kw["head_dropout"], **clip_key, **model_known)
+
     if adapted_methods and cfg.batch_size % D.get_world_size():
         raise UserError(f"--batch-size {cfg.batch_size} is the global adaptation batch: it must be divisible by "
                         f"the {D.get_world_size()} processes; pass a multiple of {D.get_world_size()}")
     if cfg.resume:  # an unreadable or foreign adaptation checkpoint: one line, nothing under --out rewritten
         for method in adapted_methods:
             check_adapt_resume(out / method, cfg=acfg, amp=cfg.amp, train_items=train_items, val_items=val_items,
-                               identity=dict(backbone=cfg.backbone, timm_kwargs=cfg.timm_kwargs, frames=cfg.frames,
-                                             method=method, head_dropout=model_kw["head_dropout"], **clip_key))
+                               identity=identity(method))
     commit(cfg, out, sets)  # every check passed: the first write under --out
     if adapted_methods:
         log.info("adaptation (recipe %s): %s", cfg.recipe, R.summary(cfg, model_kw, adapt_kw))
@@ -155,14 +160,12 @@ def run_stages(cfg) -> list[tuple[Path, dict]]:
         if adapted:
             log.info("[%s] stage a: adapting on %d base-class videos (%d classes), %d epochs", method,
                      len(train_items), n_base, cfg.epochs)
-            identity = dict(backbone=cfg.backbone, timm_kwargs=cfg.timm_kwargs, frames=cfg.frames,
-                            stdha=list(model.stdha_offsets), pretrained_sha256=pretrained_sha, method=method,
-                            head_dropout=model_kw["head_dropout"], **clip_key)
             tracker = Tracker(out / method, tensorboard=cfg.tensorboard, wandb_project=cfg.wandb,
                               run_name=f"{out.name}-{method}", config=dataclasses.asdict(cfg))  # metrics.csv too
             try:
                 adapt(model, train_items=train_items, val_items=val_items, val_episodes=val_eps, view=view,
-                      cfg=acfg, out_dir=out / method, device=cfg.device, resume=cfg.resume, identity=identity,
+                      cfg=acfg, out_dir=out / method, device=cfg.device, resume=cfg.resume,
+                      identity=identity(method, stdha=list(model.stdha_offsets), pretrained_sha256=pretrained_sha),
                       on_error=cfg.on_error, amp=cfg.amp, tracker=tracker)
             finally:
                 tracker.close()

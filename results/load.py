@@ -7,9 +7,10 @@ the file and counted in `Loaded.skipped` -- one bad file never stops the tables.
 Duplicates: two records are the SAME MEASUREMENT only when every field of `IDENTITY_KEYS[kind]`
 agrees -- for few-shot: dataset, method, backbone, protocol, ways, shots, queries, number of
 episodes, episode-set hash, seed, pretrained sha256 and training recipe (a field absent from a
-record counts as the value "absent"; records from before recipes have none). Only then is one a rerun of the other: the NEWEST is kept (`created`, parsed as
-a time; equal times are ordered by a hash of the record's content, never by its random file
-name) and the others are reported as superseded. Records that differ in any identity field --
+record counts as the value "absent"; records from before recipes have none). Only then is one a
+rerun of the other: the NEWEST is kept (`created`, parsed as a time; equal times are ordered by a
+hash of the record's content, never by its random file name) and the others are reported as
+superseded. Records that differ in any identity field --
 another seed above all -- are all kept; the tables aggregate seeds explicitly (mean ± t-interval
 over seeds, n_seeds shown; see `results.aggregate`).
 

@@ -256,6 +256,7 @@ def batch_plan(recipe: Recipe, *, batch_size: int, processes: int = 1, accum: in
                          f"{recipe.base_batch}) = {lr:.3g}")
     return accum, lr, lines
 
+
 # dataset (train and few-shot names) -> recipe dataset
 _DATASET_ALIASES = {"k400": "k400", "kinetics": "k400", "kinetics100": "k400", "ssv2": "ssv2", "ssv2_full": "ssv2",
                     "ssv2_small": "ssv2", "hmdb51": "hmdb51", "ucf101": "ucf101", "toy": "toy"}

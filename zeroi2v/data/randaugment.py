@@ -305,8 +305,9 @@ def _apply_region(clip: torch.Tensor, name: str, arg: float | int | None, frame:
     """Op `name` on the `in_box` of an H x W `frame` (`clip`, (..., C, bh, bw)) -> its output's `out_box`."""
     h, w = frame
     t, l, b, r = out_box[0] - in_box[0], out_box[1] - in_box[1], out_box[2] - in_box[0], out_box[3] - in_box[1]
-    if name in WARP_OPS and _affine_matrix(name, arg, h, w) is not None:
-        return _warp(clip, _affine_matrix(name, arg, h, w), frame=frame, in_box=in_box, out_box=out_box)
+    matrix = _affine_matrix(name, arg, h, w) if name in WARP_OPS else None
+    if matrix is not None:
+        return _warp(clip, matrix, frame=frame, in_box=in_box, out_box=out_box)
     if name == "AdjustContrast":  # the mean grey of the whole frame (in_box is the frame)
         f = clip.to(torch.float32)
         return _blend(f[..., t:b, l:r], _grayscale(f).mean(dim=(-3, -2, -1), keepdim=True), arg)
