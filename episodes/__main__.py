@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 
 from episodes import allway, episode_set, splits
-from zeroi2v.errors import ArgumentParser, UserError, cli
-from zeroi2v.io import atomic_write_text, check_dir, check_file
+from zeroi2v.utils.errors import ArgumentParser, UserError, cli
+from zeroi2v.utils.io import atomic_write_text, check_dir, check_file
 
 
 def _shots_list(text: str) -> list[int]:

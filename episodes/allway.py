@@ -15,8 +15,8 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from zeroi2v.errors import UserError
-from zeroi2v.io import atomic_write_text, sha256_file
+from zeroi2v.utils.errors import UserError
+from zeroi2v.utils.io import atomic_write_text, sha256_file
 
 ALLWAY_SHOTS = (2, 4, 8, 16)
 

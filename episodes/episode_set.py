@@ -14,8 +14,8 @@ from typing import Any, Sequence
 
 from episodes.sampler import EpisodeSampler
 from episodes.splits import SplitEntry
-from zeroi2v.errors import UserError
-from zeroi2v.io import atomic_write_bytes
+from zeroi2v.utils.errors import UserError
+from zeroi2v.utils.io import atomic_write_bytes
 
 KEYS = ("classes", "index", "query", "support")
 

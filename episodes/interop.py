@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from zeroi2v.errors import UserError
+from zeroi2v.utils.errors import UserError
 
 
 def _need_easyfsl():
@@ -123,8 +123,8 @@ class TaskBatchSampler(torch.utils.data.Sampler):
 
 def read_feature_cache(path: str | Path) -> tuple[list[str], torch.Tensor]:
     """(video ids, features (N, D)) of a feature cache file written by fewshot's embedding step
-    (`zeroi2v.feature_cache`); one-line UserError for anything else."""
-    from zeroi2v import feature_cache
+    (`zeroi2v.data.feature_cache`); one-line UserError for anything else."""
+    from zeroi2v.data import feature_cache
 
     path = Path(path)
     try:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from zeroi2v import stats
+from zeroi2v.utils import stats
 
 PROTOCOLS = ("prototype", "finetune")
 
@@ -175,5 +175,5 @@ def evaluate_table(protocol: str, sim: torch.Tensor, sup: torch.Tensor, qry: tor
 
 def mean_ci95(acc: torch.Tensor) -> tuple[float, float, float]:
     """(mean, 95 % CI half-width 1.96·std/√n, std) of per-episode accuracies (E,) in [0, 1], in
-    percent (`zeroi2v.stats.mean_ci95`, the suite's one CI)."""
+    percent (`zeroi2v.utils.stats.mean_ci95`, the suite's one CI)."""
     return stats.mean_ci95(acc.detach().double().cpu().numpy() * 100)

@@ -12,7 +12,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from zeroi2v.errors import UserError
+from zeroi2v.utils.errors import UserError
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Mapping
 
-from zeroi2v.errors import UserError
+from zeroi2v.utils.errors import UserError
 
 FEWSHOT_DATASETS = ("ssv2_full", "ssv2_small", "kinetics100", "hmdb51", "ucf101", "toy", "list")
 READER_OF = {"ssv2_full": "ssv2", "ssv2_small": "ssv2", "kinetics100": "kinetics",

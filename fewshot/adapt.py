@@ -1,6 +1,6 @@
 """Stage a: adapt ZeroI2V on the base (train) classes, select the epoch on val few-shot accuracy.
 
-Adaptation is training: it runs through the one trainer (`zeroi2v.trainer.fit`) -- same engine,
+Adaptation is training: it runs through the one trainer (`zeroi2v.training.trainer.fit`) -- same engine,
 checkpoint format, resume rule and per-epoch metrics as `zeroi2v.train`. What is few-shot specific
 is the epoch-end hook: the val split (classes disjoint from the base classes, as in every few-shot
 benchmark) is embedded and scored with the prototype protocol on a fixed set of val episodes, and
@@ -20,9 +20,9 @@ from pathlib import Path
 import torch
 
 from episodes.protocols import episode_indices, mean_ci95, prototype_from_table, similarity_table
-from zeroi2v.checkpoint_state import disk_errors
-from zeroi2v.defaults import defaults_for
-from zeroi2v.errors import UserError
+from zeroi2v.training.checkpoint_state import disk_errors
+from zeroi2v.settings.defaults import defaults_for
+from zeroi2v.utils.errors import UserError
 
 from .embed import ViewConfig, readable_features
 
@@ -101,8 +101,8 @@ def model_identity(model) -> dict:
 
 
 def fit_config(cfg: AdaptConfig, amp: str = "auto"):
-    """The one trainer's settings of an adaptation (zeroi2v.trainer.FitConfig)."""
-    from zeroi2v.trainer import FitConfig
+    """The one trainer's settings of an adaptation (zeroi2v.training.trainer.FitConfig)."""
+    from zeroi2v.training.trainer import FitConfig
 
     return FitConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
                      warmup_epochs=cfg.warmup_epochs, label_smoothing=cfg.label_smoothing, amp=amp, seed=cfg.seed,
@@ -122,7 +122,7 @@ def check_adapt_resume(out_dir: Path, *, cfg: AdaptConfig, amp: str, identity: d
     """--resume pre-flight (before the run writes anything): <out_dir>/last.pt, when present, must be
     readable and of the same adaptation config and of the `identity` keys known before the model is
     built (backbone, timm kwargs, frames, method); one line otherwise. adapt() checks it all again."""
-    from zeroi2v.trainer import precheck_resume
+    from zeroi2v.training.trainer import precheck_resume
 
     precheck_resume(Path(out_dir) / "last.pt", fit_config(cfg, amp),
                     identity=dict(identity, adapt=adapt_key(cfg, train_items, val_items)))
@@ -140,7 +140,7 @@ def adapt(model, *, train_items, val_items, val_episodes, view: ViewConfig, cfg:
     (logged; counted in the returned state's `val_skipped`).
     """
     from zeroi2v import data
-    from zeroi2v.trainer import fit
+    from zeroi2v.training.trainer import fit
 
     if cfg.select not in ("val", "last"):
         raise UserError(f"select {cfg.select!r}: use val or last")
@@ -173,7 +173,7 @@ def adapt(model, *, train_items, val_items, val_episodes, view: ViewConfig, cfg:
 
     fcfg = fit_config(cfg, amp)
     ident = dict(model_identity(model), **(identity or {}), adapt=adapt_key(cfg, train_items, val_items))
-    from zeroi2v.tracking import Tracker
+    from zeroi2v.training.tracking import Tracker
 
     tracker = tracker if tracker is not None else Tracker(out_dir)  # <out>/<method>/metrics.csv, .jsonl
     state = fit(model, ds, fcfg, out_dir=out_dir, device=device, identity=ident, resume=resume,

@@ -1,7 +1,7 @@
 """The few-shot runner's configuration: `RunConfig`, its command line and how unset fields resolve.
 
 "Not set" is None everywhere; `resolve` fills every None from the dataset's row of
-`zeroi2v.defaults` (or the rule named in the flag's help) and validates, so the resolved config
+`zeroi2v.settings.defaults` (or the rule named in the flag's help) and validates, so the resolved config
 is what `config.json` and every record store. `--config FILE` replays a saved `config.json`;
 flags given beside it override single fields.
 """
@@ -14,10 +14,10 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from zeroi2v.errors import ArgumentParser, UserError, json_object
-from zeroi2v.defaults import AMP, LOADERS
-from zeroi2v.io import check_dir
-from zeroi2v.variants import METHODS
+from zeroi2v.utils.errors import ArgumentParser, UserError, json_object
+from zeroi2v.settings.defaults import AMP, LOADERS
+from zeroi2v.utils.io import check_dir
+from zeroi2v.methods.table import METHODS
 
 EPISODE_FIELDS = ("ways", "shots", "queries", "episodes")  # fixed by an --episodes-file
 
@@ -83,7 +83,7 @@ def build_parser() -> ArgumentParser:
     p = ArgumentParser(prog="python -m fewshot.run", formatter_class=argparse.RawDescriptionHelpFormatter,
                        description="Few-shot video recognition benchmark: adapt, merge, embed, evaluate episodes.",
                        epilog="Unset flags take the recipe's values (fewshot/recipe.py, --list-recipes) or the dataset's "
-                              "defaults (zeroi2v/defaults.py); the resolved values are saved in <out>/config.json "
+                              "defaults (zeroi2v/settings/defaults.py); the resolved values are saved in <out>/config.json "
                               "and in every record.",
                        argument_default=argparse.SUPPRESS)  # only flags actually given reach the namespace
     a = p.add_argument
@@ -100,7 +100,7 @@ def build_parser() -> ArgumentParser:
                                   "seed) and run under <out>/seed<S>; the table shows the mean over seeds ± the "
                                   "95%% t-interval across seeds (default: none = the single --seed)")
     a("--recipe", help="adapt with this recipe (see --list-recipes; few-shot changes: fewshot/recipe.py) or none "
-                       "(the dataset's row of zeroi2v/defaults.py) (default: the original config of the dataset and "
+                       "(the dataset's row of zeroi2v/settings/defaults.py) (default: the original config of the dataset and "
                        "backbone, toy on toy)")
     a("--list-recipes", action=_ListRecipes, nargs=0, help="print the recipe table and the few-shot changes, and exit (default: off)")
     a("--backbone", help="timm ViT name (default: the recipe's: vit_tiny_patch16_224 as the toy ViT on toy, "
@@ -155,7 +155,7 @@ def build_parser() -> ArgumentParser:
 
 class _ListRecipes(argparse.Action):
     def __call__(self, parser, namespace, values, option_string=None):
-        from zeroi2v.recipes import FEWSHOT_CHANGES, recipe_table_markdown
+        from zeroi2v.settings.recipes import FEWSHOT_CHANGES, recipe_table_markdown
 
         print(recipe_table_markdown())
         print("fewshot.run changes: " + "; ".join(f"{k}: {v}" for k, v in FEWSHOT_CHANGES.items()))
@@ -198,7 +198,7 @@ def check_device(device: str) -> str:
 
     import torch
 
-    from zeroi2v.distributed import pick_device
+    from zeroi2v.training.distributed import pick_device
 
     if device not in (None, "auto"):
         try:
@@ -218,7 +218,7 @@ def _episode_file_values(path: str) -> dict:
 def resolve(cfg: RunConfig, *, given: set[str] = frozenset()) -> RunConfig:
     """Fill every None from the dataset defaults and validate; the result is what gets saved and recorded."""
     from episodes.protocols import PROTOCOLS
-    from zeroi2v import defaults as zd
+    from zeroi2v.settings import defaults as zd
 
     from .splitdata import canonical_dataset
 
@@ -265,7 +265,7 @@ def resolve(cfg: RunConfig, *, given: set[str] = frozenset()) -> RunConfig:
                         f"{','.join(METHODS)}; protocols: {','.join(PROTOCOLS)}")
     if cfg.amp not in AMP or cfg.on_error not in ("error", "skip"):
         raise UserError(f"--amp {cfg.amp!r} / --on-error {cfg.on_error!r}: use {'|'.join(AMP)} / error|skip")
-    from zeroi2v.tracking import require_tensorboard, require_wandb
+    from zeroi2v.training.tracking import require_tensorboard, require_wandb
 
     if cfg.tensorboard:
         require_tensorboard()  # a missing optional package: one line before anything runs
@@ -274,7 +274,7 @@ def resolve(cfg: RunConfig, *, given: set[str] = frozenset()) -> RunConfig:
     out = cfg.out or f"runs/fewshot-{dataset}"
     check_dir("--out", out)
     check_dir("--cache-dir", cfg.cache_dir)
-    from zeroi2v.recipes import get_recipe
+    from zeroi2v.settings.recipes import get_recipe
 
     from .recipe import fill, recipe_name
 

@@ -1,7 +1,7 @@
 """Embed videos once with a (merged) model and cache the features on disk.
 
 A cache file holds the view-averaged features of one model on one dataset under one sampling
-config: `<cache>/features/<model hash>/<dataset>-<view hash>.pt` (the `zeroi2v.feature_cache` format:
+config: `<cache>/features/<model hash>/<dataset>-<view hash>.pt` (the `zeroi2v.data.feature_cache` format:
 ids, identities, features (N, D)). The model hash covers every
 tensor of the model plus its STDHA offsets and frame count, so a different model can never be
 served stale features. Each row is also keyed by its video's identity -- path relative to the data
@@ -26,12 +26,12 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from zeroi2v import distributed as D
-from zeroi2v import feature_cache
-from zeroi2v.engine import to_input
-from zeroi2v.errors import UserError
-from zeroi2v.io import sha256_json
-from zeroi2v.trainer import amp_dtype
+from zeroi2v.training import distributed as D
+from zeroi2v.data import feature_cache
+from zeroi2v.training.engine import to_input
+from zeroi2v.utils.errors import UserError
+from zeroi2v.utils.io import sha256_json
+from zeroi2v.training.trainer import amp_dtype
 
 log = logging.getLogger("fewshot")
 
@@ -48,11 +48,11 @@ class ViewConfig:
     num_crops: int = 1
     sampling: str = "uniform"
     interval: int | None = None
-    loader: str = "float32"  # zeroi2v.defaults.LOADERS: "uint8+fast" resizes in uint8 (within one grey level)
+    loader: str = "float32"  # zeroi2v.settings.defaults.LOADERS: "uint8+fast" resizes in uint8 (within one grey level)
 
     def dataset_kwargs(self) -> dict:
         """The VideoClipDataset keyword arguments of this view (test mode; besides items)."""
-        from zeroi2v.defaults import LOADERS
+        from zeroi2v.settings.defaults import LOADERS
 
         return dict(num_frames=self.num_frames, size=self.size, train=False, mean=self.mean, std=self.std,
                     num_clips=self.num_clips, num_crops=self.num_crops, sampling=self.sampling,

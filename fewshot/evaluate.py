@@ -19,7 +19,7 @@ from episodes.episode_set import (describe_episode_set, episode_set_hash, read_e
                                   validate_episode_set, write_episode_set)
 from episodes.protocols import episode_indices, evaluate_table, mean_ci95, similarity_table
 from results import records as rec
-from zeroi2v.errors import UserError
+from zeroi2v.utils.errors import UserError
 
 log = logging.getLogger("fewshot")
 

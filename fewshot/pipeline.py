@@ -14,13 +14,13 @@ from pathlib import Path
 
 import torch
 
-from zeroi2v import distributed as D
-from zeroi2v.engine import to_input
-from zeroi2v.errors import UserError
-from zeroi2v.io import atomic_write_json, sha256_file
-from zeroi2v.toyvit import PretrainConfig, cache_dir, pretrain_toy_vit
-from zeroi2v.tracking import Tracker
-from zeroi2v.variants import method_model_kwargs
+from zeroi2v.training import distributed as D
+from zeroi2v.training.engine import to_input
+from zeroi2v.utils.errors import UserError
+from zeroi2v.utils.io import atomic_write_json, sha256_file
+from zeroi2v.model.toyvit import PretrainConfig, cache_dir, pretrain_toy_vit
+from zeroi2v.training.tracking import Tracker
+from zeroi2v.methods.table import method_model_kwargs
 
 from . import recipe as R
 from .adapt import AdaptConfig, adapt, check_adapt_resume

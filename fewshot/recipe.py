@@ -1,23 +1,23 @@
 """The recipe of a few-shot run: which one, what it fills, and the adaptation settings it gives.
 
 `--recipe NAME` (default: the original config of the dataset and backbone,
-`zeroi2v.recipes.default_recipe`; "toy" on toy) runs as few-shot adaptation runs it
-(`zeroi2v.recipes.fewshot_recipe`: its own epoch count and one centre test view; the toy demo also
+`zeroi2v.settings.recipes.default_recipe`; "toy" on toy) runs as few-shot adaptation runs it
+(`zeroi2v.settings.recipes.fewshot_recipe`: its own epoch count and one centre test view; the toy demo also
 its own batch and warm-up). Everything else is the recipe's: backbone, frames, sampling, STDHA,
 adapter and head settings, label smoothing, augmentation (RandAugment, crop, flip with the SSv2
 label map, RandomErasing), AdamW with its decay rule, warm-up from its start factor, per-epoch
 cosine, the lr multiplier and the global batch through gradient accumulation with the recipe's lr
 scaling. The protocol itself trains on the base classes only and keeps the epoch with the best
 val-episode accuracy (fewshot/adapt.py). `--recipe none`, or a dataset without a recipe (list; ViT-L
-on HMDB51/UCF101), keeps the dataset's row of zeroi2v.defaults.
+on HMDB51/UCF101), keeps the dataset's row of zeroi2v.settings.defaults.
 """
 from __future__ import annotations
 
 import os
 
-from zeroi2v.defaults import FEWSHOT_ROWS, defaults_for
-from zeroi2v.errors import UserError
-from zeroi2v.recipes import Recipe, batch_plan, default_recipe, fewshot_recipe, get_recipe, warmup_for
+from zeroi2v.settings.defaults import FEWSHOT_ROWS, defaults_for
+from zeroi2v.utils.errors import UserError
+from zeroi2v.settings.recipes import Recipe, batch_plan, default_recipe, fewshot_recipe, get_recipe, warmup_for
 
 
 def recipe_name(dataset: str, backbone: str | None, given: str | None) -> str | None:

@@ -2,7 +2,7 @@
 
 For each method (frozen image model; ZeroI2V adapters without STDHA; full ZeroI2V):
   a. adapt on the base split (val split selects the epoch)       fewshot/adapt.py
-  b. merge the adapters, check merged == unmerged on a real batch  zeroi2v/merge.py
+  b. merge the adapters, check merged == unmerged on a real batch  zeroi2v/model/merge.py
   c. embed every test video once per view, cached by model hash    fewshot/embed.py
   d. evaluate the same episode set with each protocol              episodes/protocols.py
   e. write one result record per (dataset, ways, shots, protocol, method)   results/records.py
@@ -18,10 +18,10 @@ import logging
 import time
 from pathlib import Path
 
-from zeroi2v import distributed as D
-from zeroi2v.errors import cli
-from zeroi2v.io import atomic_write_text
-from zeroi2v.variants import METHODS
+from zeroi2v.training import distributed as D
+from zeroi2v.utils.errors import cli
+from zeroi2v.utils.io import atomic_write_text
+from zeroi2v.methods.table import METHODS
 
 from .config import RunConfig, parse_args, resolve
 from .logs import attach_log_file, setup_logging
@@ -54,7 +54,7 @@ def run_seeds(cfg: RunConfig) -> str:
         return ""
     table = seeds_table(written)
     attach_log_file(Path(cfg.out))
-    from zeroi2v.io import atomic_write_json
+    from zeroi2v.utils.io import atomic_write_json
 
     atomic_write_json(Path(cfg.out) / "config.json", dataclasses.asdict(cfg))
     atomic_write_text(Path(cfg.out) / "table.md", table)

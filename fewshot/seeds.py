@@ -12,7 +12,7 @@ import logging
 from collections import defaultdict
 from pathlib import Path
 
-from zeroi2v import distributed as D
+from zeroi2v.training import distributed as D
 
 log = logging.getLogger("fewshot")
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Sequence
 
 from episodes import splits as ep_splits
-from zeroi2v.errors import UserError
+from zeroi2v.utils.errors import UserError
 
 log = logging.getLogger("fewshot")
 

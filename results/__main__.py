@@ -17,8 +17,8 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from zeroi2v.errors import ArgumentParser, UserError, cli
-from zeroi2v.io import atomic_write_text, check_dir
+from zeroi2v.utils.errors import ArgumentParser, UserError, cli
+from zeroi2v.utils.io import atomic_write_text, check_dir
 
 from . import curves as curves_mod
 from . import formats, load, tables

@@ -23,7 +23,7 @@ from typing import Callable, Sequence
 import numpy as np
 from scipy import stats
 
-from zeroi2v.stats import mean_ci95
+from zeroi2v.utils.stats import mean_ci95
 
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from zeroi2v.io import atomic_path
+from zeroi2v.utils.io import atomic_path
 
 from . import aggregate as agg
 from . import compare as cmp

@@ -1,7 +1,7 @@
 import torch
 from torch import nn
 
-from zeroi2v.adapters import AdaptedLinear, LinearAdapter
+from zeroi2v.model.adapters import AdaptedLinear, LinearAdapter
 
 
 def test_fresh_adapter_is_identity_and_bottleneck_is_a_quarter():

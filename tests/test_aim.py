@@ -6,7 +6,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from tiny import BACKBONE, TINY, video
-from zeroi2v.aim import AIMModel, GeluAdapter, create_aim_model
+from zeroi2v.methods.aim import AIMModel, GeluAdapter, create_aim_model
 
 
 def plain_per_frame(vit, x):

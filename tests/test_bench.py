@@ -133,7 +133,7 @@ def test_module_entry_point_is_unchanged():
 def test_count_flops_exists_once():
     """The benchmark uses the engine's FLOP counter (no second copy)."""
     import zeroi2v.bench.models as models
-    from zeroi2v import engine
+    from zeroi2v.training import engine
 
     assert models.count_flops is engine.count_flops
     root = Path(__file__).resolve().parents[1]

@@ -12,7 +12,7 @@ from zeroi2v import data
 from zeroi2v.data import augment as A
 from zeroi2v.data import randaugment as RA
 from zeroi2v.data import transforms as T
-from zeroi2v.errors import UserError
+from zeroi2v.utils.errors import UserError
 
 MEAN, STD = (0.48, 0.46, 0.41), (0.27, 0.26, 0.28)
 RECIPE = dict(randaugment=(7, 4), crop_area=(0.08, 1.0), crop_ratio=(3 / 4, 4 / 3), erasing=1.0, short_side=40, flip=0.5)
@@ -208,7 +208,7 @@ def test_train_pipeline_order_oracle(still_items, after_flip):
 
 def test_every_recipe_configures_the_dataset(still_items):
     """`Recipe.train_data_kwargs()` / `test_data_kwargs()` are dataset options, for every recipe."""
-    from zeroi2v.recipes import RECIPES
+    from zeroi2v.settings.recipes import RECIPES
 
     for name, r in RECIPES.items():
         kw = r.train_data_kwargs()

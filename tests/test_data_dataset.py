@@ -10,7 +10,7 @@ import torch
 
 import video_fixtures as V
 from zeroi2v import data
-from zeroi2v.errors import UserError
+from zeroi2v.utils.errors import UserError
 
 MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
 

@@ -7,7 +7,7 @@ import pytest
 
 import video_fixtures as V
 from zeroi2v.data import fixtures as F
-from zeroi2v.errors import UserError
+from zeroi2v.utils.errors import UserError
 
 CODEC_NAMES = {"libvpx-vp9": "vp9", "libx264": "h264", "mpeg4": "mpeg4"}
 

@@ -10,7 +10,7 @@ import pytest
 import video_fixtures as V
 from zeroi2v import data
 from zeroi2v.data.decode import VideoError, open_video, probe, read_frames
-from zeroi2v.errors import UserError
+from zeroi2v.utils.errors import UserError
 
 
 @pytest.fixture(scope="module")

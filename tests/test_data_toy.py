@@ -10,7 +10,7 @@ import video_fixtures as V
 from zeroi2v import data
 from zeroi2v.data import toy
 from zeroi2v.data.decode import open_video, read_frames
-from zeroi2v.errors import UserError
+from zeroi2v.utils.errors import UserError
 
 
 @pytest.fixture(scope="module")

@@ -101,7 +101,7 @@ def test_backbone_mean_std_clip_vs_imagenet():
     assert clip_std == pytest.approx((0.26862954, 0.26130258, 0.27577711))
     inet_mean, inet_std = T.backbone_mean_std("deit_tiny_patch16_224")
     assert inet_mean == pytest.approx((0.485, 0.456, 0.406)) and inet_std == pytest.approx((0.229, 0.224, 0.225))
-    from zeroi2v.errors import UserError
+    from zeroi2v.utils.errors import UserError
 
     with pytest.raises(UserError, match="unknown backbone"):
         T.backbone_mean_std("no_such_model_xyz")

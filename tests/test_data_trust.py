@@ -13,7 +13,7 @@ from fewshot.data.__main__ import main as data_main
 from list_fixtures import make_list_dataset
 from zeroi2v import data
 from zeroi2v.data import toy
-from zeroi2v.errors import UserError
+from zeroi2v.utils.errors import UserError
 
 
 @pytest.fixture(scope="module")

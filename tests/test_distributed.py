@@ -9,8 +9,8 @@ import torch.multiprocessing as mp
 from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 
-from zeroi2v import distributed as D
-from zeroi2v import engine
+from zeroi2v.training import distributed as D
+from zeroi2v.training import engine
 
 
 def free_port():

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from zeroi2v import engine
+from zeroi2v.training import engine
 
 
 # ---------------------------------------------------------------- aggregation on hand-made scores

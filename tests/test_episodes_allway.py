@@ -5,8 +5,8 @@ from collections import Counter
 import pytest
 
 from episodes import allway
-from zeroi2v.errors import UserError
-from zeroi2v.io import sha256_file
+from zeroi2v.utils.errors import UserError
+from zeroi2v.utils.io import sha256_file
 
 
 def _items(n_classes=5, per_class=20):

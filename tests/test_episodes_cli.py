@@ -11,7 +11,7 @@ import pytest
 import zeroi2v
 from episodes import episode_set
 from episodes.__main__ import main
-from zeroi2v.io import sha256_file
+from zeroi2v.utils.io import sha256_file
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -7,8 +7,8 @@ from torch.utils.data import DataLoader
 
 from episodes import episode_set, splits
 from episodes.views import TaskView
-from zeroi2v.errors import UserError
-from zeroi2v.io import sha256_file
+from zeroi2v.utils.errors import UserError
+from zeroi2v.utils.io import sha256_file
 
 HMDB_TEST_10 = "190341f886c2234b5d826dd1981f7ad464d4d1c345d2805f3dee1038a1720ba3"
 

@@ -7,7 +7,7 @@ from episodes.episode_set import sample_episode_set
 from episodes.interop import (EpisodicCollate, MetaDatasetView, TaskBatchSampler, easyfsl_accuracies,
                               features_dataset, labels_to_indices, read_feature_cache)
 from episodes.splits import SplitEntry
-from zeroi2v.errors import UserError
+from zeroi2v.utils.errors import UserError
 
 easyfsl = pytest.importorskip("easyfsl")
 from easyfsl.methods import PrototypicalNetworks, SimpleShot  # noqa: E402

@@ -6,8 +6,8 @@ import pytest
 
 from episodes import splits
 from episodes.sampler import Episode, EpisodeSampler
-from zeroi2v.errors import UserError
-from zeroi2v.io import sha256_json
+from zeroi2v.utils.errors import UserError
+from zeroi2v.utils.io import sha256_json
 
 
 def _hmdb_test_labels():

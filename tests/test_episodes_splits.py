@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from episodes import splits
-from zeroi2v.errors import UserError
+from zeroi2v.utils.errors import UserError
 
 # (classes, videos) for train/val/test, from the issue / the papers that introduced the splits
 EXPECTED = {

@@ -8,7 +8,7 @@ from episodes import episode_set
 from episodes.__main__ import main
 from episodes.sampler import EpisodeSampler
 from episodes.splits import SplitEntry
-from zeroi2v.errors import UserError
+from zeroi2v.utils.errors import UserError
 
 TEST = [SplitEntry(f"c{c}/v{j}.mp4", c, f"c{c}") for c in range(4) for j in range(4)]
 BASE = [SplitEntry(f"b{c}/v{j}.mp4", c, f"b{c}") for c in range(2) for j in range(4)]

@@ -1,8 +1,8 @@
-"""zeroi2v.feature_cache: the one reader/writer of feature-cache files (fewshot.embed, episodes.interop)."""
+"""zeroi2v.data.feature_cache: the one reader/writer of feature-cache files (fewshot.embed, episodes.interop)."""
 import pytest
 import torch
 
-from zeroi2v import feature_cache
+from zeroi2v.data import feature_cache
 
 
 def test_round_trip_sorts_rows_and_keeps_identities(tmp_path):

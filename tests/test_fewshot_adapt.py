@@ -13,7 +13,7 @@ from fewshot.adapt import AdaptConfig, adapt
 from fewshot.embed import ViewConfig
 from fewshot.splitdata import load_fewshot_data
 from zeroi2v.data import ToyConfig, make_toy
-from zeroi2v.errors import UserError
+from zeroi2v.utils.errors import UserError
 
 TINY = dict(img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=4)
 VIEW = ViewConfig(num_frames=4, size=32, mean=(0.5,) * 3, std=(0.5,) * 3)
@@ -114,7 +114,7 @@ import torch
 sys.path.insert(0, sys.argv[2])
 from test_fewshot_adapt import DDP_CFG, inputs, model
 from fewshot.adapt import adapt
-from zeroi2v import distributed as D
+from zeroi2v.training import distributed as D
 
 info = D.init_distributed("cpu")
 state = adapt(model(), **inputs(sys.argv[1]), cfg=DDP_CFG, out_dir=__import__("pathlib").Path(sys.argv[3]))

@@ -1,13 +1,13 @@
-"""fewshot.config: unset is None, resolved from zeroi2v.defaults; one flag per concept; --config files."""
+"""fewshot.config: unset is None, resolved from zeroi2v.settings.defaults; one flag per concept; --config files."""
 import dataclasses
 import json
 
 import pytest
 
 from fewshot.config import RunConfig, build_parser, parse_args
-from zeroi2v import defaults as zd
-from zeroi2v.errors import UserError
-from zeroi2v.recipes import RECIPES, fewshot_recipe
+from zeroi2v.settings import defaults as zd
+from zeroi2v.utils.errors import UserError
+from zeroi2v.settings.recipes import RECIPES, fewshot_recipe
 
 
 def test_unset_fields_are_none_and_resolve_from_the_recipe(tmp_path):

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from fewshot.embed import ViewConfig, embed_videos, read_cache
-from zeroi2v.errors import UserError
+from zeroi2v.utils.errors import UserError
 from tests.tiny import tiny_model
 from tests.video_fixtures import make_tiny_toy, truncate
 
@@ -113,7 +113,7 @@ def test_a_truncated_or_foreign_cache_file_is_recomputed_with_a_warning(content,
 
 
 def test_amp_setting_resolves_per_device():
-    from zeroi2v.trainer import amp_dtype as autocast_dtype  # the one --amp mapping, used by embedding too
+    from zeroi2v.training.trainer import amp_dtype as autocast_dtype  # the one --amp mapping, used by embedding too
 
     assert all(autocast_dtype(a, "cpu") is None for a in ("auto", "bf16", "fp16", "none"))
     if torch.cuda.is_available():

@@ -1,4 +1,4 @@
-"""fewshot.recipe: few-shot adaptation runs its dataset's recipe (zeroi2v.recipes.fewshot_recipe) for every
+"""fewshot.recipe: few-shot adaptation runs its dataset's recipe (zeroi2v.settings.recipes.fewshot_recipe) for every
 field the few-shot protocol does not change -- read back from the config, the records, the log and the
 adaptation checkpoint of a run on a tiny list dataset with tiny OpenAI-format CLIP weights."""
 import dataclasses
@@ -13,8 +13,8 @@ from fewshot.recipe import adaptation, run_recipe
 from list_fixtures import make_list_dataset
 from test_weights import openai_clip_state_dict
 from tiny import TINY
-from zeroi2v.checkpoint_state import load_state
-from zeroi2v.recipes import FEWSHOT_CHANGES, ORIGINAL_RECIPES, RECIPES, fewshot_recipe
+from zeroi2v.training.checkpoint_state import load_state
+from zeroi2v.settings.recipes import FEWSHOT_CHANGES, ORIGINAL_RECIPES, RECIPES, fewshot_recipe
 
 
 def test_fewshot_changes_only_the_protocols_fields():

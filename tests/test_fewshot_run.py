@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from fewshot import run as fsrun
-from zeroi2v.variants import METHODS
+from zeroi2v.methods.table import METHODS
 from zeroi2v.data import ToyConfig, make_toy
 
 TINY_VIT = '{"img_size": 32, "patch_size": 8, "embed_dim": 32, "depth": 2, "num_heads": 4}'
@@ -75,7 +75,7 @@ def test_second_run_embeds_nothing_and_resume_skips_finished_stages(toy, referen
 
 
 def test_resume_after_an_interruption_gives_the_same_records(toy, reference, tmp_path, monkeypatch):
-    import zeroi2v.engine as engine
+    import zeroi2v.training.engine as engine
 
     real = engine.train_one_epoch
     calls = {"n": 0}
@@ -206,7 +206,7 @@ def test_tensorboard_and_wandb_flags_reach_the_adaptation_tracker(toy, reference
 
 def test_a_batch_that_does_not_split_over_the_processes_is_refused_first(toy, reference, tmp_path, capsys,
                                                                          monkeypatch):
-    from zeroi2v import distributed
+    from zeroi2v.training import distributed
 
     monkeypatch.setattr(distributed, "get_world_size", lambda: 2)  # as under torchrun --nproc_per_node 2
     out = tmp_path / "run"

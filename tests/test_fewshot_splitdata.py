@@ -2,7 +2,7 @@ from fewshot.splitdata import canonical_dataset, locate_unlisted_hmdb51
 
 import pytest
 
-from zeroi2v.errors import UserError
+from zeroi2v.utils.errors import UserError
 
 
 def test_aliases_and_unknown_datasets():

@@ -95,7 +95,7 @@ def test_product_imports_point_down_only():
     assert violations() == []
 
 
-@pytest.mark.parametrize("mod,expected", [("zeroi2v.model", "zeroi2v"), ("zeroi2v.train.cli", "zeroi2v.train"),
+@pytest.mark.parametrize("mod,expected", [("zeroi2v.model.video", "zeroi2v"), ("zeroi2v.train.cli", "zeroi2v.train"),
                                           ("zeroi2v.bench", "zeroi2v.bench"), ("fewshot.run", "fewshot"),
                                           ("results.records", "results")])
 def test_units(mod, expected):

@@ -7,8 +7,8 @@ import torch
 from torch import nn
 
 import zeroi2v
-from zeroi2v.adapters import ALL_PLACEMENTS, AdaptedLinear
-from zeroi2v.merge import MergeMismatch
+from zeroi2v.model.adapters import ALL_PLACEMENTS, AdaptedLinear
+from zeroi2v.model.merge import MergeMismatch
 
 from tiny import BACKBONE, TINY, randomize_adapters, tiny_model, video
 

@@ -103,7 +103,7 @@ def test_supported_families_build_train_and_merge_exactly(name):
                                          ("vit_relpos_base_patch16_224", "relative-position ViT"),
                                          ("deit_tiny_distilled_patch16_224", "VisionTransformerDistilled")])
 def test_unsupported_backbones_are_one_line_errors_naming_the_supported_families(name, family):
-    from zeroi2v.errors import UserError
+    from zeroi2v.utils.errors import UserError
 
     with pytest.raises(UserError, match="supported: timm VisionTransformer models -- CLIP") as e:
         zeroi2v.create_model(name, num_frames=2, **({"img_size": 32} if "distilled" in name else {}))

@@ -1,11 +1,11 @@
-"""zeroi2v.optim: parameter groups (decay rules, backbone lr multiplier) and the warm-up + cosine schedule."""
+"""zeroi2v.training.optim: parameter groups (decay rules, backbone lr multiplier) and the warm-up + cosine schedule."""
 import math
 
 import pytest
 import torch
 
 from tests.tiny import tiny_model
-from zeroi2v.optim import build_optimizer, param_groups, warmup_cosine
+from zeroi2v.training.optim import build_optimizer, param_groups, warmup_cosine
 
 
 def names(model, group):

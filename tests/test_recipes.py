@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from zeroi2v import recipes
-from zeroi2v.errors import UserError
-from zeroi2v.recipes import RECIPES, Recipe, default_recipe, get_recipe, recipe_table_markdown
-from zeroi2v.stdha import parse_offsets
+from zeroi2v.settings import recipes
+from zeroi2v.utils.errors import UserError
+from zeroi2v.settings.recipes import RECIPES, Recipe, default_recipe, get_recipe, recipe_table_markdown
+from zeroi2v.model.stdha import parse_offsets
 
 NAMES = ("clip_b16_k400_8x16x1", "clip_b16_ssv2_u16", "clip_b16_hmdb51_u8", "clip_b16_hmdb51_u32",
          "clip_b16_ucf101_u8", "clip_b16_ucf101_u32", "clip_l14_k400_8x16x1", "clip_l14_k400_32x4x1",
@@ -220,7 +220,7 @@ def test_readme_recipe_table_is_generated_from_the_module():
 
 
 def test_toy_recipe_is_the_toy_defaults_row():
-    from zeroi2v.defaults import DATASET_DEFAULTS, TOY_BACKBONE
+    from zeroi2v.settings.defaults import DATASET_DEFAULTS, TOY_BACKBONE
 
     toy, row = RECIPES["toy"], DATASET_DEFAULTS["toy"]
     assert toy.backbone == TOY_BACKBONE and toy.frames == row.frames and toy.size == row.size

@@ -2,7 +2,7 @@ import pytest
 import torch
 from timm.layers import Attention
 
-from zeroi2v.stdha import STDHAttention, _runs, parse_offsets
+from zeroi2v.model.stdha import STDHAttention, _runs, parse_offsets
 
 
 def make_attn(dim=32, heads=4, seed=0):

@@ -33,7 +33,7 @@ def env():
 # the same command with every optimizer step slowed by 0.4 s (a test-side wrapper: no hook in the product)
 SLOW_STEPS = """
 import sys, time
-import zeroi2v.engine as engine
+import zeroi2v.training.engine as engine
 real = engine.train_one_epoch
 def slow(*a, on_step=None, **k):
     def step(s):
@@ -73,7 +73,7 @@ def test_train_eval_merge_eval_export(toy_root, tmp_path):
     assert rec["stdha"] == [-1, 1, 0, 0] and rec["adapters"]["placements"]
     assert set(rec["stage_seconds"]) >= {"train", "eval", "merge", "eval_merged", "export"}
     cfg = json.loads((out / "config.json").read_text())
-    # toy recipe (zeroi2v.defaults, shared with the few-shot demo): no dropout, a higher rate, adapter scale 1
+    # toy recipe (zeroi2v.settings.defaults, shared with the few-shot demo): no dropout, a higher rate, adapter scale 1
     assert cfg["size"] == 32 and cfg["lr"] == 2e-3 and cfg["weight_decay"] == 0.05 and cfg["head_dropout"] == 0.0
     assert cfg["adapter_scale"] == 1.0
     ck = trainables(out)
@@ -123,7 +123,7 @@ def test_real_dataset_path_with_pretrained_weights(toy_root, tmp_path):
     """The toy is laid out like UCF101, so the ucf101 reader, --pretrained and the 1x3 default run on it."""
     import timm
 
-    from zeroi2v.io import sha256_file
+    from zeroi2v.utils.io import sha256_file
 
     torch.manual_seed(1)
     vit = timm.create_model("vit_tiny_patch16_224", num_classes=0, img_size=32, **json.loads(TINY_MODEL))

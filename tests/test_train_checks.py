@@ -248,7 +248,7 @@ def test_file_size_limit_in_a_subprocess_is_one_line(toy_root, tmp_path):
 def test_metrics_csv_and_jsonl(done):
     import csv
 
-    from zeroi2v.tracking import COLUMNS
+    from zeroi2v.training.tracking import COLUMNS
 
     rows = list(csv.DictReader((done / "metrics.csv").open()))
     assert tuple(rows[0]) == COLUMNS and [r["epoch"] for r in rows] == ["1", "2"]
@@ -401,12 +401,12 @@ def test_default_recipe_per_dataset_makes_up_the_global_batch(capsys):
     args = train.parse_args(["--dataset", "ssv2", "--backbone", "vit_large_patch14_clip_quickgelu_224"])
     assert apply_recipe(args)["recipe"] == "clip_l14_ssv2_u32" and args.frames == 32
     args = train.parse_args(["--dataset", "hmdb51", "--recipe", "none"])
-    assert apply_recipe(args)["recipe"] is None and args.frames is None  # zeroi2v.defaults' row fills it later
+    assert apply_recipe(args)["recipe"] is None and args.frames is None  # zeroi2v.settings.defaults' row fills it later
     assert apply_recipe(train.parse_args(["--dataset", "list"]))["recipe"] is None
 
 
 def test_toy_recipe_equals_the_toy_defaults_row():
-    from zeroi2v.defaults import defaults_for
+    from zeroi2v.settings.defaults import defaults_for
 
     from zeroi2v.train.recipe import apply_recipe
 
@@ -423,12 +423,12 @@ def test_toy_recipe_equals_the_toy_defaults_row():
 
 
 def test_train_datasets_and_their_defaults_come_from_the_defaults_table():
-    """One source: zeroi2v.train's datasets and readers are the rows of zeroi2v.defaults, and no
+    """One source: zeroi2v.train's datasets and readers are the rows of zeroi2v.settings.defaults, and no
     per-dataset default has a second value in TrainConfig."""
     import dataclasses
 
     from zeroi2v import data
-    from zeroi2v.defaults import DATASET_DEFAULTS, DatasetDefaults
+    from zeroi2v.settings.defaults import DATASET_DEFAULTS, DatasetDefaults
     from zeroi2v.train.config import DATASETS, TrainConfig
 
     assert DATASETS == {name: row.reader for name, row in DATASET_DEFAULTS.items()}

@@ -1,4 +1,4 @@
-"""The one trainer (zeroi2v.trainer) and its checkpoint format (zeroi2v.checkpoint_state), on a tiny
+"""The one trainer (zeroi2v.training.trainer) and its checkpoint format (zeroi2v.training.checkpoint_state), on a tiny
 linear model: exact resume, epoch selection by the hook's metric, weights_only loading, resume keys."""
 import os
 import random
@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from zeroi2v import checkpoint_state as cs
-from zeroi2v.errors import UserError
-from zeroi2v.trainer import FitConfig, fit
+from zeroi2v.training import checkpoint_state as cs
+from zeroi2v.utils.errors import UserError
+from zeroi2v.training.trainer import FitConfig, fit
 
 
 class Clips(torch.utils.data.Dataset):
@@ -147,7 +147,7 @@ def test_generator_order_is_the_shuffling_loaders_and_shards_its_global_batches(
     ranks: the two halves of each of those global batches."""
     from torch.utils.data import DataLoader
 
-    from zeroi2v.trainer import generator_batches
+    from zeroi2v.training.trainer import generator_batches
 
     for n, b, seed, epoch in [(12, 4, 0, 0), (30, 6, 3, 1), (101, 8, 1, 7)]:
         g = torch.Generator().manual_seed(seed * 1000 + epoch)
@@ -171,7 +171,7 @@ GEN = FitConfig(epochs=3, batch_size=4, lr=0.05, warmup_epochs=1, data_order="ge
 
 
 def _ddp_worker(rank, world, port, out_dir):
-    from zeroi2v import distributed as D
+    from zeroi2v.training import distributed as D
 
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
                       MASTER_PORT=str(port))
@@ -212,7 +212,7 @@ def test_persistent_workers_give_the_main_process_batches(tmp_path, order):
     and epoch 1's augmentation differs from epoch 0's."""
     import video_fixtures as V
     from zeroi2v import data
-    from zeroi2v.trainer import EpochLoader
+    from zeroi2v.training.trainer import EpochLoader
 
     items = [data.VideoItem(video_id=f"v{k}", label=k % 2, class_name=str(k % 2),
                             path=V.write_video(tmp_path / f"v{k}.mp4", V.moving_square(frames=8, size=24, seed=k)))

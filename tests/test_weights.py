@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 import zeroi2v
-from zeroi2v.errors import UserError
+from zeroi2v.utils.errors import UserError
 
 from tiny import BACKBONE, CLIP_BACKBONE, TINY, tiny_model, video
 
@@ -218,7 +218,7 @@ def test_image_only_export_loads_in_plain_timm(tmp_path, name, overlay):
     with torch.no_grad():  # without STDHA and temporal embedding the video model is the image model per frame
         torch.testing.assert_close(vit.eval()(frames).view(2, 4, -1).mean(1), model.forward_features(video()),
                                    rtol=1e-5, atol=1e-5)
-    assert zeroi2v.weights.read_export_metadata(path) is None  # an image checkpoint, not a video export
+    assert zeroi2v.model.weights.read_export_metadata(path) is None  # an image checkpoint, not a video export
 
 
 # --- bad checkpoints: one-line errors ------------------------------------------------------------------
@@ -226,7 +226,7 @@ def test_image_only_export_loads_in_plain_timm(tmp_path, name, overlay):
 def test_bad_checkpoints_are_one_line_errors(tmp_path):
     from safetensors.torch import save_file
 
-    from zeroi2v.weights import EXPORT_FORMAT
+    from zeroi2v.model.weights import EXPORT_FORMAT
 
     good = timm.create_model(BACKBONE, num_classes=0, **TINY).state_dict()
     save_file(good, str(tmp_path / "good.safetensors"))

@@ -1,16 +1,16 @@
 """ZeroI2V: zero-cost adaptation of image transformers to video (STDHA + mergeable linear adapters).
 
-The model API is imported lazily, so `zeroi2v.errors` and `zeroi2v.io` (used by every command)
+The model API is imported lazily, so `zeroi2v.utils.errors` and `zeroi2v.utils.io` (used by every command)
 load without importing torch and timm.
 """
 import importlib
 
 _EXPORTS = {
-    "ALL_PLACEMENTS": "adapters", "AdaptedLinear": "adapters", "LinearAdapter": "adapters",
-    "check_merge": "merge", "load_merged": "merge", "merge_adapters": "merge", "save_merged": "merge",
-    "RECIPES": "recipes", "Recipe": "recipes", "get_recipe": "recipes",
-    "ZeroI2V": "model", "count_params": "model", "create_model": "model", "data_config": "model",
-    "STDHAttention": "stdha", "parse_offsets": "stdha",
+    "ALL_PLACEMENTS": "model.adapters", "AdaptedLinear": "model.adapters", "LinearAdapter": "model.adapters",
+    "check_merge": "model.merge", "load_merged": "model.merge", "merge_adapters": "model.merge", "save_merged": "model.merge",
+    "RECIPES": "settings.recipes", "Recipe": "settings.recipes", "get_recipe": "settings.recipes",
+    "ZeroI2V": "model.video", "count_params": "model.video", "create_model": "model.video", "data_config": "model.video",
+    "STDHAttention": "model.stdha", "parse_offsets": "model.stdha",
 }
 __all__ = sorted(_EXPORTS)
 

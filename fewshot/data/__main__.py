@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import argparse
 
-from zeroi2v.errors import ArgumentParser, UserError, cli
-from zeroi2v.io import atomic_write_json, check_file
+from zeroi2v.utils.errors import ArgumentParser, UserError, cli
+from zeroi2v.utils.io import atomic_write_json, check_file
 
 from zeroi2v.data import READERS, get_reader, resolve_root
 from zeroi2v.data.check import check_dataset, print_report, report_json, shared_classes

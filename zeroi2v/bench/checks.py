@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from zeroi2v.errors import UserError
-from zeroi2v.io import check_file
+from zeroi2v.utils.errors import UserError
+from zeroi2v.utils.io import check_file
 
-from .config import BenchConfig
+from zeroi2v.bench.config import BenchConfig
 
 POSITIVE = ("frames", "batch_size", "repeats", "episode_repeats", "episode_count", "shots", "queries", "feature_dim",
             "episode_classes", "videos_per_class", "data_clips", "fixture_videos", "path_clips")
@@ -56,7 +56,7 @@ def check_out(out: str | None) -> None:
 
 def check_device(device: str) -> str:
     """The device as torch names it (cuda -> cuda:0); one line for a bad name or a GPU that is not there."""
-    from zeroi2v.distributed import pick_device
+    from zeroi2v.training.distributed import pick_device
 
     return str(pick_device(device))
 
@@ -65,10 +65,10 @@ def check_models(cfg: BenchConfig) -> None:
     """The backbone name, then every model the run builds, built on the meta device (no memory, no weights)."""
     import torch
 
-    from zeroi2v.aim import create_aim_model
-    from zeroi2v.backbones import check_backbone_name
-    from zeroi2v.model import create_model
-    from zeroi2v.variants import method_model_kwargs
+    from zeroi2v.methods.aim import create_aim_model
+    from zeroi2v.model.backbones import check_backbone_name
+    from zeroi2v.model.video import create_model
+    from zeroi2v.methods.table import method_model_kwargs
 
     check_backbone_name(cfg.backbone)
     kwargs = cfg.timm_kwargs or {}

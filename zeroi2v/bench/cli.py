@@ -9,7 +9,7 @@ Four models see the same input (B, 3, T, H, W), in one process, under `torch.inf
 - plain: the timm image ViT applied per frame, CLS features averaged over T;
 - merged: ZeroI2V (STDHA + temporal embedding) after `merge_adapters`, adapters random non-zero;
 - unmerged: the same model before merging (linear adapters still separate modules);
-- aim: an AIM-style peer (`zeroi2v.aim`): GELU bottleneck adapters + a temporal attention that
+- aim: an AIM-style peer (`zeroi2v.methods.aim`): GELU bottleneck adapters + a temporal attention that
   reuses each block's frozen attention weights -- adapters that cannot be merged.
 
 Weights are random (timing does not depend on them; nothing is downloaded). Per model: parameters,
@@ -42,15 +42,15 @@ from dataclasses import asdict
 os.environ.setdefault("KINETO_LOG_LEVEL", "5")  # the CPU memory profiler's GPU probe is noise on a CPU machine
 import torch  # noqa: E402
 
-from zeroi2v.errors import UserError, cli  # noqa: E402
+from zeroi2v.utils.errors import UserError, cli  # noqa: E402
 
-from .config import BenchConfig, parse_args  # noqa: E402
-from .datapath import bench_data_path  # noqa: E402
-from .episodes import bench_episodes  # noqa: E402
-from .loader import bench_data  # noqa: E402
-from .machine import log, machine_info, machine_string  # noqa: E402
-from .models import bench_models, time_merged  # noqa: E402
-from .report import markdown, paper_comparison  # noqa: E402
+from zeroi2v.bench.config import BenchConfig, parse_args  # noqa: E402
+from zeroi2v.bench.datapath import bench_data_path  # noqa: E402
+from zeroi2v.bench.episodes import bench_episodes  # noqa: E402
+from zeroi2v.bench.loader import bench_data  # noqa: E402
+from zeroi2v.bench.machine import log, machine_info, machine_string  # noqa: E402
+from zeroi2v.bench.models import bench_models, time_merged  # noqa: E402
+from zeroi2v.bench.report import markdown, paper_comparison  # noqa: E402
 
 SCHEMA = "zeroi2v-bench/2"
 MEMORY_METHOD = dict(
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     report = run(cfg)
     print(markdown(report))
     if cfg.out:
-        from zeroi2v.io import atomic_write_json
+        from zeroi2v.utils.io import atomic_write_json
 
         atomic_write_json(cfg.out, report)
         log(f"wrote {cfg.out}")

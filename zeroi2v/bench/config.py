@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
-from zeroi2v.errors import ArgumentParser, json_object
+from zeroi2v.utils.errors import ArgumentParser, json_object
 
 FIXTURE_KINDS = ("ssv2", "kinetics", "hmdb")
 
@@ -136,6 +136,6 @@ def parse_args(argv: list[str] | None = None, *, doc: str = "") -> BenchConfig:
     a = vars(build_parser(doc).parse_args(argv))
     if a.pop("data_only"):
         a.update(models=False, episodes=False, data=True)
-    from .checks import check_config  # here, not at the top: checks imports BenchConfig from this module
+    from zeroi2v.bench.checks import check_config  # here, not at the top: checks imports BenchConfig from this module
 
     return check_config(BenchConfig(**a))  # refused here, before any work: see checks.py

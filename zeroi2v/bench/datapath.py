@@ -27,25 +27,25 @@ from pathlib import Path
 import torch
 
 
-from zeroi2v.defaults import LOADERS
+from zeroi2v.settings.defaults import LOADERS
 
-from .config import BenchConfig
-from .machine import log
+from zeroi2v.bench.config import BenchConfig
+from zeroi2v.bench.machine import log
 
 TARGET_RATIO = 0.8
 
 
-VARIANTS = LOADERS  # the loader variants measured: zeroi2v.defaults.LOADERS (--loader of every command)
+VARIANTS = LOADERS  # the loader variants measured: zeroi2v.settings.defaults.LOADERS (--loader of every command)
 
 
-# the recipe whose training augmentation each fixture kind's train transform uses (zeroi2v.recipes)
+# the recipe whose training augmentation each fixture kind's train transform uses (zeroi2v.settings.recipes)
 KIND_RECIPES = {"ssv2": "clip_b16_ssv2_u16", "kinetics": "clip_b16_k400_8x16x1", "hmdb": "clip_b16_hmdb51_u8"}
 
 
 def train_augmentation(kind: str, size: int) -> tuple[str, dict]:
     """(recipe name, its training augmentation for `size`): `Recipe.train_data_kwargs()` without its frames and
     sampling (the bench's own, so the raw decode reads the same frames), the short side scaled by size / 224."""
-    from zeroi2v.recipes import get_recipe
+    from zeroi2v.settings.recipes import get_recipe
 
     name = KIND_RECIPES[kind]
     recipe = get_recipe(name)

@@ -7,8 +7,8 @@ from dataclasses import asdict, replace
 
 import torch
 
-from .config import BenchConfig
-from .machine import log
+from zeroi2v.bench.config import BenchConfig
+from zeroi2v.bench.machine import log
 
 EPISODE_TARGETS_S = dict(prototype=1.0, finetune=30.0)  # seconds per 10 000 episodes (2 CPU cores)
 

@@ -5,9 +5,9 @@ import math
 import sys
 import time
 
-from zeroi2v.errors import UserError
+from zeroi2v.utils.errors import UserError
 
-from .config import BenchConfig
+from zeroi2v.bench.config import BenchConfig
 
 
 def bench_data(cfg: BenchConfig, *, size: int, mean, std) -> dict:

@@ -1,7 +1,7 @@
 """Model timing: the plain image ViT, ZeroI2V merged and unmerged, and the AIM-style peer on one input.
 
 Weights are random (timing does not depend on them; nothing is downloaded). See `zeroi2v.bench.cli`
-for what is measured and how (FLOPs through `zeroi2v.engine.count_flops`, interleaved latency,
+for what is measured and how (FLOPs through `zeroi2v.training.engine.count_flops`, interleaved latency,
 peak memory of one forward).
 """
 from __future__ import annotations
@@ -14,12 +14,12 @@ import time
 import torch
 from torch import nn
 
-from zeroi2v.engine import count_flops
-from zeroi2v.errors import UserError
-from zeroi2v.variants import method_model_kwargs
+from zeroi2v.training.engine import count_flops
+from zeroi2v.utils.errors import UserError
+from zeroi2v.methods.table import method_model_kwargs
 
-from .config import BenchConfig
-from .machine import log
+from zeroi2v.bench.config import BenchConfig
+from zeroi2v.bench.machine import log
 
 
 # ----------------------------------------------------------------------------------------------- models
@@ -48,9 +48,9 @@ def randomize(model: nn.Module, *, names: tuple[str, ...], std: float, seed: int
 def build_models(cfg: BenchConfig) -> dict[str, nn.Module]:
     import timm
 
-    from zeroi2v.aim import create_aim_model
-    from zeroi2v.merge import merge_adapters
-    from zeroi2v.model import create_model
+    from zeroi2v.methods.aim import create_aim_model
+    from zeroi2v.model.merge import merge_adapters
+    from zeroi2v.model.video import create_model
 
     torch.manual_seed(cfg.seed)
     try:
@@ -138,8 +138,8 @@ def quartiles(values: list[float]) -> tuple[float, float, float]:
 
 def bench_models(cfg: BenchConfig) -> tuple[list[dict], dict, dict]:
     """Per-model rows, checks (merge exactness, parameter identity), and the backbone's timm data config."""
-    from zeroi2v.merge import check_merge
-    from zeroi2v.model import count_params
+    from zeroi2v.model.merge import check_merge
+    from zeroi2v.model.video import count_params
 
     device = torch.device(cfg.device)
     log(f"building models: {cfg.backbone} {cfg.timm_kwargs or ''} x {cfg.frames} frames, random weights, {device}")
@@ -182,8 +182,8 @@ def bench_models(cfg: BenchConfig) -> tuple[list[dict], dict, dict]:
 
 def clip_config(model: nn.Module, size: int) -> dict:
     """The (mean, std, size) a clip for this ZeroI2V model is normalised and cropped with: the backbone's
-    pretrained statistics (`zeroi2v.model.data_config`) at the model's own input size."""
-    from zeroi2v.model import data_config
+    pretrained statistics (`zeroi2v.model.video.data_config`) at the model's own input size."""
+    from zeroi2v.model.video import data_config
 
     dc = data_config(model)
     return dict(mean=dc["mean"], std=dc["std"], size=int(size))
@@ -194,8 +194,8 @@ def time_merged(cfg: BenchConfig) -> tuple[dict, dict]:
 
     Used by `--data` (data sections only) to turn loader clips/s into worker processes per accelerator.
     """
-    from zeroi2v.merge import merge_adapters
-    from zeroi2v.model import create_model
+    from zeroi2v.model.merge import merge_adapters
+    from zeroi2v.model.video import create_model
 
     device = torch.device(cfg.device)
     torch.manual_seed(cfg.seed)

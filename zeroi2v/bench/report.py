@@ -1,7 +1,7 @@
 """The benchmark report as Markdown (stdout) and the comparison with the papers' FLOPs."""
 from __future__ import annotations
 
-from .config import BenchConfig
+from zeroi2v.bench.config import BenchConfig
 
 # ZeroI2V paper (Li et al. 2023), ViT-B/16, 8 frames x 3 views: 422 "GFLOPs" (fvcore: multiply-adds).
 PAPER_GFLOPS_3VIEWS = 422.0

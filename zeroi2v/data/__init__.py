@@ -13,15 +13,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from zeroi2v.errors import UserError
+from zeroi2v.utils.errors import UserError
 
-from . import hmdb51, kinetics, listfile, ssv2, toy, ucf101
-from .common import BadData, VideoItem
-from .dataset import VideoClipDataset
-from .registry import Reader, list_with
-from .sampling import dense_indices, sample_indices, uniform_indices
-from .toy import ToyConfig, ensure_toy, load_toy_frames, load_toy_geometry, make_toy
-from .transforms import backbone_mean_std, flip_label_map
+from zeroi2v.data import hmdb51, kinetics, listfile, ssv2, toy, ucf101
+from zeroi2v.data.common import BadData, VideoItem
+from zeroi2v.data.dataset import VideoClipDataset
+from zeroi2v.data.registry import Reader, list_with
+from zeroi2v.data.sampling import dense_indices, sample_indices, uniform_indices
+from zeroi2v.data.toy import ToyConfig, ensure_toy, load_toy_frames, load_toy_geometry, make_toy
+from zeroi2v.data.transforms import backbone_mean_std, flip_label_map
 
 READERS: dict[str, Reader] = {
     r.name: r for r in (toy.READER, ssv2.READER, hmdb51.READER, ucf101.READER, kinetics.READER, listfile.READER)

@@ -14,11 +14,11 @@ import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from zeroi2v.errors import UserError
+from zeroi2v.utils.errors import UserError
 
-from .common import BadData, Problem
-from .registry import Reader, check_fold, resolve_dir
-from .decode import VideoError, probe
+from zeroi2v.data.common import BadData, Problem
+from zeroi2v.data.registry import Reader, check_fold, resolve_dir
+from zeroi2v.data.decode import VideoError, probe
 
 
 @dataclass
@@ -33,7 +33,7 @@ class SplitReport:
 def check_toy_splits(root: Path, known: set[str]) -> list[str]:
     """The episodic split files of the toy set must name videos of its lists, each once, and the
     base / val / novel classes must be disjoint."""
-    from .common import read_text
+    from zeroi2v.data.common import read_text
 
     problems = []
     split_of: dict[str, str] = {}

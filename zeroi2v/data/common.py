@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from zeroi2v.errors import UserError
+from zeroi2v.utils.errors import UserError
 
 log = logging.getLogger("zeroi2v.data")
 

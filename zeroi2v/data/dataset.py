@@ -24,21 +24,21 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from zeroi2v.errors import UserError
+from zeroi2v.utils.errors import UserError
 
-from . import augment as A
-from . import randaugment as RA
-from . import transforms as T
-from .common import VideoItem, check_on_error
-from .sampling import sample_indices
-from .decode import VideoError, open_video, read_frames, resolve_decoder
+from zeroi2v.data import augment as A
+from zeroi2v.data import randaugment as RA
+from zeroi2v.data import transforms as T
+from zeroi2v.data.common import VideoItem, check_on_error
+from zeroi2v.data.sampling import sample_indices
+from zeroi2v.data.decode import VideoError, open_video, read_frames, resolve_decoder
 
 log = logging.getLogger("zeroi2v.data")
 RANDAUGMENT_IMPLS = ("pytorchvideo", "torchvision")
 
 
 class VideoClipDataset(torch.utils.data.Dataset):
-    epoch_keyed = True  # __getitem__ takes (epoch, index) keys (zeroi2v.trainer passes them)
+    epoch_keyed = True  # __getitem__ takes (epoch, index) keys (zeroi2v.training.trainer passes them)
     region_randaugment = True  # False: RandAugment on the whole frame before the crop (the same values, slower)
 
     def __init__(

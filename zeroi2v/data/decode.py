@@ -99,7 +99,7 @@ def decoder_problem(name: str) -> str | None:
 
 def resolve_decoder(name: str | None) -> str:
     """The decoder to use for `name` ("auto"/None: decord where importable, else PyAV); UserError if unavailable."""
-    from zeroi2v.errors import UserError
+    from zeroi2v.utils.errors import UserError
 
     name = name or "auto"
     if name not in DECODERS:

@@ -63,7 +63,7 @@ def tiny(spec: FixtureSpec) -> FixtureSpec:
 
 
 def get_spec(kind: str, scale: str = "full") -> FixtureSpec:
-    from zeroi2v.errors import UserError
+    from zeroi2v.utils.errors import UserError
 
     if kind not in SPECS:
         raise UserError(f"unknown fixture kind {kind!r}; use one of {', '.join(SPECS)}")
@@ -139,7 +139,7 @@ def _encode(path: Path, spec: FixtureSpec, *, seed: int, fmt: str) -> None:
 
 def write_fixture(path: str | os.PathLike, spec: FixtureSpec, *, seed: int = 0) -> Path:
     """Encode one video shaped by `spec` to `path` (atomically). Returns the path."""
-    from zeroi2v.io import atomic_path
+    from zeroi2v.utils.io import atomic_path
 
     path = Path(path)
     with atomic_path(path) as tmp:
@@ -160,7 +160,7 @@ def default_root() -> Path:
 
 def fixture_set(root: str | os.PathLike | None, kind: str, *, videos: int, scale: str = "full", seed: int = 0) -> list[Path]:
     """`videos` generated videos of `kind` under root/<kind>-<scale>-<settings hash>/ (written once, reused)."""
-    from zeroi2v.io import sha256_json
+    from zeroi2v.utils.io import sha256_json
 
     spec = get_spec(kind, scale)
     root = Path(root).expanduser() if root is not None else default_root()

@@ -19,8 +19,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .common import BadData, VideoItem, first_existing, listed_path, read_lines
-from .registry import Reader
+from zeroi2v.data.common import BadData, VideoItem, first_existing, listed_path, read_lines
+from zeroi2v.data.registry import Reader
 
 ENV = "ZEROI2V_HMDB51_ROOT"
 SPLIT_DIRS = ("testTrainMulti_7030_splits", "splits", ".")

@@ -25,10 +25,10 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from zeroi2v.errors import UserError
+from zeroi2v.utils.errors import UserError
 
-from .common import BadData, VideoItem, read_text
-from .registry import Reader
+from zeroi2v.data.common import BadData, VideoItem, read_text
+from zeroi2v.data.registry import Reader
 
 ENV = "ZEROI2V_KINETICS_ROOT"
 CSV_DIRS = (".", "annotations")

@@ -22,10 +22,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from zeroi2v.errors import UserError
+from zeroi2v.utils.errors import UserError
 
-from .common import BadData, VideoItem, listed_path, read_lines
-from .registry import Reader
+from zeroi2v.data.common import BadData, VideoItem, listed_path, read_lines
+from zeroi2v.data.registry import Reader
 
 ENV = "ZEROI2V_LIST_ROOT"
 LAYOUT = "train.txt / val.txt / test.txt with lines '<relative/path> <label or class name>' (+ optional classes.txt)"

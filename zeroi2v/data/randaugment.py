@@ -109,7 +109,7 @@ def _grayscale(f: torch.Tensor) -> torch.Tensor:
 def _sharpness(clip: torch.Tensor, ratio: float) -> torch.Tensor:
     """v1's `adjust_sharpness` on uint8 (H, W > 2): the blend with the "degenerate" image, whose interior is the
     rounded blur (`augment._blur13`: integers, exact in float32) and whose border is the image's own."""
-    from .augment import _blur13
+    from zeroi2v.data.augment import _blur13
 
     f = clip.to(torch.float32)  # (..., C, H, W)
     keep = 1.0 - float(ratio)

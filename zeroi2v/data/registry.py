@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from zeroi2v.errors import UserError
+from zeroi2v.utils.errors import UserError
 
-from .common import BadData, VideoItem
+from zeroi2v.data.common import BadData, VideoItem
 
 SPLITS = ("train", "val", "test")
 

@@ -20,10 +20,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from zeroi2v.errors import UserError
+from zeroi2v.utils.errors import UserError
 
-from .common import BadData, VideoItem, first_existing, listed_path, read_text
-from .registry import Reader
+from zeroi2v.data.common import BadData, VideoItem, first_existing, listed_path, read_text
+from zeroi2v.data.registry import Reader
 
 ENV = "ZEROI2V_SSV2_ROOT"
 LABEL_DIRS = ("labels", ".")

@@ -42,16 +42,16 @@ from pathlib import Path
 
 import numpy as np
 
-from zeroi2v.errors import UserError
-from zeroi2v.io import atomic_path, atomic_write_json, atomic_write_text
+from zeroi2v.utils.errors import UserError
+from zeroi2v.utils.io import atomic_path, atomic_write_json, atomic_write_text
 
-from .common import BadData, VideoItem
-from .registry import Reader
-from .toy_motion import MOTIONS
-from .toy_render import (BACKGROUNDS, COLOURS, SHAPES, SS, TEXTURES, Look, background, composite,  # noqa: F401
+from zeroi2v.data.common import BadData, VideoItem
+from zeroi2v.data.registry import Reader
+from zeroi2v.data.toy_motion import MOTIONS
+from zeroi2v.data.toy_render import (BACKGROUNDS, COLOURS, SHAPES, SS, TEXTURES, Look, background, composite,  # noqa: F401
                          downsample, draw_look, encode_mp4, render_image, render_video, shape_mask,
                          texture_shade)
-from .ucf101 import parse_lists
+from zeroi2v.data.ucf101 import parse_lists
 
 ENV = "ZEROI2V_TOY_ROOT"
 FORMAT = "zeroi2v-toy/2"  # 2: frames.npz carries each frame's object geometry

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .toy_motion import MOTIONS
+from zeroi2v.data.toy_motion import MOTIONS
 
 SHAPES = ("square", "triangle", "ellipse", "semicircle", "cross", "lshape")
 COLOURS = {

@@ -203,7 +203,7 @@ def backbone_mean_std(backbone: str) -> tuple[tuple[float, ...], tuple[float, ..
     if cfg is None:
         base = backbone.split(".")[0]
         if base not in timm.list_models():
-            from zeroi2v.errors import UserError
+            from zeroi2v.utils.errors import UserError
 
             raise UserError(f"unknown backbone {backbone!r}; use a timm model name such as vit_base_patch16_clip_224.openai")
         cfg = timm.models.get_pretrained_cfg(base, allow_unregistered=True)

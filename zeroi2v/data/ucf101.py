@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import BadData, VideoItem, first_existing, listed_path, read_lines
-from .registry import Reader
+from zeroi2v.data.common import BadData, VideoItem, first_existing, listed_path, read_lines
+from zeroi2v.data.registry import Reader
 
 ENV = "ZEROI2V_UCF101_ROOT"
 LIST_DIRS = ("ucfTrainTestlist", ".")

@@ -1,3 +1,3 @@
-from .cli import main
+from zeroi2v.train.cli import main
 
 raise SystemExit(main())

@@ -1,6 +1,6 @@
 """zeroi2v.train's settings: the `TrainConfig` dataclass, the command line, `--config` replay, checks.
 
-Every flag left unset is None and takes its value from the dataset's row of `zeroi2v.defaults`.
+Every flag left unset is None and takes its value from the dataset's row of `zeroi2v.settings.defaults`.
 `--config FILE` replays the `config.json` of an earlier run (or the `config` of one of its records);
 flags given beside it override single fields. Every value is checked here, before anything is
 written: a bad one is one `error: ...` line and exit status 2.
@@ -14,18 +14,18 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from zeroi2v.defaults import (AMP, LOADERS, REAL_BACKBONE, TOY_BACKBONE, TOY_PRETRAINED, TOY_VIT, TRAIN_READERS,
+from zeroi2v.settings.defaults import (AMP, LOADERS, REAL_BACKBONE, TOY_BACKBONE, TOY_PRETRAINED, TOY_VIT, TRAIN_READERS,
                               default_backbone, default_num_workers, defaults_for)
-from zeroi2v.errors import ArgumentParser, UserError
-from zeroi2v.variants import METHODS, check_method
+from zeroi2v.utils.errors import ArgumentParser, UserError
+from zeroi2v.methods.table import METHODS, check_method
 
-DATASETS = TRAIN_READERS  # zeroi2v.train dataset name -> zeroi2v.data reader (the rows of zeroi2v.defaults)
+DATASETS = TRAIN_READERS  # zeroi2v.train dataset name -> zeroi2v.data reader (the rows of zeroi2v.settings.defaults)
 
 
 @dataclass(frozen=True, kw_only=True)
 class TrainConfig:
     """A resolved run (`resolve_config`). The fields without a default are the dataset's row of
-    zeroi2v.defaults (or values derived from it), so no per-dataset default lives here."""
+    zeroi2v.settings.defaults (or values derived from it), so no per-dataset default lives here."""
 
     dataset: str
     out: str
@@ -60,7 +60,7 @@ class TrainConfig:
     seed: int = 0
     deterministic: bool = False
     num_workers: int
-    loader: str  # zeroi2v.defaults.LOADERS: the row's (real data uint8+fast, toy float32)
+    loader: str  # zeroi2v.settings.defaults.LOADERS: the row's (real data uint8+fast, toy float32)
     threads: int | None = None
     device: str = "auto"
     resume: bool = False
@@ -110,7 +110,7 @@ def parse_subset(text: str) -> tuple[int, int]:
 
 
 def toy_model_kwargs() -> dict:
-    """The few-shot demo's tiny ViT (zeroi2v.defaults.TOY_VIT) less img_size, which follows the toy's frames."""
+    """The few-shot demo's tiny ViT (zeroi2v.settings.defaults.TOY_VIT) less img_size, which follows the toy's frames."""
     return {k: v for k, v in TOY_VIT.items() if k != "img_size"}
 
 
@@ -179,7 +179,7 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
       help="also write TensorBoard event files to <out>/tensorboard (needs the tensorboard package)")
     a("--wandb", default=None, metavar="PROJECT", help="also log to Weights & Biases project PROJECT (needs wandb; "
                                                         "offline unless WANDB_MODE or an API key says otherwise)")
-    from .recipe import add_recipe_args
+    from zeroi2v.train.recipe import add_recipe_args
 
     add_recipe_args(p)
     return p
@@ -262,7 +262,7 @@ def _folds(reader: str) -> tuple[int, ...]:
 
 def resolve_config(args: argparse.Namespace, *, out: str) -> TrainConfig:
     """Fill per-dataset defaults and check every value; UserError on a bad one."""
-    from .recipe import apply_recipe
+    from zeroi2v.train.recipe import apply_recipe
 
     recipe_fields = apply_recipe(args)
     if args.dataset is None:
@@ -361,7 +361,7 @@ def resolve_config(args: argparse.Namespace, *, out: str) -> TrainConfig:
 
 
 def _views(views: str) -> str:
-    from zeroi2v import engine
+    from zeroi2v.training import engine
 
     try:
         return "x".join(map(str, engine.parse_views(views)))

@@ -8,14 +8,14 @@ from pathlib import Path
 import torch
 
 from zeroi2v import data
-from zeroi2v import distributed as D
-from zeroi2v import engine
-from zeroi2v.defaults import LOADERS, defaults_for
-from zeroi2v.errors import UserError
-from zeroi2v.trainer import log_main as log  # noqa: F401 (zeroi2v.train's log, re-exported)
-from zeroi2v.trainer import seed_worker
+from zeroi2v.training import distributed as D
+from zeroi2v.training import engine
+from zeroi2v.settings.defaults import LOADERS, defaults_for
+from zeroi2v.utils.errors import UserError
+from zeroi2v.training.trainer import log_main as log  # noqa: F401 (zeroi2v.train's log, re-exported)
+from zeroi2v.training.trainer import seed_worker
 
-from .config import TrainConfig
+from zeroi2v.train.config import TrainConfig
 
 
 class Indexed(torch.utils.data.Dataset):

@@ -7,13 +7,13 @@ import dataclasses
 import time
 from pathlib import Path
 
-from zeroi2v import distributed as D
-from zeroi2v import engine
-from zeroi2v.checkpoint_state import disk_errors
-from zeroi2v.io import atomic_write_json
+from zeroi2v.training import distributed as D
+from zeroi2v.training import engine
+from zeroi2v.training.checkpoint_state import disk_errors
+from zeroi2v.utils.io import atomic_write_json
 
-from .config import TrainConfig
-from .data import log
+from zeroi2v.train.config import TrainConfig
+from zeroi2v.train.data import log
 
 
 def plain_params(cfg: TrainConfig, model, num_classes: int) -> int:
@@ -28,8 +28,8 @@ def plain_params(cfg: TrainConfig, model, num_classes: int) -> int:
 def evaluate_merge_export(cfg: TrainConfig, out: Path, *, model, test_loader, info: D.DistInfo, dtype, params: dict,
                           num_classes: int, history: list, stages: dict, t0: float, pretrained_sha256: str | None,
                           extra: dict | None = None) -> None:
-    from zeroi2v.merge import check_merge, merge_adapters, random_batch, save_merged
-    from zeroi2v.model import count_params
+    from zeroi2v.model.merge import check_merge, merge_adapters, random_batch, save_merged
+    from zeroi2v.model.video import count_params
 
     t = time.perf_counter()
     res = engine.evaluate(model, test_loader, device=info.device, views=cfg.test_views, amp_dtype=dtype,

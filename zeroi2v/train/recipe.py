@@ -1,9 +1,9 @@
-"""Recipes: an original ZeroI2V config (zeroi2v.recipes) as the defaults of a zeroi2v.train run.
+"""Recipes: an original ZeroI2V config (zeroi2v.settings.recipes) as the defaults of a zeroi2v.train run.
 
-`--recipe NAME` (default: the recipe of --dataset and --backbone, `zeroi2v.recipes.default_recipe`:
+`--recipe NAME` (default: the recipe of --dataset and --backbone, `zeroi2v.settings.recipes.default_recipe`:
 the original config of that dataset for ViT-B, or ViT-L when the backbone name says "large"; the
 demo recipe "toy" on toy; `--recipe none` or a dataset without one -- list, ViT-L on HMDB51/UCF101 --
-keeps zeroi2v.defaults' row) fills every flag left unset: dataset, backbone, frames, sampling,
+keeps zeroi2v.settings.defaults' row) fills every flag left unset: dataset, backbone, frames, sampling,
 STDHA, adapter and head settings, label smoothing, augmentation, optimiser, warm-up, epochs, batch
 per process, test views. A flag given on the command line overrides its field.
 
@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import argparse
 
-from zeroi2v import distributed as D
-from zeroi2v.errors import UserError
-from zeroi2v.trainer import log_main
+from zeroi2v.training import distributed as D
+from zeroi2v.utils.errors import UserError
+from zeroi2v.training.trainer import log_main
 
 # recipe field -> parser dest, filled when the flag was not given
 _FILL = {"backbone": "backbone", "frames": "frames", "sampling": "sampling", "interval": "interval",
@@ -35,7 +35,7 @@ def add_recipe_args(p: argparse.ArgumentParser) -> None:
     a = p.add_argument
     r = "default: the recipe's"
     a("--recipe", default=None, help="start from a recipe (see --list-recipes; default: the original config of "
-                                     "--dataset/--backbone, 'toy' on toy; 'none': zeroi2v.defaults only)")
+                                     "--dataset/--backbone, 'toy' on toy; 'none': zeroi2v.settings.defaults only)")
     a("--list-recipes", action="store_true", default=None, help="print the recipe table and exit")
     a("--bias-decay", action="store_true", default=None, help=f"weight decay on biases too ({r}; originals: yes)")
     a("--backbone-lr-mult", type=float, default=None, help=f"lr multiplier of all but the head ({r}, else 1)")
@@ -78,7 +78,7 @@ def _area(name: str, value) -> tuple[float, float] | None:
 
 def resolve_recipe(args: argparse.Namespace):
     """The Recipe this run starts from, or None."""
-    from zeroi2v.recipes import default_recipe, get_recipe
+    from zeroi2v.settings.recipes import default_recipe, get_recipe
 
     name = args.recipe
     if name is None and args.dataset is not None:
@@ -88,7 +88,7 @@ def resolve_recipe(args: argparse.Namespace):
 
 def apply_recipe(args: argparse.Namespace) -> dict:
     """Fill unset args from the recipe (in place); return the TrainConfig fields a recipe or its flags set."""
-    from zeroi2v.recipes import batch_plan, warmup_for
+    from zeroi2v.settings.recipes import batch_plan, warmup_for
 
     r = resolve_recipe(args)
     if r is not None:

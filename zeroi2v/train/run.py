@@ -1,4 +1,4 @@
-"""One zeroi2v.train run: data, model, the one trainer (`zeroi2v.trainer.fit`), then evaluate/merge/export."""
+"""One zeroi2v.train run: data, model, the one trainer (`zeroi2v.training.trainer.fit`), then evaluate/merge/export."""
 from __future__ import annotations
 
 import argparse
@@ -9,17 +9,17 @@ from pathlib import Path
 
 import torch
 
-from zeroi2v import distributed as D
-from zeroi2v import engine
-from zeroi2v.checkpoint_state import disk_errors, seed_everything
-from zeroi2v.defaults import TOY_PRETRAINED
-from zeroi2v.errors import UserError
-from zeroi2v.io import atomic_write_json, sha256_file, sha256_json
-from zeroi2v.variants import method_model_kwargs
+from zeroi2v.training import distributed as D
+from zeroi2v.training import engine
+from zeroi2v.training.checkpoint_state import disk_errors, seed_everything
+from zeroi2v.settings.defaults import TOY_PRETRAINED
+from zeroi2v.utils.errors import UserError
+from zeroi2v.utils.io import atomic_write_json, sha256_file, sha256_json
+from zeroi2v.methods.table import method_model_kwargs
 
-from .config import TrainConfig, resolve_config
-from .data import build_datasets, load_items, log
-from .export import evaluate_merge_export
+from zeroi2v.train.config import TrainConfig, resolve_config
+from zeroi2v.train.data import build_datasets, load_items, log
+from zeroi2v.train.export import evaluate_merge_export
 
 MODEL_ERRORS = (ValueError, TypeError, RuntimeError, IndexError, KeyError, AssertionError, AttributeError,
                 ZeroDivisionError)
@@ -30,7 +30,7 @@ def default_out(dataset: str, method: str) -> str:
 
 
 def build_model(cfg: TrainConfig, num_classes: int, *, pretrained: str | None = None):
-    from zeroi2v.model import create_model
+    from zeroi2v.model.video import create_model
 
     kwargs = dict(cfg.timm_kwargs)
     kwargs.setdefault("img_size", cfg.size)
@@ -52,12 +52,12 @@ def build_model(cfg: TrainConfig, num_classes: int, *, pretrained: str | None = 
 
 
 def toy_pretrained(cfg: TrainConfig, info: D.DistInfo) -> str:
-    """The tiny image ViT pre-trained on toy frames (zeroi2v.toyvit, the few-shot demo's backbone),
+    """The tiny image ViT pre-trained on toy frames (zeroi2v.model.toyvit, the few-shot demo's backbone),
     trained once by rank 0 and cached by a hash of its settings."""
     import timm
 
     from zeroi2v import data
-    from zeroi2v.toyvit import PretrainConfig, pretrain_toy_vit
+    from zeroi2v.model.toyvit import PretrainConfig, pretrain_toy_vit
 
     root = data.resolve_root("toy", cfg.data_root)
     kwargs = {**cfg.timm_kwargs, "img_size": cfg.timm_kwargs.get("img_size", cfg.size)}
@@ -74,7 +74,7 @@ def toy_pretrained(cfg: TrainConfig, info: D.DistInfo) -> str:
 
 
 def fit_config(cfg: TrainConfig):
-    from zeroi2v.trainer import FitConfig
+    from zeroi2v.training.trainer import FitConfig
 
     return FitConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
                      warmup_epochs=cfg.warmup_epochs, min_lr_ratio=cfg.min_lr_ratio, accum=cfg.accum,
@@ -131,8 +131,8 @@ def run(args: argparse.Namespace, info: D.DistInfo) -> int:
         raise UserError(f"{ckpt_path} exists; pass --resume to continue that run or choose another --out")
     pretrained_sha = None  # sha256 of --pretrained, hashed once (a CLIP file is ~600 MB)
     if cfg.resume and ckpt_path.is_file():  # an unreadable checkpoint or other settings: one line before any work
-        from zeroi2v.checkpoint_state import load_state
-        from zeroi2v.trainer import precheck_resume
+        from zeroi2v.training.checkpoint_state import load_state
+        from zeroi2v.training.trainer import precheck_resume
 
         ck = load_state(ckpt_path)
         if not warmup_given:
@@ -142,11 +142,11 @@ def run(args: argparse.Namespace, info: D.DistInfo) -> int:
             early["pretrained_sha256"] = pretrained_sha = sha256_file(cfg.pretrained)
         precheck_resume(ckpt_path, fit_config(cfg), identity=early, ck=ck)
     if cfg.recipe:
-        from .recipe import recipe_summary
+        from zeroi2v.train.recipe import recipe_summary
 
         log(f"recipe {cfg.recipe} resolved: {recipe_summary(cfg)}")
     build_model(cfg, 2)  # a bad --backbone/--timm-kwargs/--stdha fails here, before anything is trained or written
-    from zeroi2v.tracking import Tracker, require_tensorboard, require_wandb
+    from zeroi2v.training.tracking import Tracker, require_tensorboard, require_wandb
 
     if cfg.tensorboard:
         require_tensorboard()  # a missing optional package: one line before anything runs
@@ -173,7 +173,7 @@ def run(args: argparse.Namespace, info: D.DistInfo) -> int:
 
     seed_everything(cfg.seed)  # same initial weights on every rank and every (resumed) run
     model = build_model(cfg, num_classes, pretrained=cfg.pretrained)
-    from zeroi2v.model import count_params, data_config
+    from zeroi2v.model.video import count_params, data_config
 
     dc = data_config(model)
     model.to(info.device)
@@ -185,7 +185,7 @@ def run(args: argparse.Namespace, info: D.DistInfo) -> int:
         f"(trainable {params['trainable']:,}); weights {cfg.pretrained or 'random init (no --pretrained)'}")
     train_ds, test_loader = build_datasets(cfg, train_items, test_items, class_names, dc["mean"], dc["std"], info)
     fcfg = fit_config(cfg)
-    from zeroi2v.trainer import amp_dtype, fit
+    from zeroi2v.training.trainer import amp_dtype, fit
 
     dtype = amp_dtype(cfg.amp, info.device)
 

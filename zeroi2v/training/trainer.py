@@ -5,11 +5,11 @@
                 on_epoch_end=score_val)
 
 Per epoch: the loader's order is set from (seed, epoch) (`data_order`), one pass of
-`zeroi2v.engine.train_one_epoch` (AdamW, linear warm-up then cosine, gradient accumulation,
+`zeroi2v.training.engine.train_one_epoch` (AdamW, linear warm-up then cosine, gradient accumulation,
 autocast), the `on_epoch_end(epoch, model)` hook (e.g. val accuracy: its `val_metric` can select
 the kept epoch, `select="max"`), then `<out>/<checkpoint_name>` is written atomically (the
-`zeroi2v.checkpoint_state` format: trainables, optimiser, scheduler, scaler, every rank's RNG
-states, history, best epoch) and `<out>/metrics.csv`/`.jsonl` (`zeroi2v.tracking`).
+`zeroi2v.training.checkpoint_state` format: trainables, optimiser, scheduler, scaler, every rank's RNG
+states, history, best epoch) and `<out>/metrics.csv`/`.jsonl` (`zeroi2v.training.tracking`).
 
 Resume: with `resume=True` and a checkpoint present, the run continues bit-exactly from it --
 after `check_resume` confirmed the same model identity (`identity` + the frozen-weight fingerprint)
@@ -29,13 +29,13 @@ from typing import Any, Callable
 
 import torch
 
-from . import distributed as D
-from . import engine
-from .checkpoint_state import (check_resume, frozen_fingerprint, load_state, rng_state, save_state, set_rng_state,
+from zeroi2v.training import distributed as D
+from zeroi2v.training import engine
+from zeroi2v.training.checkpoint_state import (check_resume, frozen_fingerprint, load_state, rng_state, save_state, set_rng_state,
                                trainable_state)
-from .defaults import AMP
-from .errors import UserError
-from .optim import build_optimizer, warmup_cosine
+from zeroi2v.settings.defaults import AMP
+from zeroi2v.utils.errors import UserError
+from zeroi2v.training.optim import build_optimizer, warmup_cosine
 
 FREE_TO_CHANGE = ("epochs", "num_workers", "log_every", "progress")  # may differ on resume
 

@@ -16,9 +16,9 @@ import timm
 import torch
 from torch import nn
 
-from .adapters import ALL_PLACEMENTS, PLACEMENTS, AdaptedLinear
-from .errors import UserError
-from .stdha import OffsetSpec, STDHAttention, parse_offsets
+from zeroi2v.model.adapters import ALL_PLACEMENTS, PLACEMENTS, AdaptedLinear
+from zeroi2v.utils.errors import UserError
+from zeroi2v.model.stdha import OffsetSpec, STDHAttention, parse_offsets
 
 log = logging.getLogger(__name__)
 
@@ -114,8 +114,8 @@ def create_model(backbone: str, *, num_frames: int, num_classes: int | None = No
     `num_classes=None` means the export's classes, else 0 (features only). Extra keyword arguments
     go to `timm.create_model`. Unsupported backbones are a one-line UserError before anything is built.
     """
-    from .backbones import check_backbone_module, check_backbone_name
-    from .weights import is_openai_clip, load_state, read_export_metadata, read_state_dict
+    from zeroi2v.model.backbones import check_backbone_module, check_backbone_name
+    from zeroi2v.model.weights import is_openai_clip, load_state, read_export_metadata, read_state_dict
 
     check_backbone_name(backbone)
     export = sd = None

@@ -24,7 +24,7 @@ def parse_offsets(spec: OffsetSpec, *, num_heads: int, num_frames: int | None = 
     spec: None or "none" (no shift); "default": the original 8-frame configs, 1 head at -1 and 1 at
     +1 (2 each on 16-head ViT-L); "ssv2": the original SSv2 configs, ±1 and ±2 (ViT-B u16; ViT-L
     u32: ±1 x2, ±2, -3) -- they shift ±2 only with 16 or 32 frames, so with `num_frames` < 16 it
-    is "default"; a recipe name of `zeroi2v.recipes` (its spec); a mapping {Δ: heads}; a string
+    is "default"; a recipe name of `zeroi2v.settings.recipes` (its spec); a mapping {Δ: heads}; a string
     "-1:1,1:1" of the same; or an explicit list with one offset per head.
     Shifted heads are the first heads, in the order the spec lists them (the original's channel order).
     """
@@ -53,7 +53,7 @@ def parse_offsets(spec: OffsetSpec, *, num_heads: int, num_frames: int | None = 
 
 def _preset(name: str, *, num_heads: int, num_frames: int | None) -> str:
     """A named preset as a 'Δ:heads' spec; any other string unchanged."""
-    from .recipes import RECIPES
+    from zeroi2v.settings.recipes import RECIPES
 
     if name in RECIPES:
         return RECIPES[name].stdha

@@ -1,7 +1,7 @@
 """Optimiser and schedule: AdamW with parameter groups, linear warm-up then cosine decay.
 
 Defaults are this suite's historical recipe (no decay on norms, biases, embeddings; warm-up from 0).
-The original ZeroI2V configs (zeroi2v.recipes) decay biases too (`bias_decay=True`), start the
+The original ZeroI2V configs (zeroi2v.settings.recipes) decay biases too (`bias_decay=True`), start the
 warm-up at 0.1x (`warmup_start=0.1`, mmengine LinearLR) and give ViT-L's backbone 0.1x the lr
 (`backbone_lr_mult=0.1`: every trainable parameter but the classifier head).
 """

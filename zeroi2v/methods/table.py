@@ -11,7 +11,7 @@ METHODS = ("frozen", "zeroi2v_no_stdha", "zeroi2v")
 
 def check_method(method: str) -> str:
     if method not in METHODS:
-        from .errors import UserError
+        from zeroi2v.utils.errors import UserError
 
         raise UserError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
     return method

@@ -15,10 +15,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .adapters import AdaptedLinear
-from .weights import EXPORT_FORMAT, IMAGE_EXPORT_FORMAT, encode_tensor
-from .errors import UserError
-from .io import atomic_path
+from zeroi2v.model.adapters import AdaptedLinear
+from zeroi2v.model.weights import EXPORT_FORMAT, IMAGE_EXPORT_FORMAT, encode_tensor
+from zeroi2v.utils.errors import UserError
+from zeroi2v.utils.io import atomic_path
 
 log = logging.getLogger(__name__)
 MERGE_RTOL = 1e-5
@@ -134,8 +134,8 @@ def check_image_export(merged: nn.Module, path: Path) -> None:
 def load_merged(path: str | Path) -> nn.Module:
     """The video model of a merged export, built from the file alone (eval mode): backbone, frame
     count, STDHA offsets, timm arguments, temporal embedding and classifier all come from its metadata."""
-    from .model import create_model
-    from .weights import read_export_metadata
+    from zeroi2v.model.video import create_model
+    from zeroi2v.model.weights import read_export_metadata
 
     meta = read_export_metadata(path)
     if meta is None:

@@ -20,8 +20,8 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from .errors import UserError
-from .io import atomic_write_bytes
+from zeroi2v.utils.errors import UserError
+from zeroi2v.utils.io import atomic_write_bytes
 
 FORMAT = "zeroi2v-train-state/2"
 _NO_SPACE = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from .io import atomic_torch_save
+from zeroi2v.utils.io import atomic_torch_save
 
 FORMAT = 2
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from .errors import UserError
+from zeroi2v.utils.errors import UserError
 
 ORIGINAL_REPO = "MCG-NJU/ZeroI2V"  # K400 / SSv2 configs
 SPLITS_REPO = "leexinhao/ZeroI2V"  # HMDB51 / UCF101 split-1 configs (the authors' development repo)
@@ -123,7 +123,7 @@ class Recipe:
 
     @property
     def trainer_schedule(self) -> str:
-        """zeroi2v.trainer's schedule: the originals' LinearLR then per-epoch cosine; this suite's per-step cosine."""
+        """zeroi2v.training.trainer's schedule: the originals' LinearLR then per-epoch cosine; this suite's per-step cosine."""
         return "cosine_epoch" if self.source else "cosine"
 
     def test_data_kwargs(self) -> dict:
@@ -196,11 +196,11 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
            num_classes=174, frames=32, sampling="uniform", interval=None, stdha="-1:2,1:2,-2:1,2:1,-3:1",
            adapter_scale=1.0, batch_per_gpu=2, lr_scaling="linear", base_batch=32,
            **{**_L, **_SSV2, "backbone_lr_mult": 0.1, "accumulation": 2}),
-    # This suite's demo (no original config): the tiny toy ViT (zeroi2v.toyvit) on the toy's 64 px
+    # This suite's demo (no original config): the tiny toy ViT (zeroi2v.model.toyvit) on the toy's 64 px
     # frames. It learns only without dropout, at a higher lr, with adapter scale 1; toy classes are
     # directions (left/right, cw/ccw), so no flips; frames are few and small, so one 1x1 test view.
     Recipe(name="toy", source="", dataset="toy", num_classes=None, backbone="vit_tiny_patch16_224",
-           weights="toy-image-vit (zeroi2v.toyvit, trained on toy frames)", frames=8, sampling="uniform",
+           weights="toy-image-vit (zeroi2v.model.toyvit, trained on toy frames)", frames=8, sampling="uniform",
            interval=None, num_clips_train=1, stdha="-1:1,1:1", adapter_ratio=0.25, adapter_scale=1.0,
            adapter_dropout=0.0, head_dropout=0.0, label_smoothing=0.0, short_side=None, size=None,
            randaugment=None, randaugment_after_flip=False, crop_area=(0.6, 1.0), crop_ratio=(3 / 4, 4 / 3),

@@ -21,10 +21,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from . import distributed as D
-from .checkpoint_state import disk_errors
-from .errors import UserError
-from .io import atomic_write_text
+from zeroi2v.training import distributed as D
+from zeroi2v.training.checkpoint_state import disk_errors
+from zeroi2v.utils.errors import UserError
+from zeroi2v.utils.io import atomic_write_text
 
 COLUMNS = ("epoch", "step", "lr", "train_loss", "train_acc", "val_metric", "val_metric_name", "seconds",
            "throughput", "peak_mem_mb")

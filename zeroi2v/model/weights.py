@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import UserError
+from zeroi2v.utils.errors import UserError
 
 log = logging.getLogger(__name__)
 EXPORT_FORMAT = "zeroi2v-merged/1"

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from .errors import UserError
+from zeroi2v.utils.errors import UserError
 
 
 def check_dir(flag: str, path: str | os.PathLike | None) -> None:

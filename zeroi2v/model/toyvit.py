@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from zeroi2v.defaults import TOY_BACKBONE, TOY_VIT  # the one definition (re-exported here)
-from zeroi2v.io import atomic_torch_save, sha256_json
+from zeroi2v.settings.defaults import TOY_BACKBONE, TOY_VIT  # the one definition (re-exported here)
+from zeroi2v.utils.io import atomic_torch_save, sha256_json
 
 log = logging.getLogger("fewshot")
 

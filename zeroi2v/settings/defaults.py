@@ -19,15 +19,15 @@ from dataclasses import dataclass, replace
 
 TOY_BACKBONE = "vit_tiny_patch16_224"
 TOY_VIT = dict(img_size=64, patch_size=16, embed_dim=96, depth=4, num_heads=6)  # 17 tokens per frame
-TOY_PRETRAINED = "toy-image-vit"  # on toy: the tiny ViT image-pretrained on toy frames (zeroi2v.toyvit, cached)
+TOY_PRETRAINED = "toy-image-vit"  # on toy: the tiny ViT image-pretrained on toy frames (zeroi2v.model.toyvit, cached)
 REAL_BACKBONE = "vit_base_patch16_clip_224"
 # --loader of every command: "float32" = float resize, normalised on the worker (the toy's; the reference
-# numbers); "uint8" = uint8 clips out, normalised on the accelerator by the consumer (`zeroi2v.engine.to_input`: the
+# numbers); "uint8" = uint8 clips out, normalised on the accelerator by the consumer (`zeroi2v.training.engine.to_input`: the
 # same numbers on CPU, normalisation is elementwise IEEE); "uint8+fast" = uint8 out + torch's uint8 resize kernel
 # (within one grey level of the float resize; real data's default: the >= 0.8x-of-decode path, see the README)
 LOADERS = {"float32": dict(normalize=True, fast_resize=False), "uint8": dict(normalize=False, fast_resize=False),
            "uint8+fast": dict(normalize=False, fast_resize=True)}
-AMP = ("auto", "bf16", "fp16", "none")  # --amp of every command (zeroi2v.trainer.amp_dtype maps them to dtypes)
+AMP = ("auto", "bf16", "fp16", "none")  # --amp of every command (zeroi2v.training.trainer.amp_dtype maps them to dtypes)
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class DatasetDefaults:
     sampling: str = "uniform"  # "uniform" (TSN segments) or "dense" (consecutive frames at `interval`)
     interval: int | None = None
     test_split: str = "test"  # the split zeroi2v.train evaluates on
-    stdha: str = "default"  # STDHA offset spec (zeroi2v.stdha)
+    stdha: str = "default"  # STDHA offset spec (zeroi2v.model.stdha)
     epochs: int = 30  # full-supervised training
     batch_size: int = 8
     lr: float = 3e-4
@@ -54,7 +54,7 @@ class DatasetDefaults:
     flip: bool = True  # horizontal flip in training (SSv2: with its left/right label map)
     crop_scale: tuple[float, float] = (0.25, 1.0)  # RandomResizedCrop area range in training
     keep_decoded: bool = False  # decode every training video once and keep it in memory
-    # loader workers' output (zeroi2v.defaults.LOADERS): uint8 clips normalised on the device, uint8 resize
+    # loader workers' output (zeroi2v.settings.defaults.LOADERS): uint8 clips normalised on the device, uint8 resize
     loader: str = "uint8+fast"
     select: str = "val"  # few-shot adaptation: keep the epoch with the best val accuracy ("val") or the last
     adapt_epochs: int = 10  # few-shot adaptation on the base classes

@@ -23,7 +23,7 @@ import timm
 import torch
 from torch import nn
 
-from .model import input_tokens
+from zeroi2v.model.video import input_tokens
 
 
 class GeluAdapter(nn.Module):

@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import distributed as D
-from .errors import UserError
+from zeroi2v.training import distributed as D
+from zeroi2v.utils.errors import UserError
 
 
 class TrainingDiverged(UserError):
@@ -98,7 +98,7 @@ def to_input(video: torch.Tensor, device: torch.device | str, norm=None) -> torc
         return video
     if norm is None:
         raise ValueError("uint8 clips need their (mean, std): pass the dataset's input_norm")
-    from .data.transforms import normalize
+    from zeroi2v.data.transforms import normalize
 
     return normalize(video, norm[0], norm[1], channel_dim=-4)  # (..., C, T, H, W) float32
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from .errors import UserError
+from zeroi2v.utils.errors import UserError
 
 SUPPORTED = ("CLIP ViT-B/L (vit_*_clip_*, incl. *_clip_quickgelu_*)", "DINOv2 (vit_*_dinov2, incl. *_reg4_dinov2)",
              "SigLIP (vit_*_siglip_*)", "DeiT (deit_*, not distilled)", "ImageNet/AugReg ViT (vit_*_patch*_*)")

@@ -1,0 +1,1 @@
+"""The compared methods: which video model each builds and how it trains and deploys."""

@@ -1,0 +1,1 @@
+"""Small helpers every layer uses: atomic I/O, one-line user errors, statistics. No torch at import."""
