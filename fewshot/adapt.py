@@ -21,13 +21,13 @@ import torch
 
 from episodes.protocols import episode_indices, mean_ci95, prototype_from_table, similarity_table
 from zeroi2v.training.checkpoint_state import disk_errors
-from zeroi2v.settings.defaults import defaults_for
+from zeroi2v.settings.defaults import DatasetDefaults
 from zeroi2v.utils.errors import UserError
 
 from .embed import ViewConfig, readable_features
 
 log = logging.getLogger("fewshot")
-_REAL = defaults_for("hmdb51")
+_REAL = DatasetDefaults()  # the real-data row
 
 
 @dataclass(frozen=True)

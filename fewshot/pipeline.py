@@ -125,7 +125,7 @@ def run_stages(cfg) -> list[tuple[Path, dict]]:
     dc = zeroi2v.data_config(probe)
     cfg = dataclasses.replace(cfg, size=cfg.size or probe.backbone.patch_embed.img_size[0])  # the model's size
     view = ViewConfig(num_frames=cfg.frames, size=cfg.size, mean=dc["mean"], std=dc["std"], loader=cfg.loader,
-                      **R.view_settings(cfg))
+                      decoder=cfg.decoder, **R.view_settings(cfg))
     clip_key = dict(size=view.size, sampling=view.sampling, interval=view.interval, loader=cfg.loader)
 
     def identity(method: str, **model_known) -> dict:

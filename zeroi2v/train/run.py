@@ -13,6 +13,7 @@ from zeroi2v.training import distributed as D
 from zeroi2v.training import engine
 from zeroi2v.training.checkpoint_state import disk_errors, seed_everything
 from zeroi2v.settings.defaults import TOY_PRETRAINED
+from zeroi2v.settings.runfolder import CHECKPOINT, check_run_folder, default_run_folder
 from zeroi2v.utils.errors import UserError
 from zeroi2v.utils.io import atomic_write_json, sha256_file, sha256_json
 from zeroi2v.methods.table import method_model_kwargs
@@ -23,10 +24,6 @@ from zeroi2v.train.export import evaluate_merge_export
 
 MODEL_ERRORS = (ValueError, TypeError, RuntimeError, IndexError, KeyError, AssertionError, AttributeError,
                 ZeroDivisionError)
-
-
-def default_out(dataset: str, method: str) -> str:
-    return str(Path("runs") / "full" / f"{dataset}_{method}_{time.strftime('%Y%m%d-%H%M%S')}")
 
 
 def build_model(cfg: TrainConfig, num_classes: int, *, pretrained: str | None = None):
@@ -116,7 +113,8 @@ def identity(cfg: TrainConfig, model, *, pretrained_sha256: str | None, train_it
 def run(args: argparse.Namespace, info: D.DistInfo) -> int:
     if args.resume and not args.out:
         raise UserError("--resume needs --out DIR, the folder of the run to continue")
-    out = D.broadcast_object(args.out or default_out(args.dataset or "run", args.method or "zeroi2v"))
+    out = D.broadcast_object(args.out or default_run_folder("train", args.dataset))
+    check_run_folder(out, resume=bool(args.resume))  # before anything is written: an earlier run's folder stays as it is
     if args.dataset == "toy" and info.world_size > 1:  # rank 0 generates the toy data first, if needed
         if info.is_main:
             from zeroi2v import data
@@ -126,7 +124,7 @@ def run(args: argparse.Namespace, info: D.DistInfo) -> int:
     warmup_given = args.warmup_epochs is not None  # on the command line or replayed by --config
     cfg = resolve_config(args, out=out)
     out = Path(cfg.out)
-    ckpt_path = out / "checkpoint.pt"
+    ckpt_path = out / CHECKPOINT
     if ckpt_path.exists() and not cfg.resume:
         raise UserError(f"{ckpt_path} exists; pass --resume to continue that run or choose another --out")
     pretrained_sha = None  # sha256 of --pretrained, hashed once (a CLIP file is ~600 MB)
