@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = parse_args(argv)
     info = D.init_distributed(cfg.device)  # joins the process group under torchrun, else nothing
     try:
-        cfg = dataclasses.replace(cfg, device=str(info.device))
+        cfg = dataclasses.replace(cfg, device=str(info.device), out=D.broadcast_object(cfg.out))  # rank 0's run folder
         setup_logging(main=info.is_main)
         if info.world_size > 1:
             log.info("torchrun: %d processes (%s); this is rank %d", info.world_size, info.backend, info.rank)

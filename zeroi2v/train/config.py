@@ -317,7 +317,6 @@ def resolve_config(args: argparse.Namespace, *, out: str) -> TrainConfig:
     if out_path.exists() and not out_path.is_dir():
         raise UserError(f"--out {out} is a file; pass a folder for the run (it is created if missing)")
     size = args.size or d.size or toy_frame_size(args.data_root)
-    flags.emit_notes()  # old spellings: one note each, once the settings are accepted
     return TrainConfig(
         dataset=args.dataset, out=out, data_root=args.data_root, split=split, backbone=backbone,
         pretrained=pretrained, frames=args.frames or d.frames, size=size, timm_kwargs=timm_kwargs,

@@ -12,6 +12,7 @@ import torch
 from zeroi2v.training import distributed as D
 from zeroi2v.training import engine
 from zeroi2v.training.checkpoint_state import disk_errors, seed_everything
+from zeroi2v.settings import flags
 from zeroi2v.settings.defaults import TOY_PRETRAINED
 from zeroi2v.settings.runfolder import CHECKPOINT, check_run_folder, default_run_folder
 from zeroi2v.utils.errors import UserError
@@ -114,7 +115,6 @@ def run(args: argparse.Namespace, info: D.DistInfo) -> int:
     if args.resume and not args.out:
         raise UserError("--resume needs --out DIR, the folder of the run to continue")
     out = D.broadcast_object(args.out or default_run_folder("train", args.dataset))
-    check_run_folder(out, resume=bool(args.resume))  # before anything is written: an earlier run's folder stays as it is
     if args.dataset == "toy" and info.world_size > 1:  # rank 0 generates the toy data first, if needed
         if info.is_main:
             from zeroi2v import data
@@ -150,6 +150,8 @@ def run(args: argparse.Namespace, info: D.DistInfo) -> int:
         require_tensorboard()  # a missing optional package: one line before anything runs
     if cfg.wandb:
         require_wandb()
+    check_run_folder(out, resume=cfg.resume)  # the settings are good: an earlier run's folder is not written into
+    flags.emit_notes()  # old spellings: one note each, once the settings are accepted
     if cfg.deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True)
