@@ -147,8 +147,9 @@ def _episode_file_values(path: str) -> dict:
     return dict(ways=d["ways"], shots=(d["shots"],), queries=d["queries"], episodes=d["episodes"])
 
 
-def resolve(cfg: RunConfig, *, given: set[str] = frozenset()) -> RunConfig:
-    """Fill every None from the dataset defaults and validate; the result is what gets saved and recorded."""
+def resolve(cfg: RunConfig, *, given: set[str] = frozenset(), check_out: bool = True) -> RunConfig:
+    """Fill every None from the dataset defaults and validate; the result is what gets saved and recorded.
+    `check_out=False`: --out is a seed's folder inside a run folder that was checked already."""
     from episodes.protocols import PROTOCOLS
     from zeroi2v.settings import defaults as zd
 
@@ -206,7 +207,8 @@ def resolve(cfg: RunConfig, *, given: set[str] = frozenset()) -> RunConfig:
         require_wandb()
     out = cfg.out or default_run_folder("fewshot", dataset)
     check_dir("--out", out)
-    check_run_folder(out, resume=cfg.resume)
+    if check_out:
+        check_run_folder(out, resume=cfg.resume)
     check_dir("--cache-dir", cfg.cache_dir)
     from zeroi2v.settings.recipes import get_recipe
 

@@ -51,8 +51,8 @@ def load_fewshot_data(dataset: str, data_root: str | None, *, on_error: str = "e
     dataset = canonical_dataset(dataset)
     record, rooted = find(dataset), ep_splits.rooted(dataset)
     reader = data.get_reader(dataset)
-    root = data.resolve_root(dataset, data_root)
-    index = data.index_videos(dataset, root, on_error=on_error)
+    root = data.resolve_root(reader.name, data_root)
+    index = data.index_videos(reader.name, root, on_error=on_error)
     labels = {vid: item.class_name for vid, item in index.items()}
     out: dict[str, list] = {}
     for split in splits:

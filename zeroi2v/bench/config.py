@@ -148,12 +148,12 @@ def config_from(args: dict) -> BenchConfig:
     """The BenchConfig of parsed flags: unset (None) flags keep the BenchConfig default; `--out FILE.json` (the old
     spelling of --json) is read as --json with a note."""
     a = {k: v for k, v in args.items() if v is not None}
-    if a.pop("data_only", False):
-        a.update(models=False, episodes=False, data=True)
-    if "episodes" in a:
+    if "episodes" in a:  # --episodes N: the count; --no-episodes: the section
         a["episode_count"] = a.pop("episodes")
     if "run_episodes" in a:
         a["episodes"] = a.pop("run_episodes")
+    if a.pop("data_only", False):
+        a.update(models=False, episodes=False, data=True)
     if "shots" in a:
         if len(a["shots"]) != 1:
             raise UserError(f"--shots {','.join(map(str, a['shots'])) or '(none)'}: the benchmark times one K")

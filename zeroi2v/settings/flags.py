@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 from dataclasses import dataclass, field
 
 from zeroi2v.settings.defaults import AMP, LOADERS
@@ -110,10 +111,10 @@ _ALL = (
     _f("--backbone", f"timm ViT name {R}"),
     _f("--timm-kwargs", "JSON object of timm.create_model arguments, e.g. '{\"img_size\": 112}' (default: the toy "
                         "ViT's on toy with its backbone, else none)", type=json_object, old=("--model-kwargs",)),
-    _f("--pretrained", "local image weights: OpenAI CLIP .pt, timm .pth/.safetensors; none: random init (default: "
-                       "on toy the tiny ViT image-pretrained on toy frames, cached; required on real data)"),
-    _f("--methods", "methods, comma-separated (zeroi2v.methods.table.METHODS) (default: every method)",
-       type=names, old=("--method",)),
+    _f("--pretrained", "local image weights: OpenAI CLIP .pt, timm .pth/.safetensors (zeroi2v.train also takes none: "
+                       "random init) (default: on toy the tiny ViT image-pretrained on toy frames, cached; required "
+                       "on real data)"),
+    _f("--methods", "__methods__", type=names, old=("--method",)),
     _f("--stdha", f"STDHA offsets: default, ssv2, none or '-1:1,1:1' (offset:heads) {R}"),
     _f("--adapter-scale", f"adapter output scale {R}", type=float),
     _f("--adapter-dropout", f"adapter dropout {R}", type=float),
@@ -180,6 +181,11 @@ assert sorted(d for g in GROUPS.values() for d in g) == sorted(FLAGS), "every fl
 
 def help_of(dest: str) -> str:
     h = FLAGS[dest].help
+    if h == "__methods__":
+        from zeroi2v.methods.table import METHODS
+
+        return (f"methods, comma-separated: {', '.join(METHODS)} (zeroi2v.train: one per run) (default: every method; "
+                f"zeroi2v.train: zeroi2v)")
     return _dataset_help() if h == "__dataset__" else h
 
 
@@ -256,6 +262,9 @@ def parents(*titles_and_dests: tuple[str, tuple[str, ...]]) -> list[argparse.Arg
     return out
 
 
+_DEFAULT = re.compile(r"\s*\((?:default: (?P<default>.*)|(?P<required>required))\)$")  # a help text's last bracket
+
+
 def reference_markdown(parsers: dict[str, argparse.ArgumentParser]) -> str:
     """The complete flag reference: one table per command (and subcommand), every flag with its help
     and default, as Markdown (the docs page is generated from this)."""
@@ -269,10 +278,15 @@ def reference_markdown(parsers: dict[str, argparse.ArgumentParser]) -> str:
                 if a.help == argparse.SUPPRESS or isinstance(a, (argparse._HelpAction, argparse._SubParsersAction)):
                     continue
                 name = ", ".join(f"`{o}`" for o in a.option_strings) or f"`{a.metavar or a.dest}`"
-                default = "" if a.default in (None, argparse.SUPPRESS, False) or a.option_strings == [] else f"`{a.default}`"
                 text = (a.help or "").replace("|", "\\|").replace("\n", " ")
+                default = "" if a.default in (None, argparse.SUPPRESS, False, True) else f"`{a.default}`"
+                m = _DEFAULT.search(text)
+                if m:  # the help's own "(default: ...)" goes to the default column
+                    text, default = text[:m.start()], m.group("default") or "required"
+                elif a.required:
+                    default = "required"
                 if a.choices and not isinstance(a.choices, dict):
-                    text += f" Choices: {', '.join(map(str, a.choices))}."
+                    text += f"; choices: {', '.join(map(str, a.choices))}"
                 out.append(f"| {name} | {text} | {default} |")
             out.append("")
     return "\n".join(out)

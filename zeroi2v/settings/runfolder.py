@@ -36,9 +36,11 @@ def is_nonempty_dir(path: str | os.PathLike) -> bool:
 
 
 def check_run_folder(out: str | os.PathLike | None, *, resume: bool, flag: str = "--out",
-                     fix: str = "pass --resume to continue that run, or choose another --out") -> None:
-    """A run may write into `out` only when it is new or empty, or with `resume`; one line otherwise."""
+                     fix: str = "pass --resume to continue that run, or choose another --out",
+                     nonempty: bool | None = None) -> None:
+    """A run may write into `out` only when it is new or empty, or with `resume`; one line otherwise.
+    `nonempty`: the folder's state as one process saw it (torchrun: rank 0's, broadcast before any rank writes)."""
     if out is None or resume:
         return
-    if is_nonempty_dir(out):
+    if is_nonempty_dir(out) if nonempty is None else nonempty:
         raise UserError(f"{flag} {out} is a directory that already holds files (an earlier run's); {fix}")

@@ -40,8 +40,8 @@ class TrainConfig:
     method: str = "zeroi2v"
     stdha: str
     epochs: int
-    batch_size: int
-    eval_batch_size: int
+    batch_size: int  # videos per forward pass on each process (--batch-per-process; --batch-size / processes)
+    eval_batch_size: int  # likewise, per process
     accum: int = 1
     lr: float
     weight_decay: float
@@ -136,8 +136,11 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
     g = flags.add_group(p, "training", "epochs", "batch_size", "accum", "lr", "weight_decay", "warmup_epochs",
                         "warmup_start", "schedule", "label_smoothing", "erasing_mode", "seed")
     a = g.add_argument
-    a("--eval-batch-size", type=int, default=None, help="videos per forward pass in evaluation, summed over all "
-                                                        "processes (default: --batch-size)")
+    a("--batch-per-process", type=int, default=None,
+      help="videos per forward pass on each process, instead of --batch-size (global) (default: the recipe's batch "
+           "per GPU)")
+    a("--eval-batch-size", type=int, default=None, help="videos per forward pass in evaluation on each process "
+                                                        "(default: the training batch per process)")
     a("--min-lr-ratio", type=float, default=None, help="cosine floor as a fraction of --lr, in [0, 1] (default: 0)")
     a("--clip-grad", type=float, default=None, help="max gradient norm > 0 (default: no clipping)")
     a("--deterministic", action="store_true", default=None,
@@ -157,7 +160,9 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
 
 
 # config.json field -> parser dest (old spellings too); booleans stored inverted
-_RENAMED = {"model_kwargs": "timm_kwargs", "workers": "num_workers", "split": "fold", "method": "methods"}
+# (config.json stores the batch per process: it replays as --batch-per-process)
+_RENAMED = {"model_kwargs": "timm_kwargs", "workers": "num_workers", "split": "fold", "method": "methods",
+            "batch_size": "batch_per_process"}
 _INVERTED = {"throughput": "no_throughput", "progress": "no_progress"}
 _NOT_REPLAYED = {"resume", "config", "list_recipes"}
 
@@ -211,12 +216,34 @@ def parse_args(argv: list[str] | None, description: str | None = None) -> argpar
             action.default = argparse.SUPPRESS
         given = vars(explicit.parse_args(argv))
         for key, value in replay_values(args.config).items():
+            if key == "batch_per_process" and "batch_size" in given:
+                continue  # the global --batch-size given beside --config replaces the saved batch
             if key not in given:
                 setattr(args, key, value)
     return args
 
 
 # ---------------------------------------------------------------- resolution and checks
+
+
+def batch_per_process(args: argparse.Namespace) -> int | None:
+    """The per-process micro-batch of --batch-size (global: split evenly over the processes) or --batch-per-process;
+    None when neither is given (the recipe's batch per GPU, or the dataset's row, fills it)."""
+    from zeroi2v.training import distributed as D
+
+    given = getattr(args, "batch_per_process", None)
+    if args.batch_size is not None and given is not None:
+        raise UserError(f"--batch-size {args.batch_size} and --batch-per-process {given} given together; pass one "
+                        f"(--batch-size is the global batch, --batch-per-process each process's)")
+    if args.batch_size is None:
+        return given
+    world = D.get_world_size()
+    if args.batch_size < 1:
+        raise UserError(f"--batch-size {args.batch_size} must be >= 1")
+    if args.batch_size % world:
+        raise UserError(f"--batch-size {args.batch_size} (global) must be a positive multiple of the {world} "
+                        f"process(es); pass a multiple, or --batch-per-process")
+    return args.batch_size // world
 
 
 def _check_range(name: str, value, lo: float, hi: float, *, lo_open: bool = False) -> None:
@@ -240,6 +267,7 @@ def resolve_config(args: argparse.Namespace, *, out: str) -> TrainConfig:
 
     if args.dataset is not None:
         args.dataset = find(args.dataset).name  # any spelling (zeroi2v.settings.datasets) -> the dataset's name
+    args.batch_size = batch_per_process(args)  # from here on the per-process micro-batch (what the recipe fills)
     recipe_fields = apply_recipe(args)
     if args.dataset is None:
         raise UserError("--dataset is required (or --config FILE or --recipe NAME); e.g. --dataset toy")

@@ -14,7 +14,7 @@ from zeroi2v.training import engine
 from zeroi2v.training.checkpoint_state import disk_errors, seed_everything
 from zeroi2v.settings import flags
 from zeroi2v.settings.defaults import TOY_PRETRAINED
-from zeroi2v.settings.runfolder import CHECKPOINT, check_run_folder, default_run_folder
+from zeroi2v.settings.runfolder import CHECKPOINT, check_run_folder, default_run_folder, is_nonempty_dir
 from zeroi2v.utils.errors import UserError
 from zeroi2v.utils.io import atomic_write_json, sha256_file, sha256_json
 from zeroi2v.methods.table import method_model_kwargs
@@ -150,7 +150,8 @@ def run(args: argparse.Namespace, info: D.DistInfo) -> int:
         require_tensorboard()  # a missing optional package: one line before anything runs
     if cfg.wandb:
         require_wandb()
-    check_run_folder(out, resume=cfg.resume)  # the settings are good: an earlier run's folder is not written into
+    # the settings are good: an earlier run's folder is not written into (rank 0 looks, before any rank writes)
+    check_run_folder(out, resume=cfg.resume, nonempty=D.broadcast_object(is_nonempty_dir(out)))
     flags.emit_notes()  # old spellings: one note each, once the settings are accepted
     if cfg.deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
