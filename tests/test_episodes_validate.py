@@ -1,4 +1,4 @@
-"""Issue 12 items 5 and 6: episode files validated against the split (one line naming the file
+"""Episode files validated against the split (one line naming the file
 line), non-UTF-8 / non-JSON / hostile lines refused, 1-way refused, --out a directory refused."""
 import json
 

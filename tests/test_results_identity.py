@@ -1,4 +1,4 @@
-"""Issue 12 items 4 and 17: records are the same measurement only when every identity field
+"""Records are the same measurement only when every identity field
 agrees; seeds are aggregated (never dropped); ties are broken by content; hostile files skipped."""
 import contextlib
 import json
