@@ -1,7 +1,8 @@
 """Read result records and benchmark JSON files from run directories into pandas.
 
 Every record file found by `records.iter_record_files` is parsed and validated; a file that is
-not JSON, is truncated, or does not follow the schema is skipped with a `RecordWarning` naming
+not JSON, is truncated, does not follow the schema, or (few-shot) whose accuracy, std, ci95 or
+n_episodes contradicts its per-episode array (`records.check_episode_accuracies`) is skipped with a `RecordWarning` naming
 the file and counted in `Loaded.skipped` -- one bad file never stops the tables.
 
 Duplicates: two records are the SAME MEASUREMENT only when every field of `IDENTITY_KEYS[kind]`
@@ -90,7 +91,10 @@ def read_record_file(path: Path) -> dict[str, Any]:
         raise rec.RecordError(f"not valid JSON ({e.msg} at line {e.lineno})") from e
     except RecursionError:
         raise rec.RecordError("nested too deeply to be a record") from None
-    return rec.validate(record)
+    rec.validate(record)
+    if record["kind"] == "fewshot":
+        rec.check_episode_accuracies(path, record)  # accuracy / n_episodes agree with the array
+    return record
 
 
 def read_bench_file(path: Path) -> dict[str, Any] | None:

@@ -264,6 +264,28 @@ def episode_accuracies_path(record_path: str | os.PathLike, record: dict[str, An
     return Path(record_path).resolve().parent.parent / rel
 
 
+def check_episode_accuracies(record_path: str | os.PathLike, record: dict[str, Any], *,
+                             tol: float = 1e-6) -> None:
+    """RecordError when a few-shot record contradicts its per-episode array: another length than
+    `n_episodes`, or `accuracy` (and `std`, `ci95` where given) not the array's mean (sample std,
+    1.96·std/sqrt(n)) within `tol` percent. A record without an array, or whose array file is
+    missing, is not checked here (tables then give it no paired comparison)."""
+    path = episode_accuracies_path(record_path, record)
+    if path is None or not path.is_file():
+        return
+    arr = load_episode_accuracies(record_path, record)
+    n = arr.size
+    expect = {"accuracy": float(arr.mean())}
+    if n > 1:
+        std = float(arr.std(ddof=1))
+        expect.update(std=std, ci95=1.96 * std / math.sqrt(n))
+    for k, v in expect.items():
+        got = record.get(k)
+        if got is not None and not abs(float(got) - v) <= tol + 1e-9 * abs(v):
+            raise RecordError(f"{k}={got!r} contradicts its {n} per-episode accuracies ({path.name}: {k} "
+                              f"{v:.6g}); the record was edited or belongs to another array")
+
+
 def load_episode_accuracies(record_path: str | os.PathLike, record: dict[str, Any]) -> Any:
     """The (n_episodes,) float array of a few-shot record; RecordError if absent, unreadable or
     its length differs from the record's `n_episodes`."""
