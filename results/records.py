@@ -10,6 +10,10 @@ kind == "fewshot"   ways, shots, queries, protocol ("prototype" | "finetune"), a
                     ci95 (% half-width, 1.96*std/sqrt(n)), std (%), n_episodes, episode_set_hash
 kind == "full"      protocol ("full"), top1, top5 (%), top1_merged, top5_merged, views ("CxS")
 kind == "kshot-allway"  as "full", plus shots (K per class) and fold
+identity (optional)  data_root, data_sha256, data_seed (`data_fields`: which data), model_sha256
+                    (few-shot: backbone, timm kwargs, frames, STDHA, weights, adapters), settings_sha256
+                    (few-shot: adaptation settings without the seed, and the test view) -- records
+                    differing in any of them are never one measurement (`results.load`)
 optional            pretrained, pretrained_sha256, stdha, adapters, params_total, params_trainable,
                     params_new, gflops_per_view, throughput, merge_max_abs_diff,
                     merge_max_rel_diff, stage_seconds, version, git_commit, config,
@@ -132,6 +136,26 @@ def validate(record: dict[str, Any]) -> dict[str, Any]:
         raise RecordError(f"missing field(s): {', '.join(missing)}")
     _check_types(record, REQUIRED_FIELDS[kind])
     return record
+
+
+def data_fields(root: str | os.PathLike, lists: dict[str, list], *, generated: dict | None = None) -> dict[str, Any]:
+    """The record fields naming the data a number was measured on.
+
+    data_root: the root as resolved. data_sha256: sha256 of the resolved root and the contents of
+    the lists the run read (`lists`: per split, its (video id, class) rows; order ignored) -- another
+    dataset, another copy of it, or other lists never share it. A generated data set (`generated`:
+    its generation settings, e.g. the toy's) is named by those settings instead, without their
+    seed, which goes to data_seed: the toy set of each `--seeds` seed is the same data set drawn
+    anew, so its seeds aggregate in one cell."""
+    from zeroi2v.utils.io import sha256_json
+
+    if generated is not None:
+        settings = {k: v for k, v in generated.items() if k != "seed"}
+        return dict(data_root=str(root), data_sha256=sha256_json({"generated": settings}),
+                    data_seed=generated.get("seed"))
+    body = {split: sorted([str(v) for v in row] for row in rows) for split, rows in sorted(lists.items())}
+    return dict(data_root=str(root),
+                data_sha256=sha256_json({"root": str(Path(root).expanduser().resolve()), "lists": body}))
 
 
 def git_commit() -> str | None:
