@@ -147,3 +147,155 @@ def test_an_equal_episode_under_another_index_is_kept(tmp_path):
     path = tmp_path / "G.jsonl"
     path.write_text("".join(json.dumps(e, sort_keys=True) + "\n" for e in eps))
     assert len(read_episode_set(path)) == 5
+
+
+# ---------------------------------------------------------------- a few-shot run on your own list dataset
+
+TINY_VIT = {"img_size": 32, "patch_size": 8, "embed_dim": 32, "depth": 2, "num_heads": 4}
+
+
+@pytest.fixture(scope="module")
+def own(tmp_path_factory):
+    """A 3/3/3-class list dataset and tiny ViT image weights (timm safetensors) for it."""
+    import timm
+    import torch
+    from safetensors.torch import save_file
+
+    from list_fixtures import make_list_dataset
+
+    base = tmp_path_factory.mktemp("own")
+    root = make_list_dataset(base / "data", split=(3, 3, 3), videos_per_class=6, frames=4, size=32)
+    torch.manual_seed(0)
+    vit = timm.create_model("vit_tiny_patch16_224", pretrained=False, num_classes=0, **TINY_VIT)
+    save_file({k: v.contiguous() for k, v in vit.state_dict().items()}, str(base / "vit.safetensors"))
+    return root, base / "vit.safetensors"
+
+
+def fs_args(root, weights, out, cache, *extra):
+    return ["--dataset", "list", "--data-root", str(root), "--pretrained", str(weights), "--backbone",
+            "vit_tiny_patch16_224", "--timm-kwargs", json.dumps(TINY_VIT), "--frames", "2", "--ways", "3",
+            "--shots", "1", "--episodes", "6", "--epochs", "1", "--batch-size", "3", "--out", str(out),
+            "--cache-dir", str(cache), *extra]
+
+
+def records_of(out):
+    return [json.loads(p.read_text()) for p in sorted((Path(out) / "records").glob("*.json"))]
+
+
+def test_resume_refuses_an_adaptation_trained_on_other_labels(own, tmp_path, capsys):
+    from fewshot import run as fsrun
+
+    root = Path(shutil.copytree(own[0], tmp_path / "data"))
+    out, cache = tmp_path / "run", tmp_path / "cache"
+    assert fsrun.main(fs_args(root, own[1], out, cache, "--methods", "zeroi2v_no_stdha")) == 0
+    rows = (root / "train.txt").read_text().splitlines()
+    (a, la), (b, lb) = rows[0].split(), rows[-1].split()
+    assert la != lb
+    rows[0], rows[-1] = f"{a} {lb}", f"{b} {la}"  # two train labels swapped: same counts, other contents
+    (root / "train.txt").write_text("\n".join(rows) + "\n")
+    capsys.readouterr()
+    assert fsrun.main(fs_args(root, own[1], out, cache, "--methods", "zeroi2v_no_stdha", "--resume")) == 2
+    err = capsys.readouterr().err
+    assert "was written with lists=" in err and "use a new --out or drop --resume" in err
+
+
+def test_records_name_their_data(own, tmp_path):
+    from fewshot import run as fsrun
+
+    out = tmp_path / "run"
+    assert fsrun.main(fs_args(own[0], own[1], out, tmp_path / "cache", "--methods", "frozen")) == 0
+    other = Path(shutil.copytree(own[0], tmp_path / "copy"))
+    assert fsrun.main(fs_args(other, own[1], tmp_path / "run2", tmp_path / "cache", "--methods", "frozen")) == 0
+    r1, r2 = records_of(out)[0], records_of(tmp_path / "run2")[0]
+    assert r1["data_root"] == str(own[0]) and r2["data_root"] == str(other)
+    assert r1["data_sha256"] != r2["data_sha256"]  # another copy: another data set until shown equal
+    assert r1["model_sha256"] == r2["model_sha256"] and r1["settings_sha256"] == r2["settings_sha256"]
+    assert "features_constant" not in r1
+
+
+def test_nan_weights_stop_with_one_line_and_cache_nothing(own, tmp_path, capsys):
+    from safetensors.torch import load_file, save_file
+
+    from fewshot import run as fsrun
+
+    state = load_file(str(own[1]))
+    state["norm.weight"] = state["norm.weight"] * float("nan")
+    save_file(state, str(tmp_path / "nan.safetensors"))
+    capsys.readouterr()
+    assert fsrun.main(fs_args(own[0], tmp_path / "nan.safetensors", tmp_path / "run", tmp_path / "cache",
+                              "--methods", "frozen")) == 2
+    err = capsys.readouterr().err
+    [line] = [x for x in err.splitlines() if x.startswith("error:")]
+    assert "non-finite (NaN/inf) features" in line and "Traceback" not in err
+    assert not list((tmp_path / "cache" / "features").rglob("*.pt"))
+    assert not (tmp_path / "run" / "records").exists()
+
+
+def test_constant_features_warn_and_mark_the_record(own, tmp_path, capsys):
+    from safetensors.torch import load_file, save_file
+
+    from fewshot import run as fsrun
+
+    state = load_file(str(own[1]))
+    state["norm.weight"].zero_()
+    state["norm.bias"].zero_()  # every feature is 0: the model ignores its input
+    save_file(state, str(tmp_path / "zero.safetensors"))
+    assert fsrun.main(fs_args(own[0], tmp_path / "zero.safetensors", tmp_path / "run", tmp_path / "cache",
+                              "--methods", "frozen")) == 0
+    assert "every test video has the same features" in capsys.readouterr().err
+    recs = records_of(tmp_path / "run")
+    assert recs and all(r["features_constant"] is True for r in recs)
+
+
+def test_a_cache_file_copied_into_another_models_folder_is_recomputed(own, tmp_path, capsys):
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from fewshot import run as fsrun
+
+    cache = tmp_path / "cache"
+    assert fsrun.main(fs_args(own[0], own[1], tmp_path / "a", cache, "--methods", "frozen")) == 0
+    state = load_file(str(own[1]))
+    state["norm.bias"] += 0.5
+    save_file(state, str(tmp_path / "other.safetensors"))
+    assert fsrun.main(fs_args(own[0], tmp_path / "other.safetensors", tmp_path / "b", cache, "--methods",
+                              "frozen")) == 0
+    files = {p.parent.name: p for p in (cache / "features").rglob("*.pt")}
+    assert len(files) == 2
+    (a_dir, a_file), (b_dir, b_file) = sorted(files.items(), key=lambda kv: kv[1].stat().st_mtime_ns)
+    ref = records_of(tmp_path / "b")
+    shutil.copy(a_file, b_file)  # model A's features under model B's name
+    capsys.readouterr()
+    assert fsrun.main(fs_args(own[0], tmp_path / "other.safetensors", tmp_path / "c", cache, "--methods",
+                              "frozen")) == 0
+    assert "was computed for another model" in capsys.readouterr().err
+    got = records_of(tmp_path / "c")
+    assert [r["accuracy"] for r in got] == [r["accuracy"] for r in ref] and all(r["embed_cached"] == 0 for r in got)
+    ids, _, feats = __import__("zeroi2v.data.feature_cache", fromlist=["load"]).load(b_file)
+    assert torch.isfinite(feats).all()
+
+
+def test_verify_cache_re_embeds_a_video_edited_in_place(own, tmp_path):
+    import os
+
+    from fewshot import run as fsrun
+
+    root = Path(shutil.copytree(own[0], tmp_path / "data"))
+    cache = tmp_path / "cache"
+    assert fsrun.main(fs_args(root, own[1], tmp_path / "a", cache, "--methods", "frozen")) == 0
+    test_rows = (root / "test.txt").read_text().splitlines()
+    victim, donor = root / test_rows[0].split()[0], root / test_rows[-1].split()[0]
+    st = victim.stat()
+    data = donor.read_bytes()[: st.st_size].ljust(st.st_size, b"\0")
+    victim.write_bytes(data)  # other bytes, same size ...
+    os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns))  # ... and mtime kept
+    assert fsrun.main(fs_args(root, own[1], tmp_path / "b", cache, "--methods", "frozen", "--on-error", "skip")) == 0
+    assert {r["embed_cached"] for r in records_of(tmp_path / "b")} == {len(test_rows)}  # the make/rsync default
+    assert fsrun.main(fs_args(root, own[1], tmp_path / "c", cache, "--methods", "frozen", "--on-error", "skip",
+                              "--verify-cache")) == 0
+    got = records_of(tmp_path / "c")
+    assert {r["embedded"] + r["videos_skipped"] for r in got} == {len(test_rows)}  # every row hashed anew once
+    assert fsrun.main(fs_args(root, own[1], tmp_path / "d", cache, "--methods", "frozen", "--on-error", "skip",
+                              "--verify-cache")) == 0
+    again = records_of(tmp_path / "d")
+    assert {r["embedded"] for r in again} == {0}  # verified rows keep their hash: nothing to redo
