@@ -299,3 +299,21 @@ def test_verify_cache_re_embeds_a_video_edited_in_place(own, tmp_path):
                               "--verify-cache")) == 0
     again = records_of(tmp_path / "d")
     assert {r["embedded"] for r in again} == {0}  # verified rows keep their hash: nothing to redo
+
+
+def test_supervised_records_name_their_data(own, tmp_path):
+    """zeroi2v.train on a list dataset (classes shared by train and test): the record's data identity
+    is that of the root and its lists; another copy of the data is another identity."""
+    from list_fixtures import make_list_dataset
+    from zeroi2v.train.cli import main as train_main
+
+    root = make_list_dataset(tmp_path / "shared", split=(3, 0, 0), videos_per_class=4, frames=4, size=32,
+                             shared_classes=True)
+    argv = ["--dataset", "list", "--frames", "2", "--size", "32", "--batch-size", "2", "--epochs", "1", "--timm-kwargs",
+            json.dumps(TINY_VIT), "--backbone", "vit_tiny_patch16_224", "--no-progress", "--no-throughput",
+            "--pretrained", str(own[1])]
+    copy = Path(shutil.copytree(root, tmp_path / "copy"))
+    assert train_main([*argv, "--data-root", str(root), "--out", str(tmp_path / "a")]) == 0
+    assert train_main([*argv, "--data-root", str(copy), "--out", str(tmp_path / "b")]) == 0
+    [ra], [rb] = records_of(tmp_path / "a"), records_of(tmp_path / "b")
+    assert ra["data_root"] == str(root) and len(ra["data_sha256"]) == 64 and ra["data_sha256"] != rb["data_sha256"]
