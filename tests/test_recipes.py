@@ -206,7 +206,7 @@ def test_recipes_are_frozen():
 def test_markdown_table_has_one_column_per_recipe_and_one_row_per_field():
     lines = recipe_table_markdown().splitlines()
     assert all(line.count(" | ") == len(RECIPES) for line in lines if not line.startswith("| ---"))
-    assert any(line.startswith("| stdha | -1:1, 1:1 |") or line.startswith("| stdha | -1:1,1:1 |") for line in lines)
+    assert any(line.startswith("| stdha | -1:1,1:1 | -1:1,1:1,-2:1,2:1 |") for line in lines)
     assert "CLIP-L_sthv2_u32.py" in lines[2]
 
 
