@@ -57,6 +57,7 @@ class RunConfig:
     on_error: str = "error"
     decoder: str = "auto"  # zeroi2v.data.decode: auto = the fastest installed
     cache_dir: str | None = None  # None -> $ZEROI2V_CACHE or ~/.cache/zeroi2v
+    verify_cache: bool = False  # also hash every test video's bytes before reusing its cached features
     tensorboard: bool = False  # also TensorBoard events of the adaptation in <out>/<method>/tensorboard
     wandb: str | None = None  # also log the adaptation to this Weights & Biases project
 
@@ -78,7 +79,11 @@ def build_parser() -> ArgumentParser:
     g.add_argument("--protocols", type=flags.names, help="evaluation protocols, comma-separated: prototype,finetune "
                                                          "(default: both)")
     flags.add_group(p, "device", "device", "amp", "num_workers")
-    flags.add_group(p, "output", "out", "resume", "config", "cache_dir", "tensorboard", "wandb")
+    g = flags.add_group(p, "output", "out", "resume", "config", "cache_dir", "tensorboard", "wandb")
+    g.add_argument("--verify-cache", action="store_true", help="also hash every test video's bytes before reusing its "
+                                                               "cached features (default: off: a video is re-embedded "
+                                                               "when its path, size or mtime changes, the make/rsync "
+                                                               "convention)")
     return p
 
 
