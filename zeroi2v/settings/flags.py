@@ -265,15 +265,16 @@ def parents(*titles_and_dests: tuple[str, tuple[str, ...]]) -> list[argparse.Arg
 _DEFAULT = re.compile(r"\s*\((?:default: (?P<default>.*)|(?P<required>required))\)$")  # a help text's last bracket
 
 
-def reference_markdown(parsers: dict[str, argparse.ArgumentParser]) -> str:
+def reference_markdown(parsers: dict[str, argparse.ArgumentParser], *, level: int = 1) -> str:
     """The complete flag reference: one table per command (and subcommand), every flag with its help
-    and default, as Markdown (the docs page is generated from this)."""
-    out = ["# Flag reference", "", "Generated from the parsers (`zeroi2v.settings.flags.reference_markdown`).", ""]
+    and default, as Markdown (the docs page is generated from this); `level`: the heading level."""
+    h = "#" * level
+    out = [f"{h} Flag reference", "", "Generated from the parsers (`zeroi2v.settings.flags.reference_markdown`).", ""]
     for prog, parser in parsers.items():
         subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
         targets = [(f"{prog} {name}", sp) for a in subs for name, sp in a.choices.items()] or [(prog, parser)]
         for title, p in targets:
-            out += [f"## `{title}`", "", "| flag | help | default |", "|---|---|---|"]
+            out += [f"{h}# `{title}`", "", "| flag | help | default |", "|---|---|---|"]
             for a in p._actions:
                 if a.help == argparse.SUPPRESS or isinstance(a, (argparse._HelpAction, argparse._SubParsersAction)):
                     continue
