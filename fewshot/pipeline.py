@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from zeroi2v.settings.runfolder import check_run_folder, is_nonempty_dir
 from zeroi2v.training import distributed as D
 from zeroi2v.training.engine import to_input
 from zeroi2v.utils.errors import UserError
@@ -197,6 +198,8 @@ def prepare(cfg) -> Plan:
         for method in adapted_methods:
             check_adapt_resume(out / method, cfg=acfg, amp=cfg.amp, train_items=train_items, val_items=val_items,
                                identity=plan.resume_identity(method))
+    # every check passed: an earlier run's folder is not written into (rank 0 looks, before any rank writes)
+    check_run_folder(out, resume=cfg.resume, nonempty=D.broadcast_object(is_nonempty_dir(out)))
     if adapted_methods:
         plan.summary = R.summary(cfg, model_kw, adapt_kw)
     return plan
