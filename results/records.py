@@ -42,10 +42,11 @@ import math
 import numbers
 import os
 import subprocess
-import tempfile
 import uuid
 from pathlib import Path
 from typing import Any
+
+from zeroi2v.utils.io import new_temp
 
 
 SCHEMA_VERSION = 1
@@ -184,7 +185,7 @@ def write_record(run_dir: str | os.PathLike, record: dict[str, Any]) -> Path:
     validate(record)
     out_dir = Path(run_dir) / "records"
     out_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=out_dir)
+    fd, tmp = new_temp(out_dir / "record")  # umask mode; stale temps cleaned
     with os.fdopen(fd, "w") as f:
         json.dump(record, f, indent=2, sort_keys=True, default=_json_default)
         f.write("\n")
@@ -246,7 +247,7 @@ def save_episode_accuracies(run_dir: str | os.PathLike, name: str, acc: Any) -> 
     out_dir = Path(run_dir) / EPISODE_ACC_DIR
     out_dir.mkdir(parents=True, exist_ok=True)
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "episodes"
-    fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=out_dir)
+    fd, tmp = new_temp(out_dir / "record")  # umask mode; stale temps cleaned
     with os.fdopen(fd, "wb") as f:
         np.save(f, arr)
         f.flush()
