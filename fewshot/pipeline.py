@@ -18,6 +18,7 @@ from zeroi2v.training import distributed as D
 from zeroi2v.training.engine import to_input
 from zeroi2v.utils.errors import UserError
 from zeroi2v.utils.io import atomic_write_json, sha256_file
+from zeroi2v.utils.validate import check_frame_size
 from zeroi2v.model.toyvit import PretrainConfig, cache_dir, pretrain_toy_vit
 from zeroi2v.training.tracking import Tracker
 from zeroi2v.methods.table import method_model_kwargs
@@ -124,6 +125,7 @@ def run_stages(cfg) -> list[tuple[Path, dict]]:
                                  source=f"{cfg.dataset} val") if adapted_methods else []  # select the epoch
     dc = zeroi2v.data_config(probe)
     cfg = dataclasses.replace(cfg, size=cfg.size or probe.backbone.patch_embed.img_size[0])  # the model's size
+    check_frame_size("--size", cfg.size, probe.backbone)  # a multiple of the patch, the model's input size
     view = ViewConfig(num_frames=cfg.frames, size=cfg.size, mean=dc["mean"], std=dc["std"], loader=cfg.loader,
                       **R.view_settings(cfg))
     clip_key = dict(size=view.size, sampling=view.sampling, interval=view.interval, loader=cfg.loader)

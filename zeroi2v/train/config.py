@@ -8,6 +8,7 @@ written: a bad one is one `error: ...` line and exit status 2.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
@@ -16,7 +17,9 @@ from pathlib import Path
 
 from zeroi2v.settings.defaults import (AMP, LOADERS, REAL_BACKBONE, TOY_BACKBONE, TOY_PRETRAINED, TOY_VIT, TRAIN_READERS,
                               default_backbone, default_num_workers, defaults_for)
+from zeroi2v.utils import validate as V
 from zeroi2v.utils.errors import ArgumentParser, UserError
+from zeroi2v.utils.validate import check_field_types
 from zeroi2v.methods.table import METHODS, check_method
 
 DATASETS = TRAIN_READERS  # zeroi2v.train dataset name -> zeroi2v.data reader (the rows of zeroi2v.settings.defaults)
@@ -189,6 +192,8 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
 _RENAMED = {"model_kwargs": "timm_kwargs", "workers": "num_workers"}
 _INVERTED = {"throughput": "no_throughput", "progress": "no_progress"}
 _NOT_REPLAYED = {"resume", "config", "list_recipes"}
+_WRITTEN = {"world_size", "num_classes", "train_videos", "test_videos"}  # config.json extras (zeroi2v.train.run)
+_CONFIG_KEYS = {f.name for f in dataclasses.fields(TrainConfig)} | set(_RENAMED) | set(_INVERTED) | _NOT_REPLAYED | _WRITTEN
 
 
 def replay_values(path: str) -> dict:
@@ -205,6 +210,11 @@ def replay_values(path: str) -> dict:
         obj = obj["config"]  # a result record: its config
     if not isinstance(obj, dict) or "dataset" not in obj:
         raise UserError(f"--config {path} is not a zeroi2v.train config.json (no 'dataset'); pass a run's config.json")
+    foreign = sorted(set(obj) - _CONFIG_KEYS)
+    if foreign:
+        raise UserError(f"--config {path} is not a zeroi2v.train config.json (field(s) {', '.join(foreign[:4])} "
+                        f"belong to another program, e.g. fewshot.run); pass a zeroi2v.train run's config.json")
+    check_field_types(TrainConfig, obj, where=f"--config {path}")  # "epochs": "5" -> one line
     dests = {a.dest for a in build_parser()._actions}
     out = {}
     for key, value in obj.items():
@@ -279,6 +289,7 @@ def resolve_config(args: argparse.Namespace, *, out: str) -> TrainConfig:
         raise UserError(f"--timm-kwargs is not valid JSON ({e.msg}); e.g. '{{\"depth\": 2}}'") from None
     if not isinstance(extra, dict):
         raise UserError("--timm-kwargs must be a JSON object, e.g. '{\"depth\": 2}'")
+    V.check_timm_kwargs("--timm-kwargs", extra)  # no NaN, no num_classes
     backbone = args.backbone or default_backbone(args.dataset)
     timm_kwargs = {**(toy_model_kwargs() if toy and backbone == TOY_BACKBONE else {}), **extra}
     epochs, batch = pick(args.epochs, d.epochs), pick(args.batch_size, d.batch_size)
@@ -342,7 +353,10 @@ def resolve_config(args: argparse.Namespace, *, out: str) -> TrainConfig:
     out_path = Path(out).expanduser()
     if out_path.exists() and not out_path.is_dir():
         raise UserError(f"--out {out} is a file; pass a folder for the run (it is created if missing)")
-    size = args.size or d.size or toy_frame_size(args.data_root)
+    size = args.size or V.input_size(timm_kwargs) or d.size or toy_frame_size(args.data_root)  # the model's size
+    V.check_int("--size", size, 8, V.MAX_SIZE)
+    V.check_int("--frames", args.frames, 1, V.MAX_FRAMES)
+    V.check_seed("--seed", args.seed)
     return TrainConfig(
         dataset=args.dataset, out=out, data_root=args.data_root, split=split, backbone=backbone,
         pretrained=pretrained, frames=args.frames or d.frames, size=size, timm_kwargs=timm_kwargs,
