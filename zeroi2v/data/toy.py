@@ -221,6 +221,9 @@ def make_toy(out: str | os.PathLike, config: ToyConfig = ToyConfig(), *, workers
         if read_meta(out) is not None:  # another process finished first
             return out
         raise write_error(out, e) from None
+    except UserError as e:  # a write inside the temp folder failed: name the path under --out
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise UserError(str(e).replace(str(tmp), str(out))) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

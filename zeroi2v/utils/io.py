@@ -22,7 +22,7 @@ import time
 import zlib
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from zeroi2v.utils.errors import UserError
 
@@ -129,6 +129,39 @@ def new_temp(path: str | os.PathLike) -> tuple[int, str]:
         os.unlink(name)
         raise
     return fd, name
+
+
+def _tree(root: Path) -> tuple[set[Path], set[Path]]:
+    """(files, folders) under `root` (nothing when it does not exist)."""
+    files, dirs = set(), set()
+    if root.is_dir():
+        for p in root.rglob("*"):
+            (dirs if p.is_dir() and not p.is_symlink() else files).add(p)
+    return files, dirs
+
+
+@contextmanager
+def undone_if_refused(root: str | os.PathLike, *, first: Callable[[Path], bool]) -> Iterator[None]:
+    """A refused run leaves nothing under `root`: when a UserError escapes the block and every file
+    created under `root` inside it is a first write (`first(path relative to root)`: its config, log,
+    episode files), those files and the folders made for them are removed again. A run that produced
+    anything else (a checkpoint, a record) keeps everything, for --resume."""
+    root = Path(root)
+    existed = root.exists()
+    files, dirs = _tree(root)
+    try:
+        yield
+    except UserError:
+        new_files, new_dirs = (now - before for now, before in zip(_tree(root), (files, dirs)))
+        if all(first(p.relative_to(root)) for p in new_files):
+            for p in new_files:
+                p.unlink(missing_ok=True)
+            for d in sorted(new_dirs | ({root} if not existed else set()), key=lambda d: -len(d.parts)):
+                try:
+                    d.rmdir()
+                except OSError:
+                    pass
+        raise
 
 
 def check_dir(flag: str, path: str | os.PathLike | None) -> None:
