@@ -155,6 +155,12 @@ def files(tmp_path_factory) -> Files:
         fh.write("videos/move_left/move_left_0.mp4 move_left\n")
     p["list_nonutf8"] = Path(shutil.copytree(mine, root / "list_nonutf8"))
     (p["list_nonutf8"] / "val.txt").write_bytes(b"videos/x\xe9.mp4 a\n")
+    p["list_corrupt"] = Path(shutil.copytree(mine, root / "list_corrupt"))  # found while embedding, after start-up
+    first = (mine / "test.txt").read_text().split()[0]
+    (p["list_corrupt"] / first).write_bytes((mine / first).read_bytes()[:300])
+    p["list_corrupt_train"] = Path(shutil.copytree(mine6, root / "list_corrupt_train"))  # found while adapting
+    first = (mine6 / "train.txt").read_text().split()[0]
+    (p["list_corrupt_train"] / first).write_bytes((mine6 / first).read_bytes()[:300])
     p["list_small"] = Path(shutil.copytree(mine, root / "list_small"))
     (p["list_small"] / "test.txt").write_text("".join(
         line + "\n" for line in (mine / "test.txt").read_text().splitlines()[:4]))
@@ -228,6 +234,7 @@ class Case:
     fresh_cache: bool = False  # an empty $ZEROI2V_CACHE (nothing pre-trained to reuse)
     read_only: tuple[str, ...] = ()  # fault: these fixture folders ("out": the case's) mounted read-only
     ulimit_kb: int | None = None     # fault: a file-size limit (`ulimit -f`, as a full disk)
+    started: bool = False            # refused after start-up: its log first, the error line last
 
 
 FS = ["--dataset", "toy", "--episodes", "5", "--ways", "2", "--shots", "1", "--methods", "frozen",
@@ -349,6 +356,11 @@ CASES = [
     Case("run-list-shared-class", "fewshot.run", fs_list("list_shared"), "move_left"),
     Case("run-list-non-utf8", "fewshot.run", fs_list("list_nonutf8"), "val.txt:1"),
     Case("run-list-too-small", "fewshot.run", fs_list("list_small", "--ways", "3"), "ways"),
+    Case("run-list-corrupt-test-video", "fewshot.run", fs_list("list_corrupt"), "corrupt or truncated video", started=True),
+    Case("run-list-corrupt-test-video-2-seeds", "fewshot.run", fs_list("list_corrupt", "--seeds", "0,1"), "corrupt or truncated video",
+         started=True),
+    Case("run-list-corrupt-train-video", "fewshot.run", fs_list("list_corrupt_train", "--methods", "zeroi2v", "--epochs", "1"),
+         "corrupt or truncated video", started=True, limit=60),
     # ---- zeroi2v.train
     Case("train-lr-nan", "zeroi2v.train", tr("--lr", "nan"), "lr"),
     Case("train-loader-bogus", "zeroi2v.train", tr("--loader", "float16"), "loader"),
@@ -634,7 +646,7 @@ def test_bad_input_is_refused_in_one_line(case, files, tmp_path, monkeypatch):
     assert rc == 2, f"exit {rc}; stderr: {stderr[-500:]}"
     lines = stderr.strip().splitlines()
     if case.mode == "error":
-        if case.ulimit_kb:  # a fault mid-run: the log and progress of what ran, then the one error line
+        if case.ulimit_kb or case.started:  # mid-run: the log and progress of what ran, then the one error line
             lines = lines[-1:]
         assert len(lines) == 1 and lines[0].startswith("error: "), stderr[-800:]
         assert case.expect.lower() in lines[0].lower(), lines[0]
@@ -659,6 +671,35 @@ def test_the_corpus_is_large_enough():
     assert len(CASES) >= 60 and len({c.id for c in CASES}) == len(CASES)
     assert {c.cmd for c in CASES} == {"fewshot.run", "zeroi2v.train", "zeroi2v.bench", "results",
                                       "episodes", "fewshot.data"}
+
+
+class _Refuses:
+    """A dataset whose item 1 is bad input (as a corrupt video is)."""
+
+    def __len__(self):
+        return 2
+
+    def __getitem__(self, i):
+        from zeroi2v.utils.errors import UserError
+
+        if i == 1:
+            raise UserError("videos/a.mp4: corrupt or truncated video; fix or remove the video")
+        return i
+
+
+def test_a_user_error_in_a_dataloader_worker_is_its_own_one_line():
+    import torch
+
+    from zeroi2v.utils.errors import UserError, cli
+
+    @cli
+    def main():
+        list(torch.utils.data.DataLoader(_Refuses(), num_workers=1))
+
+    err = io.StringIO()
+    with redirect_stderr(err):
+        assert main() == 2
+    assert err.getvalue() == "error: videos/a.mp4: corrupt or truncated video; fix or remove the video\n"
 
 
 @pytest.mark.parametrize("cmd", ["results", "episodes"])

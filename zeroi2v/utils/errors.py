@@ -18,7 +18,10 @@ class UserError(Exception):
     exit_code = 2
 
     def __str__(self) -> str:
-        return " ".join(str(self.args[0] if self.args else "").split())  # always one line
+        text = str(self.args[0] if self.args else "")
+        if "Original Traceback" in text:  # re-raised from a DataLoader worker: the worker's own line
+            text = text.strip().splitlines()[-1].split("UserError: ", 1)[-1]
+        return " ".join(text.split())  # always one line
 
 
 class ArgumentParser(argparse.ArgumentParser):
