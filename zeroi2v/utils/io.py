@@ -164,6 +164,24 @@ def undone_if_refused(root: str | os.PathLike, *, first: Callable[[Path], bool])
         raise
 
 
+def write_temp(path: str | os.PathLike, data: bytes) -> str:
+    """Write `data` to a fresh temp file for `path` (umask mode, fsynced) and return its name, for
+    writers that publish it themselves (a unique name, a hard link). A failed write is one UserError
+    line and leaves no temp file."""
+    path = Path(path)
+    name = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = new_temp(path)
+        os.close(fd)
+        _write_file(Path(name), data)
+        return name
+    except OSError as e:
+        if name:
+            Path(name).unlink(missing_ok=True)
+        raise write_error(path.parent, e) from None
+
+
 def check_dir(flag: str, path: str | os.PathLike | None) -> None:
     """An output folder flag's path may not exist yet, but must not name, or sit below, a file, and
     it (or its nearest existing parent) must be writable: one line naming the flag otherwise."""
