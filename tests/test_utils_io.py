@@ -130,9 +130,9 @@ def test_a_stale_toy_folder_is_removed_by_the_next_make_toy(tmp_path):
 # --- write failures: one line, nothing left --------------------------------------------------------------
 
 
-@pytest.mark.parametrize("code,words", [(errno.ENOSPC, "disk is full"), (errno.EROFS, "writable file system"),
-                                        (errno.EACCES, "permission denied"), (errno.EFBIG, "ulimit -f"),
-                                        (errno.EDQUOT, "quota")])
+@pytest.mark.parametrize("code,words", [(errno.ENOSPC, "no space left on device: free space"),
+                                        (errno.EROFS, "writable file system"), (errno.EACCES, "permission denied"),
+                                        (errno.EFBIG, "file-size limit (ulimit -f"), (errno.EDQUOT, "quota")])
 def test_write_errors_are_one_line_naming_path_and_fix(tmp_path, monkeypatch, code, words):
     (tmp_path / "x.json").write_text("previous")
 

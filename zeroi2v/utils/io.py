@@ -29,12 +29,13 @@ from zeroi2v.utils.errors import UserError
 STALE_AFTER_S = 24 * 3600  # a temp file this old is stale whoever wrote it (other hosts included)
 _HOST = f"{zlib.crc32(socket.gethostname().encode()):08x}"
 
-_FIXES = {errno.ENOSPC: "the disk is full; free space and rerun",
-          errno.EDQUOT: "the disk quota is used up; free space and rerun",
-          errno.EFBIG: "the file-size limit is reached (ulimit -f, or the file system's); raise it or write elsewhere",
+_FIXES = {errno.ENOSPC: "no space left on device: free space and rerun",
+          errno.EDQUOT: "no space left in the disk quota: free space and rerun",
+          errno.EFBIG: "no space left under the file-size limit (ulimit -f, or the file system's): raise it or "
+                       "write elsewhere",
           errno.EROFS: "choose a folder on a writable file system (or remount it read-write)",
-          errno.EACCES: "permission denied; choose a folder you can write to (or fix its permissions)",
-          errno.EPERM: "permission denied; choose a folder you can write to (or fix its permissions)"}
+          errno.EACCES: "permission denied: choose a folder you can write to (or fix its permissions)",
+          errno.EPERM: "permission denied: choose a folder you can write to (or fix its permissions)"}
 
 
 def write_error(path: str | os.PathLike, e: OSError) -> UserError:
@@ -246,10 +247,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def _write_file(path: Path, data: bytes) -> None:
-    with open(path, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
+    path.write_bytes(data)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)  # on disk before the rename publishes it
+    finally:
+        os.close(fd)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
