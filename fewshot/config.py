@@ -125,7 +125,7 @@ def load_config_file(path: str) -> dict:
         raise UserError(f"--config {path}: unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(fields))}")
     if "recipe" not in d:  # a run from before recipes and --loader: replay it as it ran
         d.update(recipe="none", accum=d.get("accum") or 1, loader=d.get("loader") or "float32")
-    V.check_field_types(RunConfig, d, where=f"--config {path}")  # "ways": "5" -> one line
+    d = V.check_config_fields(RunConfig, d, where=f"--config {path}")  # "ways": "5" -> one line
     for k in ("shots", "seeds", "protocols", "methods"):
         if isinstance(d.get(k), list):
             d[k] = tuple(d[k])
@@ -189,11 +189,9 @@ def resolve(cfg: RunConfig, *, given: set[str] = frozenset(), check_out: bool = 
         raise UserError("--seed and --seeds given together; pass one of them")
     if cfg.seed < 0:
         raise UserError(f"--seed must be a non-negative integer, got {cfg.seed}")
-    for seed in (cfg.seed, *(cfg.seeds or ())):
-        V.check_seed("--seeds" if cfg.seeds else "--seed", seed)
-    V.check_int("--episodes", cfg.episodes, 1, V.MAX_EPISODES, why="the paper evaluates 10,000")
-    V.check_int("--frames", cfg.frames, 1, V.MAX_FRAMES)
-    V.check_int("--size", cfg.size, 1, V.MAX_SIZE)
+    for seed in cfg.seeds or ():
+        V.check_seed("--seeds", seed)
+    V.check_bounds(seed=cfg.seed, episodes=cfg.episodes, frames=cfg.frames, size=cfg.size)
     V.check_timm_kwargs("--timm-kwargs", cfg.timm_kwargs)
     for name in ("frames", "size", "batch_size", "accum"):
         if getattr(cfg, name) is not None and getattr(cfg, name) < 1:

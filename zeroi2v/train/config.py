@@ -8,7 +8,6 @@ written: a bad one is one `error: ...` line and exit status 2.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import sys
@@ -20,7 +19,6 @@ from zeroi2v.settings.datasets import find
 from zeroi2v.settings.defaults import AMP, TOY_BACKBONE, TOY_PRETRAINED, TOY_VIT, default_num_workers
 from zeroi2v.utils import validate as V
 from zeroi2v.utils.errors import ArgumentParser, UserError
-from zeroi2v.utils.validate import check_field_types
 from zeroi2v.methods.table import METHODS, check_method
 
 
@@ -168,8 +166,7 @@ _RENAMED = {"model_kwargs": "timm_kwargs", "workers": "num_workers", "split": "f
             "batch_size": "batch_per_process"}
 _INVERTED = {"throughput": "no_throughput", "progress": "no_progress"}
 _NOT_REPLAYED = {"resume", "config", "list_recipes"}
-_WRITTEN = {"world_size", "num_classes", "train_videos", "test_videos"}  # config.json extras (zeroi2v.train.run)
-_CONFIG_KEYS = {f.name for f in dataclasses.fields(TrainConfig)} | set(_RENAMED) | set(_INVERTED) | _NOT_REPLAYED | _WRITTEN
+_EXTRA = {*_RENAMED, *_INVERTED, *_NOT_REPLAYED, "world_size", "num_classes", "train_videos", "test_videos"}
 
 
 def replay_values(path: str) -> dict:
@@ -186,16 +183,7 @@ def replay_values(path: str) -> dict:
         obj = obj["config"]  # a result record: its config
     if not isinstance(obj, dict) or "dataset" not in obj:
         raise UserError(f"--config {path} is not a zeroi2v.train config.json (no 'dataset'); pass a run's config.json")
-    foreign = sorted(set(obj) - _CONFIG_KEYS)
-    if foreign:
-        raise UserError(f"--config {path} is not a zeroi2v.train config.json (field(s) {', '.join(foreign[:4])} "
-                        f"belong to another program, e.g. fewshot.run); pass a zeroi2v.train run's config.json")
-    if isinstance(obj.get("timm_kwargs"), str):  # the JSON text of the flag
-        try:
-            obj = {**obj, "timm_kwargs": json.loads(obj["timm_kwargs"])}
-        except json.JSONDecodeError:
-            pass
-    check_field_types(TrainConfig, obj, where=f"--config {path}")  # "epochs": "5" -> one line
+    obj = V.check_config_fields(TrainConfig, obj, where=f"--config {path}", also=_EXTRA)  # fewshot.run's, "epochs": "5"
     dests = {a.dest for a in build_parser()._actions}
     out = {}
     for key, value in obj.items():
@@ -360,9 +348,7 @@ def resolve_config(args: argparse.Namespace, *, out: str) -> TrainConfig:
     if out_path.exists() and not out_path.is_dir():
         raise UserError(f"--out {out} is a file; pass a folder for the run (it is created if missing)")
     size = args.size or V.input_size(timm_kwargs) or d.size or toy_frame_size(args.data_root)  # the model's size
-    V.check_int("--size", size, 8, V.MAX_SIZE)
-    V.check_int("--frames", args.frames, 1, V.MAX_FRAMES)
-    V.check_seed("--seed", args.seed)
+    V.check_bounds(size=size, frames=args.frames, seed=args.seed)
     return TrainConfig(
         dataset=args.dataset, out=out, data_root=args.data_root, split=split, backbone=backbone,
         pretrained=pretrained, frames=args.frames or d.frames, size=size, timm_kwargs=timm_kwargs,

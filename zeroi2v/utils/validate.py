@@ -6,6 +6,7 @@ the programs call them while building their config, before anything runs or is w
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import types
 import typing
@@ -67,6 +68,41 @@ def check_field_types(cls: type, values: Mapping[str, Any], *, where: str) -> No
                             f"expected {_type_name(hints[f.name])}; fix the value")
 
 
+def check_config_fields(cls: type, values: Mapping[str, Any], *, where: str, also: set[str] | frozenset = frozenset()) -> dict:
+    """A saved config of the dataclass `cls`: a key that is neither a field nor in `also` means another
+    program's config (one line naming it); each field has its type (`check_field_types`). A dict field
+    given as JSON text is parsed. Returns the values."""
+    fields = {f.name for f in dataclasses.fields(cls)}
+    foreign = sorted(set(values) - fields - set(also))
+    if foreign:
+        raise UserError(f"{where} is a config of another program (field(s) {', '.join(foreign[:4])} are not this "
+                        f"program's: e.g. a fewshot.run config.json given to zeroi2v.train); pass a config.json "
+                        f"this program wrote")
+    hints = typing.get_type_hints(cls)
+    out = dict(values)
+    for k, v in values.items():
+        if k in fields and isinstance(v, str) and _matches({}, hints[k]) and v.lstrip().startswith("{"):
+            try:
+                out[k] = json.loads(v)
+            except ValueError:
+                pass
+    check_field_types(cls, out, where=where)
+    return out
+
+
+BOUNDS = {"seed": (0, MAX_SEED, "seeds are 64-bit (offset per process and stage)"),
+          "episodes": (1, MAX_EPISODES, "the paper evaluates 10,000"), "frames": (1, MAX_FRAMES, ""),
+          "size": (1, MAX_SIZE, "pixels per side")}
+
+
+def check_bounds(**values: Any) -> None:
+    """Each of seed / episodes / frames / size (by keyword, None: not set) within `BOUNDS`; one line
+    naming `--<keyword>`."""
+    for name, value in values.items():
+        lo, hi, why = BOUNDS[name]
+        check_int(f"--{name}", value, lo, hi, why=why)
+
+
 def check_int(flag: str, value: Any, lo: int, hi: int, *, why: str = "") -> None:
     """An integer in [lo, hi] (None: not set, nothing to check)."""
     if value is None:
@@ -76,7 +112,7 @@ def check_int(flag: str, value: Any, lo: int, hi: int, *, why: str = "") -> None
 
 
 def check_seed(flag: str, seed: Any) -> None:
-    check_int(flag, seed, 0, MAX_SEED, why="seeds are 64-bit (offset per process and stage)")
+    check_int(flag, seed, 0, MAX_SEED, why=BOUNDS["seed"][2])
 
 
 def _finite_json(value: Any, path: str) -> str | None:
