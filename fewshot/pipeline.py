@@ -303,7 +303,7 @@ def record_identity(plan: Plan, s: MethodState) -> dict:
     model = dict(backbone=cfg.backbone, timm_kwargs=cfg.timm_kwargs, frames=cfg.frames,
                  stdha=list(s.model.stdha_offsets), pretrained_sha256=plan.pretrained_sha, adapters=s.adapters)
     adaptation = s.result.model_info["adaptation"]
-    settings = dict(view=dataclasses.asdict(plan.view), protocols=list(cfg.protocols),
+    settings = dict(view=dataclasses.asdict(plan.view),
                     adaptation={k: v for k, v in (adaptation or {}).items() if k not in ("seed", "num_workers")}
                     if s.adapted else None)
     return dict(plan.data, model_sha256=sha256_json(model), settings_sha256=sha256_json(settings))
