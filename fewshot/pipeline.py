@@ -116,9 +116,7 @@ def run_stages(cfg) -> list[tuple[Path, dict]]:
     test_items = [fs.items[e.video_id] for e in fs.splits["test"]]
     n_base = len({it.label for it in train_items})
     model_kw, adapt_kw = R.adaptation(cfg, [n for _, n in sorted({(it.label, it.class_name) for it in train_items})])
-    acfg = AdaptConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, accum=cfg.accum, lr=cfg.lr,
-                       num_workers=cfg.num_workers, seed=cfg.seed,
-                       ways=min(cfg.ways, len({it.label for it in val_items})), **adapt_kw)
+    acfg = AdaptConfig(ways=min(cfg.ways, len({it.label for it in val_items})), **adapt_kw)
     adapted_methods = [m for m in cfg.methods if m != "frozen"]
     val_eps = sample_episode_set(fs.splits["val"], acfg.ways, acfg.shots, 1, acfg.val_episodes, cfg.seed + 1,
                                  source=f"{cfg.dataset} val") if adapted_methods else []  # select the epoch
@@ -138,7 +136,7 @@ def run_stages(cfg) -> list[tuple[Path, dict]]:
                         f"the {D.get_world_size()} processes; pass a multiple of {D.get_world_size()}")
     if cfg.resume:  # an unreadable or foreign adaptation checkpoint: one line, nothing under --out rewritten
         for method in adapted_methods:
-            check_adapt_resume(out / method, cfg=acfg, amp=cfg.amp, train_items=train_items, val_items=val_items,
+            check_adapt_resume(out / method, cfg=acfg, train_items=train_items, val_items=val_items,
                                identity=identity(method))
     commit(cfg, out, sets)  # every check passed: the first write under --out
     if adapted_methods:
@@ -156,14 +154,14 @@ def run_stages(cfg) -> list[tuple[Path, dict]]:
                             **(model_kw if adapted else {}))
         params = zeroi2v.count_params(model)
         adapters = dict(model.adapter_config) if adapted else None  # the trained adapters (merged away below)
-        diff = None
+        diff = state = None
         if adapted:
             log.info("[%s] stage a: adapting on %d base-class videos (%d classes), %d epochs", method,
                      len(train_items), n_base, cfg.epochs)
             tracker = Tracker(out / method, tensorboard=cfg.tensorboard, wandb_project=cfg.wandb,
                               run_name=f"{out.name}-{method}", config=dataclasses.asdict(cfg))  # metrics.csv too
             try:
-                adapt(model, train_items=train_items, val_items=val_items, val_episodes=val_eps, view=view,
+                state = adapt(model, train_items=train_items, val_items=val_items, val_episodes=val_eps, view=view,
                       cfg=acfg, out_dir=out / method, device=cfg.device, resume=cfg.resume,
                       identity=identity(method, stdha=list(model.stdha_offsets), pretrained_sha256=pretrained_sha),
                       on_error=cfg.on_error, amp=cfg.amp, tracker=tracker)
@@ -185,7 +183,7 @@ def run_stages(cfg) -> list[tuple[Path, dict]]:
         info = dict(stdha=model.stdha_offsets, adapters=adapters,
                     params_total=params["total"], params_trainable=params["trainable"] if adapted else 0,
                     merge_max_abs_diff=diff and diff["max_abs"], merge_max_rel_diff=diff and diff["max_rel"],
-                    world_size=D.get_world_size(),
+                    world_size=D.get_world_size(), **R.trained_fields(acfg, state),
                     adaptation=dict(dataclasses.asdict(acfg), **model_kw, **clip_key) if adapted else None)
         result = MethodResult(method, feats, row_of, info, seconds, stats, str(path))
         written += evaluate_method(cfg, out, sets, result, pretrained=pretrained, pretrained_sha=pretrained_sha)

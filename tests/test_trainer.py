@@ -58,7 +58,7 @@ def test_rng_state_roundtrips_through_weights_only(tmp_path):
 
 
 def test_resume_is_exact_and_select_max_keeps_the_best_epoch(tmp_path):
-    cfg = FitConfig(**{**CFG.__dict__, "select": "max"})
+    cfg = FitConfig(**{**CFG.__dict__, "keep": "best"})
     metric = iter([0.5, 0.9, 0.7, 0.8] * 2)
     full = Net()
     s_full = fit(full, Clips(), cfg, out_dir=tmp_path / "a", device="cpu", identity=dict(name="net"),

@@ -5,10 +5,11 @@ holds a per-dataset default. Few-shot datasets map onto the row of the videos th
 (`defaults_for`): ssv2_full/ssv2_small -> ssv2, kinetics100 -> k400.
 
 Real datasets follow the original ZeroI2V recipe (AdamW 3e-4, head dropout 0.5, adapter dropout
-0.1, adapter scale 0.5). The toy row is the demo's small recipe, shared by the few-shot demo and
-`zeroi2v.train --dataset toy`: the tiny toy ViT learns only without dropout, at a higher rate, with
-adapter scale 1; toy classes are directions (left/right, cw/ccw), so clips are never mirrored; its
-decoded frames are small enough to keep in memory.
+0.1, adapter scale 0.5). The toy row's training values are the "toy" recipe's
+(zeroi2v.settings.recipes, the one place that holds them; its few-shot changes in FEWSHOT_CHANGES):
+the tiny toy ViT learns only without dropout, at a higher rate, with adapter scale 1; toy classes are
+directions (left/right, cw/ccw), so clips are never mirrored; its decoded frames are small enough
+to keep in memory.
 
 Importing this module does not import torch.
 """
@@ -16,6 +17,8 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, replace
+
+from zeroi2v.settings.recipes import FEWSHOT_CHANGES, RECIPES
 
 TOY_BACKBONE = "vit_tiny_patch16_224"
 TOY_VIT = dict(img_size=64, patch_size=16, embed_dim=96, depth=4, num_heads=6)  # 17 tokens per frame
@@ -39,7 +42,7 @@ class DatasetDefaults:
     frames: int = 8
     size: int | None = 224
     test_views: str = "1x3"  # CLIPSxCROPS at test time (zeroi2v.train)
-    sampling: str = "uniform"  # "uniform" (TSN segments) or "dense" (consecutive frames at `interval`)
+    sampling: str = "uniform"  # zeroi2v.data.sampling: "uniform" | "dense" (frames at `interval`) | "tsn"
     interval: int | None = None
     test_split: str = "test"  # the split zeroi2v.train evaluates on
     stdha: str = "default"  # STDHA offset spec (zeroi2v.model.stdha)
@@ -52,23 +55,28 @@ class DatasetDefaults:
     adapter_dropout: float = 0.1
     adapter_scale: float = 0.5
     flip: bool = True  # horizontal flip in training (SSv2: with its left/right label map)
-    crop_scale: tuple[float, float] = (0.25, 1.0)  # RandomResizedCrop area range in training
+    crop_area: tuple[float, float] = (0.25, 1.0)  # RandomResizedCrop area range in training
     keep_decoded: bool = False  # decode every training video once and keep it in memory
     # loader workers' output (zeroi2v.settings.defaults.LOADERS): uint8 clips normalised on the device, uint8 resize
     loader: str = "uint8+fast"
-    select: str = "val"  # few-shot adaptation: keep the epoch with the best val accuracy ("val") or the last
+    keep: str = "best"  # few-shot adaptation: keep the epoch with the best val accuracy ("best") or the "last"
     adapt_epochs: int = 10  # few-shot adaptation on the base classes
     adapt_batch_size: int = 8
     adapt_warmup_epochs: float = 1.0
 
 
 _REAL = DatasetDefaults()
+_TOY, _TOY_FS = RECIPES["toy"], FEWSHOT_CHANGES["toy"]
 DATASET_DEFAULTS: dict[str, DatasetDefaults] = {
     # the toy's six val classes stay at chance for every method and epoch (measured), so selecting the
-    # epoch on them would pick one at random: the last epoch is kept
-    "toy": DatasetDefaults(reader="toy", size=None, test_views="1x1", epochs=20, batch_size=16, lr=2e-3,
-                           head_dropout=0.0, adapter_dropout=0.0, adapter_scale=1.0, flip=False,
-                           crop_scale=(0.6, 1.0), keep_decoded=True, select="last", adapt_epochs=30,
+    # epoch on them would pick one at random: the last epoch is kept (the toy recipe's keep)
+    "toy": DatasetDefaults(reader="toy", size=_TOY.size, test_views=_TOY.test_views, sampling=_TOY.sampling,
+                           epochs=_TOY.epochs, batch_size=_TOY.batch_per_gpu, lr=_TOY.lr,
+                           weight_decay=_TOY.weight_decay, warmup_epochs=_TOY.warmup_epochs,
+                           head_dropout=_TOY.head_dropout, adapter_dropout=_TOY.adapter_dropout,
+                           adapter_scale=_TOY.adapter_scale, flip=_TOY.flip > 0, crop_area=_TOY.crop_area,
+                           keep_decoded=True, keep=_TOY.keep, adapt_epochs=_TOY_FS["epochs"],
+                           adapt_batch_size=_TOY_FS["batch_per_gpu"], adapt_warmup_epochs=_TOY_FS["warmup_epochs"],
                            loader="float32"),
     "hmdb51": replace(_REAL, reader="hmdb51"),
     "ucf101": replace(_REAL, reader="ucf101"),

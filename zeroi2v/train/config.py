@@ -85,6 +85,9 @@ class TrainConfig:
     randaugment_after_flip: bool = False  # the original SSv2 order: crop -> flip -> RandAugment
     short_side: int | None = None
     flip: float | None = None
+    keep: str = "last"  # the tested epoch: "best" (validated each epoch) | "last"
+    init: str = "torch"  # head and adapter init (zeroi2v.create_model): "original" | "torch"
+    iters_per_step: int = 1  # the recipe's iterations per optimizer step of its schedule (accumulative_counts)
 
     @property
     def reader(self) -> str:
@@ -150,8 +153,10 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
     a("--adapter-dropout", type=float, default=None, help="default 0.1 (toy 0)")
     a("--adapter-scale", type=float, default=None, help="adapter output scale (default 0.5; toy 1)")
     a("--clip-grad", type=float, default=None, help="max gradient norm > 0 (default: no clipping)")
-    a("--amp", default=None, help="auto (bf16 on CUDA if supported, else fp16; none on CPU), bf16, fp16, none")
-    a("--sampling", default=None, help="uniform (TSN segments) or dense (default per dataset; k400: dense)")
+    a("--amp", default=None, help="CUDA precision: auto or fp16 (float16 + loss scaling, the originals' "
+                                  "AmpOptimWrapper), bf16, none (float32); CPU: float32 (default: the recipe's)")
+    a("--sampling", default=None, help="uniform (mmaction2 UniformSample), dense (SampleFrames) or tsn (TSN "
+                                      "segments; toy) (default: the recipe's; k400: dense)")
     a("--interval", type=int, default=None, help="frame interval for dense sampling (k400 default 16)")
     a("--test-views", default=None, help="CLIPSxCROPS, e.g. 1x3 (default per dataset: toy 1x1, ssv2 2x3, else 1x3)")
     a("--train-subset", default=None, help="kshot:K:FOLD trains on the all-way K-shot list <reader>_k<K>_fold<F>.txt")
@@ -324,8 +329,8 @@ def resolve_config(args: argparse.Namespace, *, out: str) -> TrainConfig:
     if on_error not in ("error", "skip"):
         raise UserError(f"--on-error {on_error!r}: use error or skip")
     sampling = args.sampling or d.sampling
-    if sampling not in ("uniform", "dense"):
-        raise UserError(f"--sampling {sampling!r}: use uniform or dense")
+    if sampling not in ("uniform", "dense", "tsn"):
+        raise UserError(f"--sampling {sampling!r}: use uniform, dense or tsn")
     interval = args.interval if args.interval is not None else (d.interval if sampling == "dense" else None)
     if sampling == "dense" and interval is None:
         raise UserError("--sampling dense needs --interval (e.g. 16 for 8x16)")
