@@ -330,8 +330,30 @@ def _fmt(value) -> str:
     return str(value).replace("|", "\\|")
 
 
+def schedule_text(recipe: Recipe) -> str:
+    """The lr schedule in words (what zeroi2v.training.optim runs for this recipe)."""
+    if recipe.trainer_schedule == "cosine_epoch":
+        return (f"LinearLR {recipe.warmup_start:g}->1 over {recipe.warmup_epochs:g} ep (per iter) x cosine per epoch, "
+                f"both from epoch 0")
+    start = f"from {recipe.warmup_start:g}" if recipe.warmup_start else "from 0"
+    return f"warm-up {recipe.warmup_epochs:g} ep {start}, then cosine per step"
+
+
+def recipe_summary_markdown() -> str:
+    """One row per recipe: global batch (per GPU x GPUs x accumulation), lr at it, schedule, tested checkpoint."""
+    rows = ["| recipe | global batch | lr | schedule | tested checkpoint | precision (CUDA) |",
+            "| --- | --- | --- | --- | --- | --- |"]
+    for r in RECIPES.values():
+        batch = (f"{r.global_batch} = {r.batch_per_gpu} x {GPUS} x {r.accumulation}" if r.source
+                 else f"{r.global_batch}")
+        keep = "best val epoch (save_best)" if r.keep == "best" else "last epoch"
+        amp = "fp16 + loss scaling" if r.amp in ("fp16", "auto") else r.amp
+        rows.append(f"| `{r.name}` | {batch} | {r.lr_for():g} | {schedule_text(r)} | {keep} | {amp} |")
+    return "\n".join(rows) + "\n"
+
+
 def recipe_table_markdown() -> str:
-    """The README's recipe table: one row per field, one column per recipe."""
+    """The recipe table: one row per field, one column per recipe."""
     names = list(RECIPES)
     rows = [["field", *[f"`{n}`" for n in names]], ["---"] * (len(names) + 1)]
     rows.append(["config file", *[f"`{RECIPES[n].source.rsplit('/', 1)[-1]}`" if RECIPES[n].source else "(suite demo)"
