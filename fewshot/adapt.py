@@ -40,7 +40,7 @@ class AdaptConfig:
 
     train: TrainSettings = TrainSettings(epochs=_REAL.adapt_epochs, batch_size=_REAL.adapt_batch_size, lr=_REAL.lr,
                                          weight_decay=_REAL.weight_decay, warmup_epochs=_REAL.adapt_warmup_epochs,
-                                         keep=_REAL.keep, data_order="generator")
+                                         keep=_REAL.adapt_keep, data_order="generator")
     val_episodes: int = 1000
     ways: int = 5
     shots: int = 5

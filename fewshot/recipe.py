@@ -76,7 +76,7 @@ def train_settings(cfg):
         base = r.train_settings(epochs=cfg.epochs, batch_size=cfg.batch_size, accum=cfg.accum, lr=cfg.lr)
     else:
         base = TrainSettings(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, accum=cfg.accum,
-                             weight_decay=d.weight_decay, warmup_epochs=d.adapt_warmup_epochs, keep=d.keep)
+                             weight_decay=d.weight_decay, warmup_epochs=d.adapt_warmup_epochs, keep=d.adapt_keep)
     # "generator": one global order for any number of processes (the few-shot batch is global)
     return dataclasses.replace(base, amp=cfg.amp, seed=cfg.seed, num_workers=cfg.num_workers, data_order="generator")
 

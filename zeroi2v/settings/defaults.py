@@ -59,7 +59,7 @@ class DatasetDefaults:
     keep_decoded: bool = False  # decode every training video once and keep it in memory
     # loader workers' output (zeroi2v.settings.defaults.LOADERS): uint8 clips normalised on the device, uint8 resize
     loader: str = "uint8+fast"
-    keep: str = "best"  # few-shot adaptation: keep the epoch with the best val accuracy ("best") or the "last"
+    adapt_keep: str = "best"  # few-shot adaptation: keep the epoch with the best val accuracy ("best") or the "last"
     adapt_epochs: int = 10  # few-shot adaptation on the base classes
     adapt_batch_size: int = 8
     adapt_warmup_epochs: float = 1.0
@@ -75,7 +75,7 @@ DATASET_DEFAULTS: dict[str, DatasetDefaults] = {
                            weight_decay=_TOY.weight_decay, warmup_epochs=_TOY.warmup_epochs,
                            head_dropout=_TOY.head_dropout, adapter_dropout=_TOY.adapter_dropout,
                            adapter_scale=_TOY.adapter_scale, flip=_TOY.flip > 0, crop_area=_TOY.crop_area,
-                           keep_decoded=True, keep=_TOY.keep, adapt_epochs=_TOY_FS["epochs"],
+                           keep_decoded=True, adapt_keep=_TOY.keep, adapt_epochs=_TOY_FS["epochs"],
                            adapt_batch_size=_TOY_FS["batch_per_gpu"], adapt_warmup_epochs=_TOY_FS["warmup_epochs"],
                            loader="float32"),
     "hmdb51": replace(_REAL, reader="hmdb51"),
