@@ -57,7 +57,7 @@ def test_rng_state_roundtrips_through_weights_only(tmp_path):
     assert (random.random(), np.random.rand(), torch.rand(1).item()) == expect
 
 
-def test_resume_is_exact_and_select_max_keeps_the_best_epoch(tmp_path):
+def test_resume_is_exact_and_keep_best_keeps_the_best_epoch(tmp_path):
     cfg = FitConfig(**{**CFG.__dict__, "keep": "best"})
     metric = iter([0.5, 0.9, 0.7, 0.8] * 2)
     full = Net()
@@ -81,6 +81,9 @@ def test_resume_is_exact_and_select_max_keeps_the_best_epoch(tmp_path):
     assert torch.equal(full.fc.weight, again.fc.weight)
     # kept: epoch 2 (metric 0.9), loaded into the model
     assert s_full["best_epoch"] == 2 and s_full["best_metric"] == 0.9
+    # the best-so-far epoch (2, before the interruption at 3) survives the resume, and so do its weights
+    assert (s_part["best_epoch"], s_part["best_metric"]) == (2, 0.9)
+    assert (tmp_path / "b" / "best.pt").read_bytes() == (tmp_path / "a" / "best.pt").read_bytes()
     best = torch.load(tmp_path / "a" / "best.pt", weights_only=True)["model"]
     assert torch.equal(full.fc.weight, best["fc.weight"])
     last = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)["model"]
