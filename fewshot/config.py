@@ -128,10 +128,10 @@ def build_parser() -> ArgumentParser:
                                      "batch is global, split evenly over the processes (default: the recipe's batch "
                                      "per GPU x processes, at most its global batch; toy 8)")
     a("--accum", type=int, help="micro-batches per optimizer step (default: the recipe's global batch / "
-                                "--batch-size, e.g. 64 / 4 = 16 on SSv2; toy 1)")
+                                "--batch-size, e.g. 32 / 4 = 8 on SSv2; toy 1)")
     a("--batch", dest="batch_size", type=int, help=argparse.SUPPRESS)  # old spelling (zeroi2v.train)
     a("--lr", type=_finite, help="adaptation peak learning rate, > 0 (0 is refused) (default: the recipe's at the "
-                                 "global batch: 2e-3 on toy, 3e-4 for the originals at 64)")
+                                 "global batch: 2e-3 on toy, 3e-4 for most originals, 1.5e-4 for ViT-L 32x4/SSv2)")
     a("--num-workers", type=int, help="DataLoader worker processes; 0 loads in the main process (default: 0 on "
                                       "toy, whose frames are kept decoded in memory; min(8, cores per process - 1) "
                                       "otherwise)")
