@@ -51,7 +51,7 @@ class RunConfig:
     num_workers: int | None = None  # None -> 0 on toy (frames kept decoded), else min(8, cores - 1)
     loader: str | None = None  # None -> the dataset's: uint8+fast on real data, float32 on toy
     device: str = "auto"  # auto: cuda when torch sees a GPU, else cpu
-    amp: str = "auto"  # auto: bf16 on CUDA where supported, else fp16; none on CPU
+    amp: str = "auto"  # auto: fp16 + loss scaling on CUDA (the originals' AmpOptimWrapper); fp32 on CPU
     on_error: str = "error"
     cache_dir: str | None = None  # None -> $ZEROI2V_CACHE or ~/.cache/zeroi2v
     verify_cache: bool = False  # also hash every test video's bytes before reusing its cached features
@@ -141,7 +141,8 @@ def build_parser() -> ArgumentParser:
                                               "resized in uint8, within one grey level: the fast path) (default: "
                                               "uint8+fast on real data, float32 on toy)")
     a("--device", help="auto (GPU if available), cpu, cuda, cuda:1, ... (default: auto)")
-    a("--amp", choices=AMP, help="mixed precision on CUDA: auto = bf16 where supported, else fp16; none on CPU "
+    a("--amp", choices=AMP, help="precision on CUDA: auto = fp16 = float16 with loss scaling (the originals' "
+                                 "AmpOptimWrapper), bf16 only when asked, none = float32; CPU: float32 "
                                  "(default: auto)")
     a("--on-error", choices=("error", "skip"), help="unreadable/missing videos: stop, or skip them (no "
                                                     "features; episodes needing them are dropped) (default: error)")

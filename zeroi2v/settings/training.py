@@ -41,7 +41,7 @@ class TrainSettings:
     accum: int = 1  # micro-batches per optimizer step
     label_smoothing: float = 0.0
     clip_grad: float | None = None
-    amp: str = "auto"  # auto (bf16 on CUDA if supported, else fp16; none on CPU) | bf16 | fp16 | none
+    amp: str = "auto"  # CUDA: auto = fp16 (+ loss scaling) | bf16 | none (float32); CPU: float32 always
     keep: str = "last"  # "last": the last epoch; "best": the epoch with the highest epoch-end val_metric
     seed: int = 0
     num_workers: int = 0
