@@ -28,6 +28,7 @@ import pandas as pd
 
 from . import aggregate as agg
 from . import compare as cmp
+from . import notes
 from . import records as rec
 
 
@@ -139,24 +140,6 @@ FEWSHOT_NOTE = (
 )
 
 
-NOTHING_MARK = " (!)"
-NOTHING_NOTE = ("(!) the kept epoch's train accuracy was not clearly above chance (binomial test, p >= 0.01): the "
-                "adapted model may have learned nothing (the record's learning_warning names causes and flags).")
-
-
-def _warned(records) -> bool:
-    """Whether any record (dicts) carries a learning warning (zeroi2v.training.learned)."""
-    return any(isinstance(r.get("learning_warning"), str) and r.get("learning_warning") for r in records)
-
-
-def _tested_note(rows: list[tuple[str, Any, Any, Any]]) -> str | None:
-    """'Tested checkpoint' footnote from (label, keep, tested_epoch, epochs) of each row (None: not recorded)."""
-    parts = [f"{label}: epoch {int(ep)}" + (f" of {int(n)}" if n == n and n is not None else "") + f" ({keep})"
-             for label, keep, ep, n in rows if isinstance(keep, str) and ep == ep and ep is not None]
-    return ("Tested checkpoint (best = the best validated epoch, as the originals' save_best; last = the last "
-            "epoch): " + "; ".join(parts) + ".") if parts else None
-
-
 def fewshot_frame(df: pd.DataFrame) -> pd.DataFrame:
     """Few-shot rows only, with integer ways/shots (mixed kinds make these columns float)."""
     if df.empty:
@@ -208,9 +191,7 @@ def fewshot_table(df: pd.DataFrame) -> Table | None:
         i = cmp.significant_best([cells[col][k].entry() for k in keys])
         best[col] = None if i is None else keys[i]
     for row in _fs_rows(cells):
-        warned = _warned([r for col in columns for r in (cells[col][row].records if row in cells[col] else [])])
-        if warned and NOTHING_NOTE not in table.footnotes:
-            table.footnotes.append(NOTHING_NOTE)
+        rows_records = [r for col in columns for r in (cells[col][row].records if row in cells[col] else [])]
         out = []
         for col in columns:
             cell = cells[col].get(row)
@@ -221,7 +202,8 @@ def fewshot_table(df: pd.DataFrame) -> Table | None:
             out.append(Cell(mean=iv.mean, half_width=iv.half_width, n=iv.n,
                             n_seeds=cell.n_runs if cell.n_runs > 1 else None,
                             bold=best[col] == row))
-        table.rows.append(((_fs_label(row, show_backbone=show_bb, sha=sha) + (NOTHING_MARK if warned else ""),), out))
+        table.rows.append(((notes.mark(_fs_label(row, show_backbone=show_bb, sha=sha), rows_records, table.footnotes),),
+                           out))
     return table
 
 
@@ -357,13 +339,10 @@ def full_table(df: pd.DataFrame) -> Table | None:
                 Cell(text=_fmt_num(last.get("params_new"), scale=1e6)),
             ]
             label = _variant_label(row, show_backbone=show_bb)
-            warned = _warned(sel.to_dict("records"))
-            if warned and NOTHING_NOTE not in table.footnotes:
-                table.footnotes.append(NOTHING_NOTE)
             config = last.get("config") if isinstance(last.get("config"), dict) else {}
             tested.append((f"{dataset} {label}", last.get("keep"), last.get("tested_epoch"), config.get("epochs")))
-            table.rows.append(((str(dataset), label + (NOTHING_MARK if warned else "")), cells))
-    note = _tested_note(tested)
+            table.rows.append(((str(dataset), notes.mark(label, sel.to_dict("records"), table.footnotes)), cells))
+    note = notes.tested_note(tested)
     if note:
         table.footnotes.append(note)
     return table

@@ -40,8 +40,9 @@ def test_unset_fields_are_none_and_resolve_from_the_recipe(tmp_path):
                         str(tmp_path / "e")])
     assert (large.recipe, large.frames, large.batch_size, large.accum) == ("clip_l14_ssv2_u32", 32, 2, 16)
     assert large.lr == pytest.approx(1.5e-4)  # auto_scale_lr: 3e-4 x (8 x 2) / 32
-    d = zd.defaults_for("list")  # no recipe for your own videos, or with --recipe none: the defaults row
+    # no recipe for your own videos, or with --recipe none: the dataset's defaults row
     for argv in (["--dataset", "list"], ["--dataset", "hmdb51", "--recipe", "none"]):
+        d = zd.defaults_for(argv[1])
         c = parse_args([*argv, "--out", str(tmp_path / "f")])
         assert (c.recipe in (None, "none"), c.frames, c.stdha, c.epochs, c.batch_size, c.accum, c.lr) == (
             True, d.frames, d.stdha, d.adapt_epochs, d.adapt_batch_size, 1, d.lr)
