@@ -3,7 +3,7 @@
     prepare                   every check on the inputs; nothing written           -> Plan
     commit                    config.json, run.log, the sampled episode sets       (first write)
     per method, METHOD_STAGES:
-      adapt     model, base/val videos -> trained adapters  resume: <out>/<method>/last.pt, keyed on
+      adapt     model, base/val videos -> trained adapters  resume: <out>/<method>/checkpoint.pt, keyed on
                                                               `Plan.resume_identity` (settings, model,
                                                               the train/val list contents)
       merge     adapted model -> merged model (export)      rewritten each run (cheap, deterministic)
@@ -183,7 +183,7 @@ def prepare(cfg) -> Plan:
     dc = zeroi2v.data_config(probe)
     cfg = dataclasses.replace(cfg, size=cfg.size or probe.backbone.patch_embed.img_size[0])  # the model's size
     view = ViewConfig(num_frames=cfg.frames, size=cfg.size, mean=dc["mean"], std=dc["std"], loader=cfg.loader,
-                      **R.view_settings(cfg))
+                      decoder=cfg.decoder, **R.view_settings(cfg))
     plan = Plan(cfg=cfg, out=out, fs=fs, sets=sets, train_items=train_items, val_items=val_items,
                 test_items=test_items, n_base=n_base, model_kw=model_kw, acfg=acfg, val_eps=val_eps, view=view,
                 clip_key=dict(size=view.size, sampling=view.sampling, interval=view.interval, loader=cfg.loader),

@@ -110,7 +110,7 @@ def test_fewshot_run_adapts_with_the_recipe(recipe, tmp_path, capsys):
     assert "learning_warning" in rec  # the binomial check ran (a 1-epoch tiny run: may well warn)
     assert (a["head_dropout"], a["adapter_scale"], a["sampling"], a["loader"]) == (0.5, 1.0, "uniform", "uint8+fast")
     assert rec["adapters"]["scale"] == 1.0 and rec["stdha"] == [-1, 1, -2, 2] and rec["config"]["recipe"] == recipe
-    ck = load_state(out / "zeroi2v" / "last.pt")  # what the one trainer and the training data actually ran
+    ck = load_state(out / "zeroi2v" / "checkpoint.pt")  # what the one trainer and the training data actually ran
     assert (ck["config"]["label_smoothing"], ck["config"]["accum"], ck["config"]["bias_decay"]) == (0.1, 2, True)
     assert ck["config"]["schedule"] == "cosine_epoch" and ck["config"]["warmup_start"] == 0.1
     key = ck["identity"]["adapt"]

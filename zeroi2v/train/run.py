@@ -21,7 +21,9 @@ import torch
 from zeroi2v.training import distributed as D
 from zeroi2v.training import engine
 from zeroi2v.training.checkpoint_state import disk_errors, seed_everything
+from zeroi2v.settings import flags
 from zeroi2v.settings.defaults import TOY_PRETRAINED
+from zeroi2v.settings.runfolder import CHECKPOINT, check_run_folder, default_run_folder, is_nonempty_dir
 from zeroi2v.utils.errors import UserError
 from zeroi2v.utils.io import atomic_write_json, sha256_file, sha256_json
 from zeroi2v.methods.table import method_model_kwargs
@@ -32,10 +34,6 @@ from zeroi2v.train.export import evaluate_merge_export
 
 MODEL_ERRORS = (ValueError, TypeError, RuntimeError, IndexError, KeyError, AssertionError, AttributeError,
                 ZeroDivisionError)
-
-
-def default_out(dataset: str, method: str) -> str:
-    return str(Path("runs") / "full" / f"{dataset}_{method}_{time.strftime('%Y%m%d-%H%M%S')}")
 
 
 def build_model(cfg: TrainConfig, num_classes: int, *, pretrained: str | None = None):
@@ -157,7 +155,7 @@ def prepare(args: argparse.Namespace, info: D.DistInfo) -> Run:
     settings, the model flags, optional packages; nothing written (the toy ViT is cached)."""
     if args.resume and not args.out:
         raise UserError("--resume needs --out DIR, the folder of the run to continue")
-    out = D.broadcast_object(args.out or default_out(args.dataset or "run", args.method or "zeroi2v"))
+    out = D.broadcast_object(args.out or default_run_folder("train", args.dataset))
     if args.dataset == "toy" and info.world_size > 1:  # rank 0 generates the toy data first, if needed
         if info.is_main:
             from zeroi2v import data
@@ -167,7 +165,7 @@ def prepare(args: argparse.Namespace, info: D.DistInfo) -> Run:
     warmup_given = args.warmup_epochs is not None  # on the command line or replayed by --config
     cfg = resolve_config(args, out=out)
     r = Run(cfg=cfg, info=info, out=Path(cfg.out))
-    ckpt_path = r.out / "checkpoint.pt"
+    ckpt_path = r.out / CHECKPOINT
     if ckpt_path.exists() and not cfg.resume:
         raise UserError(f"{ckpt_path} exists; pass --resume to continue that run or choose another --out")
     if cfg.resume and ckpt_path.is_file():  # an unreadable checkpoint or other settings: one line before any work
@@ -192,6 +190,9 @@ def prepare(args: argparse.Namespace, info: D.DistInfo) -> Run:
         require_tensorboard()  # a missing optional package: one line before anything runs
     if cfg.wandb:
         require_wandb()
+    # the settings are good: an earlier run's folder is not written into (rank 0 looks, before any rank writes)
+    check_run_folder(out, resume=cfg.resume, nonempty=D.broadcast_object(is_nonempty_dir(out)))
+    flags.emit_notes()  # old spellings: one note each, once the settings are accepted
     if cfg.deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True)
