@@ -89,8 +89,9 @@ def build_parser() -> ArgumentParser:
 
 class _ListRecipes(argparse.Action):
     def __call__(self, parser, namespace, values, option_string=None):
-        from zeroi2v.settings.recipes import FEWSHOT_CHANGES, recipe_table_markdown
+        from zeroi2v.settings.recipes import FEWSHOT_CHANGES, recipe_summary_markdown, recipe_table_markdown
 
+        print(recipe_summary_markdown())
         print(recipe_table_markdown())
         print("fewshot.run changes: " + "; ".join(f"{k}: {v}" for k, v in FEWSHOT_CHANGES.items()))
         parser.exit()
