@@ -23,7 +23,7 @@ from pathlib import Path
 
 from zeroi2v.training import distributed as D
 from zeroi2v.utils.errors import cli
-from zeroi2v.utils.io import atomic_write_text
+from zeroi2v.utils.io import atomic_write_text, undone_if_refused
 from zeroi2v.methods.table import METHODS
 
 from .config import RunConfig, parse_args, resolve
@@ -74,12 +74,13 @@ def main(argv: list[str] | None = None) -> int:
         if info.world_size > 1:
             log.info("torchrun: %d processes (%s); this is rank %d", info.world_size, info.backend, info.rank)
         t0 = time.perf_counter()
-        if cfg.seeds is not None:
-            table = run_seeds(cfg)
-        else:
-            from .pipeline import run
+        with undone_if_refused(cfg.out, first=lambda p: p.name in ("config.json", "run.log") or "episodes" in p.parts):
+            if cfg.seeds is not None:
+                table = run_seeds(cfg)
+            else:
+                from .pipeline import run
 
-            table = run(cfg)
+                table = run(cfg)
         if info.is_main:
             print(table)
             log.info("done in %.0f s; records in %s (python -m results %s)", time.perf_counter() - t0,
