@@ -54,7 +54,7 @@ class RunConfig:
     num_workers: int | None = None  # None -> 0 on toy (frames kept decoded), else min(8, cores - 1)
     loader: str | None = None  # None -> the dataset's: uint8+fast on real data, float32 on toy
     device: str = "auto"  # auto: cuda when torch sees a GPU, else cpu
-    amp: str = "auto"  # auto: bf16 on CUDA where supported, else fp16; none on CPU
+    amp: str = "auto"  # auto: fp16 + loss scaling on CUDA (the originals' AmpOptimWrapper); fp32 on CPU
     on_error: str = "error"
     decoder: str = "auto"  # zeroi2v.data.decode: auto = the fastest installed
     cache_dir: str | None = None  # None -> $ZEROI2V_CACHE or ~/.cache/zeroi2v
@@ -90,8 +90,9 @@ def build_parser() -> ArgumentParser:
 
 class _ListRecipes(argparse.Action):
     def __call__(self, parser, namespace, values, option_string=None):
-        from zeroi2v.settings.recipes import FEWSHOT_CHANGES, recipe_table_markdown
+        from zeroi2v.settings.recipes import FEWSHOT_CHANGES, recipe_summary_markdown, recipe_table_markdown
 
+        print(recipe_summary_markdown())
         print(recipe_table_markdown())
         print("fewshot.run changes: " + "; ".join(f"{k}: {v}" for k, v in FEWSHOT_CHANGES.items()))
         parser.exit()

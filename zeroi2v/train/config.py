@@ -88,6 +88,9 @@ class TrainConfig:
     randaugment_after_flip: bool = False  # the original SSv2 order: crop -> flip -> RandAugment
     short_side: int | None = None
     flip: float | None = None
+    keep: str = "last"  # the tested epoch: "best" (validated each epoch) | "last"
+    init: str = "torch"  # head and adapter init (zeroi2v.create_model): "original" | "torch"
+    iters_per_step: int = 1  # the recipe's iterations per optimizer step of its schedule (accumulative_counts)
 
     @property
     def reader(self) -> str:
@@ -329,8 +332,8 @@ def resolve_config(args: argparse.Namespace, *, out: str) -> TrainConfig:
     if on_error not in ("error", "skip"):
         raise UserError(f"--on-error {on_error!r}: use error or skip")
     sampling = args.sampling or d.sampling
-    if sampling not in ("uniform", "dense"):
-        raise UserError(f"--sampling {sampling!r}: use uniform or dense")
+    if sampling not in ("uniform", "dense", "tsn"):
+        raise UserError(f"--sampling {sampling!r}: use uniform, dense or tsn")
     interval = args.interval if args.interval is not None else (d.interval if sampling == "dense" else None)
     if sampling == "dense" and interval is None:
         raise UserError("--sampling dense needs --interval (e.g. 16 for 8x16)")
