@@ -30,6 +30,7 @@ from zeroi2v.training import distributed as D
 from zeroi2v.training.engine import to_input
 from zeroi2v.utils.errors import UserError
 from zeroi2v.utils.io import atomic_write_json, sha256_file, sha256_json
+from zeroi2v.utils.validate import check_frame_size
 from zeroi2v.model.toyvit import PretrainConfig, cache_dir, pretrain_toy_vit
 from zeroi2v.training.tracking import Tracker
 from zeroi2v.methods.table import method_model_kwargs
@@ -182,6 +183,7 @@ def prepare(cfg) -> Plan:
                                  source=f"{cfg.dataset} val") if adapted_methods else []  # select the epoch
     dc = zeroi2v.data_config(probe)
     cfg = dataclasses.replace(cfg, size=cfg.size or probe.backbone.patch_embed.img_size[0])  # the model's size
+    check_frame_size("--size", cfg.size, probe.backbone)  # a multiple of the patch, the model's input size
     view = ViewConfig(num_frames=cfg.frames, size=cfg.size, mean=dc["mean"], std=dc["std"], loader=cfg.loader,
                       decoder=cfg.decoder, **R.view_settings(cfg))
     plan = Plan(cfg=cfg, out=out, fs=fs, sets=sets, train_items=train_items, val_items=val_items,
@@ -302,7 +304,7 @@ def record_identity(plan: Plan, s: MethodState) -> dict:
     model = dict(backbone=cfg.backbone, timm_kwargs=cfg.timm_kwargs, frames=cfg.frames,
                  stdha=list(s.model.stdha_offsets), pretrained_sha256=plan.pretrained_sha, adapters=s.adapters)
     adaptation = s.result.model_info["adaptation"]
-    settings = dict(view=dataclasses.asdict(plan.view), protocols=list(cfg.protocols),
+    settings = dict(view=dataclasses.asdict(plan.view),
                     adaptation={k: v for k, v in (adaptation or {}).items() if k not in ("seed", "num_workers")}
                     if s.adapted else None)
     return dict(plan.data, model_sha256=sha256_json(model), settings_sha256=sha256_json(settings))

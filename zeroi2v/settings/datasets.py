@@ -14,7 +14,16 @@ defaults an unset flag takes (`zeroi2v.settings.defaults.DatasetDefaults`: frame
 views, sampling, ...).
 
 Adding a dataset = a reader module (layout, annotations, video ids, `READER`) + one record here
-(+ its few-shot split files). `register` adds a record at run time (tests, plug-ins).
+(+ its few-shot split files). `register` adds a record at run time (tests, plug-ins). Worked example
+(tests/test_settings_datasets.py runs it through fewshot.run and zeroi2v.train):
+
+    # zeroi2v/data/folders.py: list_split(root, split, *, fold, bad) -> [VideoItem], and
+    READER = Reader(name="folders", env="ZEROI2V_FOLDERS_ROOT", splits=("train", "test"), folds=(1,),
+                    list_split=list_split, layout="videos/<class>/<file>.mp4")
+    # here, in RECORDS:
+    DatasetRecord(name="folders", reader="folders", reader_module="zeroi2v.data.folders",
+                  env="ZEROI2V_FOLDERS_ROOT", fewshot=(FewShotSplits("folders", "folders"),), num_classes=9)
+    # episodes/splits/folders/{train,val,test}.txt: lines "train0//videos/<class>/<file>.mp4"
 """
 from __future__ import annotations
 

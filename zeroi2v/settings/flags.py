@@ -115,7 +115,9 @@ _ALL = (
     _f("--pretrained", "local image weights: OpenAI CLIP .pt, timm .pth/.safetensors (zeroi2v.train also takes none: "
                        "random init) (default: on toy the tiny ViT image-pretrained on toy frames, cached; required "
                        "on real data)"),
-    _f("--methods", "__methods__", type=names, old=("--method",)),
+    _f("--methods", "methods, comma-separated, from the method table (zeroi2v.methods.table: frozen, zeroi2v, ...); "
+                    "zeroi2v.train trains one per run (default: every method; zeroi2v.train: zeroi2v)", type=names,
+       old=("--method",)),
     _f("--stdha", f"STDHA offsets: default, ssv2, none or '-1:1,1:1' (offset:heads) {R}"),
     _f("--adapter-scale", f"adapter output scale {R}", type=float),
     _f("--adapter-dropout", f"adapter dropout {R}", type=float),
@@ -183,11 +185,6 @@ assert sorted(d for g in GROUPS.values() for d in g) == sorted(FLAGS), "every fl
 
 def help_of(dest: str) -> str:
     h = FLAGS[dest].help
-    if h == "__methods__":
-        from zeroi2v.methods.table import METHODS
-
-        return (f"methods, comma-separated: {', '.join(METHODS)} (zeroi2v.train: one per run) (default: every method; "
-                f"zeroi2v.train: zeroi2v)")
     return _dataset_help() if h == "__dataset__" else h
 
 

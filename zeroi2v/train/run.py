@@ -25,7 +25,8 @@ from zeroi2v.settings import flags
 from zeroi2v.settings.defaults import TOY_PRETRAINED
 from zeroi2v.settings.runfolder import CHECKPOINT, check_run_folder, default_run_folder, is_nonempty_dir
 from zeroi2v.utils.errors import UserError
-from zeroi2v.utils.io import atomic_write_json, sha256_file, sha256_json
+from zeroi2v.utils.io import atomic_write_json, check_dir, sha256_file, sha256_json
+from zeroi2v.utils.validate import check_frame_size
 from zeroi2v.methods.table import method_model_kwargs
 
 from zeroi2v.train.config import TrainConfig, resolve_config
@@ -183,7 +184,9 @@ def prepare(args: argparse.Namespace, info: D.DistInfo) -> Run:
         from zeroi2v.train.recipe import recipe_summary
 
         log(f"recipe {cfg.recipe} resolved: {recipe_summary(cfg)}")
-    build_model(cfg, 2)  # a bad --backbone/--timm-kwargs/--stdha fails here, before anything is trained or written
+    probe = build_model(cfg, 2)  # a bad --backbone/--timm-kwargs/--stdha fails here, before anything is written
+    check_frame_size("--size", cfg.size, probe.backbone)  # a multiple of the patch, the model's input size
+    check_dir("--out", cfg.out)  # writable (a read-only folder: one line now, not after training)
     from zeroi2v.training.tracking import require_tensorboard, require_wandb
 
     if cfg.tensorboard:
