@@ -426,7 +426,7 @@ def test_toy_recipe_equals_the_toy_defaults_row():
     assert (args.epochs, args.batch_size, args.lr, args.head_dropout, args.adapter_dropout, args.adapter_scale,
             args.test_views, fields["flip"], fields["crop_area"], args.sampling) == \
            (d.epochs, d.batch_size, d.lr, d.head_dropout, d.adapter_dropout, d.adapter_scale, d.test_views,
-            float(d.flip), d.crop_scale, d.sampling)
+            float(d.flip), d.crop_area, d.sampling)
     assert fields["bias_decay"] is False and fields["warmup_start"] == 0.0 and fields["randaugment"] is None
     assert fields["schedule"] == "cosine"
 

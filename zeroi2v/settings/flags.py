@@ -31,7 +31,7 @@ from zeroi2v.utils.errors import json_object
 DECODERS = ("auto", "decord", "pyav", "torchcodec")  # zeroi2v.data.decode.DECODERS (that module imports numpy)
 ON_ERROR = ("error", "skip")
 SCHEDULES = ("cosine", "cosine_epoch")
-SAMPLINGS = ("uniform", "dense")
+SAMPLINGS = ("uniform", "dense", "tsn")  # zeroi2v.data.sampling
 ERASING_MODES = ("const", "rand")
 NOTES: list[str] = []  # deprecation notes of the current parse, printed by emit_notes
 
@@ -101,7 +101,8 @@ _ALL = (
     _f("--frames", f"frames per clip {R}", type=int),
     _f("--size", "frame size in pixels (default: the recipe's, else the backbone's input size; toy: its frames')",
        type=int),
-    _f("--sampling", f"frame sampling: uniform (one frame per segment) or dense (consecutive at --interval) {R}",
+    _f("--sampling", f"frame sampling: uniform (mmaction2 UniformSample), dense (SampleFrames, at --interval) or "
+                     f"tsn (TSN segments, the toy's) {R}",
        choices=SAMPLINGS),
     _f("--interval", f"frame interval of dense sampling {R}", type=int),
     _f("--test-views", f"test views CLIPSxCROPS, e.g. 1x3 (softmax averaged per video) {R}"),
@@ -147,7 +148,8 @@ _ALL = (
     _f("--episodes-file", "episode set file (JSONL, python -m episodes sample) (default: none)", metavar="FILE"),
     # device
     _f("--device", "auto (a GPU when torch sees one, else cpu), cpu, cuda, cuda:N (default: auto)"),
-    _f("--amp", "mixed precision on CUDA: auto = bf16 where supported, else fp16; none on CPU (default: auto)",
+    _f("--amp", "precision on CUDA: auto = fp16 = float16 with loss scaling (the originals' AmpOptimWrapper), bf16 "
+                "only when asked, none = float32; CPU: float32 (default: auto)",
        choices=AMP),
     _f("--num-workers", "DataLoader worker processes per process; 0 loads in the main process (default: 0 on toy, "
                         "whose frames are kept decoded; else min(8, cores per process - 1))", type=int,

@@ -49,8 +49,9 @@ def build_parser():
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv, __doc__)
     if args.list_recipes:
-        from zeroi2v.settings.recipes import recipe_table_markdown
+        from zeroi2v.settings.recipes import recipe_summary_markdown, recipe_table_markdown
 
+        print(recipe_summary_markdown())
         print(recipe_table_markdown())
         return 0
     info = D.init_distributed(args.device)
