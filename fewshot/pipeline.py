@@ -136,6 +136,7 @@ class Plan:
     summary: str | None = None  # the adaptation settings in one line (logged by `commit`)
     pretrained: str | None = None  # filled by `commit` (toy: the cached tiny ViT)
     pretrained_sha: str | None = None
+    generated_weights: str | None = None  # toy ViT: sha256 of its training settings without the seed
 
     def resume_identity(self, method: str, **model_known) -> dict:
         """The resume key of `method`'s adaptation: the settings, the train/val list contents, plus
@@ -222,6 +223,11 @@ def commit(plan: Plan) -> None:
     plan.pretrained = resolve_pretrained(cfg, plan.fs, mean=plan.view.mean, std=plan.view.std,
                                          cache_root=plan.cache_root)
     plan.pretrained_sha = sha256_file(plan.pretrained)
+    if not cfg.pretrained:  # the toy ViT, trained per seed: one model drawn anew, like the toy data
+        pcfg = {k: v for k, v in dataclasses.asdict(PretrainConfig(backbone=cfg.backbone,
+                                                                   timm_kwargs=dict(cfg.timm_kwargs))).items()
+                if k != "seed"}
+        plan.generated_weights = sha256_json(dict(toy_vit=pcfg, data=plan.data["data_sha256"]))
 
 
 def adapt_stage(plan: Plan, s: MethodState) -> None:
@@ -305,12 +311,14 @@ def record_identity(plan: Plan, s: MethodState) -> dict:
     """The identity fields of `s`'s records: the data, the model, the settings (without the seed)."""
     cfg = plan.cfg
     model = dict(backbone=cfg.backbone, timm_kwargs=cfg.timm_kwargs, frames=cfg.frames,
-                 stdha=list(s.model.stdha_offsets), pretrained_sha256=plan.pretrained_sha, adapters=s.adapters)
+                 stdha=list(s.model.stdha_offsets), adapters=s.adapters,
+                 weights=plan.generated_weights or plan.pretrained_sha)
     adaptation = s.result.model_info["adaptation"]
     settings = dict(view=dataclasses.asdict(plan.view),
                     adaptation={k: v for k, v in (adaptation or {}).items() if k not in ("seed", "num_workers")}
                     if s.adapted else None)
-    return dict(plan.data, model_sha256=sha256_json(model), settings_sha256=sha256_json(settings))
+    generated = {"pretrained_generated": plan.generated_weights} if plan.generated_weights else {}
+    return dict(plan.data, model_sha256=sha256_json(model), settings_sha256=sha256_json(settings), **generated)
 
 
 def run(cfg) -> str:
