@@ -1,4 +1,4 @@
-"""Bad-input corpus (issue 12): every command of the suite over a table of hostile / wrong inputs.
+"""Bad-input corpus: every command of the suite over a table of hostile / wrong inputs.
 
 Each case runs one command's `main(argv)` in this process and asserts the contract of a refused
 run: exit status 2, exactly one line on stderr (`error: ...`, naming what is wrong), no
