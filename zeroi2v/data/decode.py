@@ -119,10 +119,10 @@ class PyAVReader:
     (Seeking to the keyframe before the first wanted frame and matching timestamps gave the same frames
     but was slower on the fixtures: most of their clips start in the first GOP.)"""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, *, num_threads: int = 1):
         import av
 
-        self.path = path
+        self.path, self.num_threads = path, int(num_threads)
         with av.open(str(path)) as container:
             if not container.streams.video:
                 raise VideoError("zero frames (no video stream in the file)")
@@ -136,7 +136,7 @@ class PyAVReader:
         return self.n
 
     def read(self, indices: list[int]) -> np.ndarray:
-        return _read_frames_pyav(self.path, indices)
+        return _read_frames_pyav(self.path, indices, num_threads=self.num_threads)
 
 
 class TorchcodecReader:
@@ -165,7 +165,8 @@ def open_video(path: str | Path, *, num_threads: int = 1, decoder: str | None = 
         raise VideoError(_why_unreadable(path))
     if decoder != "decord":
         try:
-            reader = PyAVReader(path) if decoder == "pyav" else TorchcodecReader(path, num_threads=num_threads)
+            reader = (PyAVReader(path, num_threads=num_threads) if decoder == "pyav"
+                      else TorchcodecReader(path, num_threads=num_threads))
         except VideoError:
             raise
         except Exception:
@@ -184,14 +185,17 @@ def open_video(path: str | Path, *, num_threads: int = 1, decoder: str | None = 
     return vr
 
 
-def _read_frames_pyav(path: Path, indices: list[int]) -> np.ndarray:
-    """Sequential PyAV decode of the wanted frames: (N, H, W, 3) uint8 (decord fallback)."""
+def _read_frames_pyav(path: Path, indices: list[int], *, num_threads: int = 1) -> np.ndarray:
+    """Sequential PyAV decode of the wanted frames: (N, H, W, 3) uint8 (decord fallback). `num_threads`: FFmpeg's
+    decoding threads (1: none beside this one; PyAV's default, 0, starts one per core in every worker)."""
     import av
 
     wanted = sorted(set(indices))
     found: dict[int, np.ndarray] = {}
     with av.open(str(path)) as container:
-        for i, frame in enumerate(container.decode(video=0)):
+        stream = container.streams.video[0]
+        stream.codec_context.thread_count = max(0, int(num_threads))
+        for i, frame in enumerate(container.decode(stream)):
             if i in wanted:
                 found[i] = frame.to_ndarray(format="rgb24")
             if i >= wanted[-1]:

@@ -25,6 +25,12 @@ class Recorder:
         self.calls: dict[str, int] = defaultdict(int)
         self._stack: list[list] = []  # [name, start, time of nested stages]
 
+    def add(self, other: "Recorder") -> None:
+        """Add `other`'s times and calls to these."""
+        for name, t in other.seconds.items():
+            self.seconds[name] += t
+            self.calls[name] += other.calls[name]
+
     def enter(self, name: str) -> None:
         self._stack.append([name, self.clock(), 0.0])
 
