@@ -115,7 +115,7 @@ def data_path_markdown(d: dict) -> list[str]:
     return lines + _stages_markdown(d) + _decoders_markdown(d)
 
 
-STAGE_COLUMNS = ("open", "decode", "resize_short", "randaugment", "crop_resize", "flip", "erasing", "stack",
+STAGE_COLUMNS = ("open", "sample", "decode", "close", "resize_short", "draws", "randaugment", "crop_resize", "flip", "erasing", "stack",
                  "normalize", "other", "collate")
 
 

@@ -171,8 +171,9 @@ class VideoClipDataset(torch.utils.data.Dataset):
             clip = self._rand_augment(clip, rng)
             with stage("crop_resize"):
                 return T.random_resized_crop(clip, self.size, fast=self.fast_resize, **crop)
-        plan = RA.pytorchvideo_plan(clip, magnitude=self.randaugment[0], num_layers=self.randaugment[1], rng=rng)
-        box = T.random_resized_crop_box(*clip.shape[-2:], **crop)  # (top, left, h, w)
+        with stage("draws"):
+            plan = RA.pytorchvideo_plan(clip, magnitude=self.randaugment[0], num_layers=self.randaugment[1], rng=rng)
+            box = T.random_resized_crop_box(*clip.shape[-2:], **crop)  # (top, left, h, w)
         # the resize's channels-last output as is: the ops' float conversions give the standard layout (no copy)
         v = RA.augment_crop(clip, plan, box, region=self.region_randaugment)  # (T, C, h, w)
         with stage("crop_resize"):
@@ -185,9 +186,10 @@ class VideoClipDataset(torch.utils.data.Dataset):
         full = self._decoded.get(index)
         with stage("open"):
             vr = open_video(item.path, decoder=self.decoder) if full is None else None
-        idx = sample_indices(len(vr) if full is None else len(full), self.num_frames, sampling=self.sampling,
-                             train=self.train, rng=rng, num_clips=self.num_clips, interval=self.interval,
-                             short=self.short)  # (Vt, T)
+        with stage("sample"):
+            idx = sample_indices(len(vr) if full is None else len(full), self.num_frames, sampling=self.sampling,
+                                 train=self.train, rng=rng, num_clips=self.num_clips, interval=self.interval,
+                                 short=self.short)  # (Vt, T)
         if self.keep_decoded and full is None:  # every frame, once: one get_batch
             full = self._decoded[index] = torch.from_numpy(read_frames(vr, range(len(vr)), path=item.path))
         if full is not None:
@@ -195,6 +197,8 @@ class VideoClipDataset(torch.utils.data.Dataset):
         else:
             with stage("decode"):
                 frames = torch.from_numpy(read_frames(vr, idx.reshape(-1), path=item.path))  # one get_batch
+            with stage("close"):
+                vr = None  # the reader's teardown (decord: its decoder thread and buffers)
         frames = T.to_tchw(frames)  # (Vt*T, C, H, W)
         clips = frames.reshape(self.num_clips, self.num_frames, *frames.shape[1:])  # (Vt, T, C, H, W)
         label = item.label
