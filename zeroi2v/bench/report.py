@@ -124,16 +124,18 @@ def _stages_markdown(d: dict, variant: str = "uint8+fast") -> list[str]:
     rows = [r for r in d["rows"] if r.get("stages") and r["variant"] == variant]
     if not rows:
         return []
+    seen = {k.split(".", 1)[0] for r in rows for k in r["stages"]}
+    columns = [c for c in STAGE_COLUMNS if c in seen]  # the stages these rows timed (older reports: fewer)
     lines = ["", f"Stages ({variant}), CPU ms per clip; raw = the raw decode of the same frames; collate = "
                  "default_collate of 8 clips, per clip:", "",
-             "| kind | transform | raw | loader | " + " | ".join(STAGE_COLUMNS) + " |",
-             "|---|---|---:|---:|" + "---:|" * len(STAGE_COLUMNS)]
+             "| kind | transform | raw | loader | " + " | ".join(columns) + " |",
+             "|---|---|---:|---:|" + "---:|" * len(columns)]
     ops = []
     for r in rows:
         st = dict(r["stages"])
         ra = {k.split(".", 1)[1]: v for k, v in st.items() if k.startswith("randaugment.")}
         st["randaugment"] = st.get("randaugment", 0.0) + sum(ra.values())
-        cells = " | ".join("–" if c not in st else f"{st[c]:.2f}" for c in STAGE_COLUMNS)
+        cells = " | ".join("–" if c not in st else f"{st[c]:.2f}" for c in columns)
         lines.append(f"| {r['kind']} | {r['mode']} | {r['raw_ms_per_clip']:.1f} | {1e3 / r['loader_clips_per_s']:.1f} "
                      f"| {cells} |")
         if ra:
