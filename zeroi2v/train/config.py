@@ -22,8 +22,6 @@ from zeroi2v.utils.errors import ArgumentParser, UserError
 from zeroi2v.methods.table import METHODS, check_method
 
 
-
-
 @dataclass(frozen=True, kw_only=True)
 class TrainConfig:
     """A resolved run (`resolve_config`). The fields without a default are the dataset's row of
