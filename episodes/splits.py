@@ -24,10 +24,11 @@ from typing import Mapping
 
 from zeroi2v.utils.errors import UserError
 
-FEWSHOT_DATASETS = ("ssv2_full", "ssv2_small", "kinetics100", "hmdb51", "ucf101", "toy", "list")
+FEWSHOT_DATASETS = ("ssv2_full", "ssv2_small", "kinetics100", "hmdb51", "ucf101", "toy", "toy_time", "list")
 READER_OF = {"ssv2_full": "ssv2", "ssv2_small": "ssv2", "kinetics100": "kinetics",
-             "hmdb51": "hmdb51", "ucf101": "ucf101", "toy": "toy", "list": "list"}
-ROOTED = ("toy", "list")  # datasets whose split files live under --data-root
+             "hmdb51": "hmdb51", "ucf101": "ucf101", "toy": "toy", "toy_time": "toy_time", "list": "list"}
+TOYS = ("toy", "toy_time")  # the generated toy sets (zeroi2v.data.toy): class splits in <root>/splits/
+ROOTED = (*TOYS, "list")  # datasets whose split files live under --data-root
 SPLITS = ("train", "val", "test")
 SPLITS_DIR = Path(__file__).resolve().parent / "splits"
 
@@ -120,12 +121,12 @@ def _read_split_lines(path: Path) -> list[str]:
         raise UserError(f"{path}:{line}: not UTF-8 text; regenerate the split file") from None
 
 
-def toy_split_path(root: str | Path | None, split: str) -> Path:
+def toy_split_path(root: str | Path | None, split: str, dataset: str = "toy") -> Path:
     """`<toy root>/splits/<split>.txt`; without a root the toy dataset is generated/cached first."""
     if root is None:
         from zeroi2v import data  # torch-heavy; only the toy dataset needs it
 
-        root = data.ensure_toy()
+        root = data.ensure_toy(kind=dataset)
     return Path(root) / "splits" / f"{split}.txt"
 
 
@@ -135,8 +136,8 @@ def load_split(dataset: str, split: str, *, root: str | Path | None = None,
     check_dataset_split(dataset, split)
     if dataset == "list":
         return load_list_split(root, split)
-    if dataset == "toy":
-        path = toy_split_path(root, split)
+    if dataset in TOYS:
+        path = toy_split_path(root, split, dataset)
         if not path.is_file():
             raise UserError(f"toy split {path} not found; regenerate the toy dataset or fix --data-root")
         return parse_split_lines(_read_split_lines(path), dataset=dataset, split=split, source=str(path))

@@ -24,7 +24,7 @@ EPISODE_FIELDS = ("ways", "shots", "queries", "episodes")  # fixed by an --episo
 
 @dataclass(frozen=True)
 class RunConfig:
-    dataset: str = "toy"
+    dataset: str = "toy_time"  # the demo: the time-only toy (classes live only between frames)
     shots: tuple[int, ...] | None = None  # None -> (1, 5), or the --episodes-file's
     ways: int | None = None  # None -> 5, or the --episodes-file's
     queries: int | None = None  # None -> 1, or the --episodes-file's
@@ -89,8 +89,8 @@ def build_parser() -> ArgumentParser:
     a = p.add_argument
     a("--config", metavar="FILE", help="replay a run's saved config.json (or the run of a result record); flags "
                                        "given beside it override single fields (default: none)")
-    a("--dataset", help="toy|ssv2_full|ssv2_small|hmdb51|ucf101|kinetics100|list (ssv2 = ssv2_full) "
-                        "(default: toy, the generated demo set)")
+    a("--dataset", help="toy_time|toy|ssv2_full|ssv2_small|hmdb51|ucf101|kinetics100|list (ssv2 = ssv2_full) "
+                        "(default: toy_time, the generated time-only demo set; toy: the appearance+motion toy)")
     a("--shots", type=_ints, help="K, or a list like 1,5 (default: 1,5)")
     a("--ways", type=int, help="N classes per episode, at least 2 (default: 5)")
     a("--queries", type=int, help="query videos per class (default: 1)")
@@ -224,7 +224,7 @@ def resolve(cfg: RunConfig, *, given: set[str] = frozenset()) -> RunConfig:
 
     dataset = canonical_dataset(cfg.dataset)
     d = zd.defaults_for(dataset)
-    toy = dataset == "toy"
+    toy = dataset in zd.TOY_DATASETS
     fill = dict(ways=5, shots=(1, 5), queries=1, episodes=10_000)
     if cfg.episodes_file is not None:
         from_file = _episode_file_values(cfg.episodes_file)

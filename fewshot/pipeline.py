@@ -37,7 +37,7 @@ def check_weights(cfg) -> None:
     if cfg.pretrained and not Path(cfg.pretrained).is_file():
         raise UserError(f"pretrained weights {cfg.pretrained} not found; pass --pretrained with a local "
                         f"file (OpenAI CLIP ViT-B-16.pt, or a timm .pth/.safetensors of {cfg.backbone})")
-    if not cfg.pretrained and cfg.dataset != "toy":
+    if not cfg.pretrained and cfg.dataset not in ("toy", "toy_time"):
         raise UserError(f"{cfg.dataset} needs image weights for {cfg.backbone}: pass --pretrained FILE (e.g. "
                         f"OpenAI CLIP ViT-B-16.pt or a timm .safetensors); nothing is downloaded")
 

@@ -2,7 +2,7 @@
 
     python -m fewshot.data check --dataset ucf101 --data-root /data/ucf101 [--fold 1] [--decode ends]
     python -m fewshot.data check --dataset list --data-root D --fewshot     (your own base/val/novel lists)
-    python -m fewshot.data make-toy --out toy-data [--seed 0]
+    python -m fewshot.data make-toy --out toy-data [--seed 0] [--dataset toy_time]
 
 `check` exits 0 when every listed video opens and decodes, 2 otherwise (problems named by file).
 """
@@ -34,12 +34,14 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("make-toy", help="generate the synthetic motion dataset (H.264 mp4 + UCF101-style lists)")
     d = ToyConfig()
     t.add_argument("--out", required=True, help="output folder (created atomically)")
+    t.add_argument("--dataset", choices=("toy", "toy_time"), default="toy",
+                   help="toy: motions of objects (default); toy_time: the time-only toy (frames alike in every class)")
     t.add_argument("--seed", type=int, default=d.seed)
     t.add_argument("--videos-per-class", type=int, default=d.videos_per_class)
     t.add_argument("--test-per-class", type=int, default=None,
                    help=f"videos per class in testlist01 (default {d.test_per_class}, fewer for small sets)")
-    t.add_argument("--frames", type=int, default=d.frames)
-    t.add_argument("--size", type=int, default=d.size)
+    t.add_argument("--frames", type=int, default=None, help=f"frames per video (default {d.frames}; toy_time 8)")
+    t.add_argument("--size", type=int, default=d.size, help=f"frame size in px, even, >= 16 (default {d.size})")
     t.add_argument("--images-per-class", type=int, default=d.images_per_class)
     t.add_argument("--workers", type=int, default=None, help="processes (default: up to 2)")
     return p
@@ -72,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         return status
     if args.command == "make-toy":
         for name in ("videos_per_class", "frames", "size", "images_per_class"):
-            if getattr(args, name) <= 0:
+            if getattr(args, name) is not None and getattr(args, name) <= 0:
                 raise UserError(f"--{name.replace('_', '-')} must be positive")
         if args.workers is not None and args.workers < 1:
             raise UserError(f"--workers {args.workers} must be at least 1 (1 = in this process)")
@@ -81,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         test = args.test_per_class
         if test is None:
             test = max(1, min(ToyConfig.test_per_class, args.videos_per_class // 4))
-        config = config_from(seed=args.seed, videos_per_class=args.videos_per_class, test_per_class=test, frames=args.frames,
+        config = config_from(args.dataset, seed=args.seed, videos_per_class=args.videos_per_class, test_per_class=test, frames=args.frames,
                              size=args.size, images_per_class=args.images_per_class)
         make_toy(args.out, config, workers=args.workers)
         return 0

@@ -5,7 +5,7 @@
     items = data.list_videos("ucf101", root, "train", fold=1)    # list[VideoItem]
     ds = data.VideoClipDataset(items, num_frames=8, size=224, train=True, mean=..., std=...)
 
-Readers (each module docstring documents the expected on-disk layout): toy, ssv2, hmdb51, ucf101,
+Readers (each module docstring documents the expected on-disk layout): toy, toy_time, ssv2, hmdb51, ucf101,
 kinetics, list. Command line: `python -m fewshot.data check|make-toy` (see __main__.py).
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ from zeroi2v.data.toy import ToyConfig, ensure_toy, load_toy_frames, load_toy_ge
 from zeroi2v.data.transforms import backbone_mean_std, flip_label_map
 
 READERS: dict[str, Reader] = {
-    r.name: r for r in (toy.READER, ssv2.READER, hmdb51.READER, ucf101.READER, kinetics.READER, listfile.READER)
+    r.name: r for r in (toy.READER, toy.TIME_READER, ssv2.READER, hmdb51.READER, ucf101.READER, kinetics.READER, listfile.READER)
 }
 
 __all__ = [
@@ -47,8 +47,8 @@ def resolve_root(dataset: str, data_root: str | os.PathLike | None) -> Path:
     if data_root is None or str(data_root) == "":
         data_root = os.environ.get(reader.env) or None
         if data_root is None:
-            if dataset == "toy":
-                return ensure_toy()
+            if dataset in toy.KINDS:
+                return ensure_toy(kind=dataset)
             raise UserError(f"no {dataset} data root: pass --data-root DIR or set ${reader.env} "
                             f"(expected layout: {reader.layout})")
     root = Path(data_root).expanduser()

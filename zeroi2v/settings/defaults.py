@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 
 TOY_BACKBONE = "vit_tiny_patch16_224"
 TOY_VIT = dict(img_size=64, patch_size=16, embed_dim=96, depth=4, num_heads=6)  # 17 tokens per frame
+TOY_DATASETS = ("toy", "toy_time")  # the generated toy sets (zeroi2v.data.toy): appearance+motion, time-only
 TOY_PRETRAINED = "toy-image-vit"  # on toy: the tiny ViT image-pretrained on toy frames (zeroi2v.model.toyvit, cached)
 REAL_BACKBONE = "vit_base_patch16_clip_224"
 # --loader of every command: "float32" = float resize, normalised on the worker (the toy's; the reference
@@ -70,6 +71,12 @@ DATASET_DEFAULTS: dict[str, DatasetDefaults] = {
                            head_dropout=0.0, adapter_dropout=0.0, adapter_scale=1.0, flip=False,
                            crop_scale=(0.6, 1.0), keep_decoded=True, select="last", adapt_epochs=30,
                            loader="float32"),
+    # the time-only toy (zeroi2v.data.toy_time): its classes are learnable from frame pairs, so the epoch is
+    # selected on val episodes; clips hold every frame, never cropped (a crop rescales the motion), never mirrored
+    "toy_time": DatasetDefaults(reader="toy_time", size=None, test_views="1x1", epochs=20, batch_size=16, lr=2e-3,
+                                head_dropout=0.0, adapter_dropout=0.0, adapter_scale=1.0, flip=False,
+                                crop_scale=(1.0, 1.0), keep_decoded=True, select="val", adapt_epochs=30,
+                                adapt_batch_size=8, loader="float32", stdha="-1:1,1:1"),
     "hmdb51": replace(_REAL, reader="hmdb51"),
     "ucf101": replace(_REAL, reader="ucf101"),
     "ssv2": replace(_REAL, reader="ssv2", test_views="2x3", test_split="val", stdha="ssv2", epochs=50),
@@ -80,7 +87,7 @@ TRAIN_DATASETS = tuple(DATASET_DEFAULTS)
 # zeroi2v.train dataset name -> zeroi2v.data reader (a new dataset: its reader module, its READERS entry, a row above)
 TRAIN_READERS = {name: row.reader for name, row in DATASET_DEFAULTS.items()}
 # few-shot benchmark name -> the row of the videos it is cut from
-FEWSHOT_ROWS = {"toy": "toy", "ssv2_full": "ssv2", "ssv2_small": "ssv2", "ssv2": "ssv2", "kinetics100": "k400",
+FEWSHOT_ROWS = {"toy": "toy", "toy_time": "toy_time", "ssv2_full": "ssv2", "ssv2_small": "ssv2", "ssv2": "ssv2", "kinetics100": "k400",
                 "hmdb51": "hmdb51", "ucf101": "ucf101", "list": "list"}
 
 
@@ -94,7 +101,7 @@ def defaults_for(dataset: str) -> DatasetDefaults:
 
 
 def default_backbone(dataset: str) -> str:
-    return TOY_BACKBONE if dataset == "toy" else REAL_BACKBONE
+    return TOY_BACKBONE if dataset in TOY_DATASETS else REAL_BACKBONE
 
 
 def default_num_workers() -> int:

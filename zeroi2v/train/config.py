@@ -16,6 +16,7 @@ from pathlib import Path
 
 from zeroi2v.settings.defaults import (AMP, LOADERS, REAL_BACKBONE, TOY_BACKBONE, TOY_PRETRAINED, TOY_VIT, TRAIN_READERS,
                               default_backbone, default_num_workers, defaults_for)
+from zeroi2v.settings.defaults import TOY_DATASETS
 from zeroi2v.utils.errors import ArgumentParser, UserError
 from zeroi2v.methods.table import METHODS, check_method
 
@@ -270,7 +271,7 @@ def resolve_config(args: argparse.Namespace, *, out: str) -> TrainConfig:
     if args.dataset not in DATASETS:
         raise UserError(f"unknown dataset {args.dataset!r}; use one of {', '.join(DATASETS)}")
     d = defaults_for(args.dataset)
-    toy = args.dataset == "toy"
+    toy = args.dataset in TOY_DATASETS
     pick = (lambda v, default: default if v is None else v)
     method = check_method(pick(args.method, "zeroi2v"))
     try:
@@ -342,7 +343,7 @@ def resolve_config(args: argparse.Namespace, *, out: str) -> TrainConfig:
     out_path = Path(out).expanduser()
     if out_path.exists() and not out_path.is_dir():
         raise UserError(f"--out {out} is a file; pass a folder for the run (it is created if missing)")
-    size = args.size or d.size or toy_frame_size(args.data_root)
+    size = args.size or d.size or toy_frame_size(args.data_root, args.dataset)
     return TrainConfig(
         dataset=args.dataset, out=out, data_root=args.data_root, split=split, backbone=backbone,
         pretrained=pretrained, frames=args.frames or d.frames, size=size, timm_kwargs=timm_kwargs,
@@ -385,9 +386,9 @@ def _pretrained(value: str | None, *, toy: bool, dataset: str, backbone: str) ->
     return str(path.resolve())
 
 
-def toy_frame_size(data_root: str | None) -> int:
+def toy_frame_size(data_root: str | None, dataset: str = "toy") -> int:
     """The toy dataset's frame size (generating the dataset on first use)."""
     from zeroi2v import data
     from zeroi2v.data.toy import require
 
-    return int(require(data.resolve_root("toy", data_root))["config"]["size"])
+    return int(require(data.resolve_root(dataset, data_root), dataset)["config"]["size"])

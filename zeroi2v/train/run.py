@@ -12,7 +12,7 @@ import torch
 from zeroi2v.training import distributed as D
 from zeroi2v.training import engine
 from zeroi2v.training.checkpoint_state import disk_errors, seed_everything
-from zeroi2v.settings.defaults import TOY_PRETRAINED
+from zeroi2v.settings.defaults import TOY_DATASETS, TOY_PRETRAINED
 from zeroi2v.utils.errors import UserError
 from zeroi2v.utils.io import atomic_write_json, sha256_file, sha256_json
 from zeroi2v.methods.table import method_model_kwargs
@@ -59,7 +59,7 @@ def toy_pretrained(cfg: TrainConfig, info: D.DistInfo) -> str:
     from zeroi2v import data
     from zeroi2v.model.toyvit import PretrainConfig, pretrain_toy_vit
 
-    root = data.resolve_root("toy", cfg.data_root)
+    root = data.resolve_root(cfg.dataset, cfg.data_root)
     kwargs = {**cfg.timm_kwargs, "img_size": cfg.timm_kwargs.get("img_size", cfg.size)}
     dc = timm.data.resolve_data_config({}, model=timm.create_model(cfg.backbone, pretrained=False, num_classes=0,
                                                                    **kwargs))
@@ -117,11 +117,11 @@ def run(args: argparse.Namespace, info: D.DistInfo) -> int:
     if args.resume and not args.out:
         raise UserError("--resume needs --out DIR, the folder of the run to continue")
     out = D.broadcast_object(args.out or default_out(args.dataset or "run", args.method or "zeroi2v"))
-    if args.dataset == "toy" and info.world_size > 1:  # rank 0 generates the toy data first, if needed
+    if args.dataset in TOY_DATASETS and info.world_size > 1:  # rank 0 generates the toy data first, if needed
         if info.is_main:
             from zeroi2v import data
 
-            data.resolve_root("toy", args.data_root)
+            data.resolve_root(args.dataset, args.data_root)
         D.barrier()
     warmup_given = args.warmup_epochs is not None  # on the command line or replayed by --config
     cfg = resolve_config(args, out=out)
