@@ -5,7 +5,7 @@ checkpoint format, resume rule and per-epoch metrics as `zeroi2v.train`. What is
 is the epoch-end hook: the val split (classes disjoint from the base classes, as in every few-shot
 benchmark) is embedded and scored with the prototype protocol on a fixed set of val episodes, and
 the best epoch's trainables are kept (`select="val"`; "last" keeps the last epoch).
-`<out>/last.pt` is written atomically every epoch, so an interrupted run continues with --resume
+`<out>/checkpoint.pt` is written atomically every epoch, so an interrupted run continues with --resume
 and ends with the same weights; a checkpoint of another model (backbone, timm kwargs, frames,
 STDHA offsets, pretrained weights, method) or another adaptation config is refused in one line.
 Under torchrun (process group initialised by the program) adaptation is data-parallel and rank 0
@@ -21,13 +21,13 @@ import torch
 
 from episodes.protocols import episode_indices, mean_ci95, prototype_from_table, similarity_table
 from zeroi2v.training.checkpoint_state import disk_errors
-from zeroi2v.settings.defaults import defaults_for
+from zeroi2v.settings.defaults import DatasetDefaults
 from zeroi2v.utils.errors import UserError
 
 from .embed import ViewConfig, readable_features
 
 log = logging.getLogger("fewshot")
-_REAL = defaults_for("hmdb51")
+_REAL = DatasetDefaults()  # the real-data row
 
 
 @dataclass(frozen=True)
@@ -117,14 +117,23 @@ def adapt_key(cfg: AdaptConfig, train_items, val_items) -> dict:
                 train_videos=len(train_items), val_videos=len(val_items))
 
 
+def checkpoint_name(out_dir: Path) -> str:
+    """The method folder's training state: checkpoint.pt (every program's name), or the last.pt of a run
+    written before the names were the same (kept so such a run still resumes)."""
+    from zeroi2v.settings.runfolder import CHECKPOINT
+
+    old = Path(out_dir) / "last.pt"
+    return "last.pt" if old.is_file() and not (Path(out_dir) / CHECKPOINT).exists() else CHECKPOINT
+
+
 def check_adapt_resume(out_dir: Path, *, cfg: AdaptConfig, amp: str, identity: dict, train_items,
                        val_items) -> None:
-    """--resume pre-flight (before the run writes anything): <out_dir>/last.pt, when present, must be
+    """--resume pre-flight (before the run writes anything): <out_dir>/checkpoint.pt, when present, must be
     readable and of the same adaptation config and of the `identity` keys known before the model is
     built (backbone, timm kwargs, frames, method); one line otherwise. adapt() checks it all again."""
     from zeroi2v.training.trainer import precheck_resume
 
-    precheck_resume(Path(out_dir) / "last.pt", fit_config(cfg, amp),
+    precheck_resume(Path(out_dir) / checkpoint_name(out_dir), fit_config(cfg, amp),
                     identity=dict(identity, adapt=adapt_key(cfg, train_items, val_items)))
 
 
@@ -177,7 +186,7 @@ def adapt(model, *, train_items, val_items, val_episodes, view: ViewConfig, cfg:
 
     tracker = tracker if tracker is not None else Tracker(out_dir)  # <out>/<method>/metrics.csv, .jsonl
     state = fit(model, ds, fcfg, out_dir=out_dir, device=device, identity=ident, resume=resume,
-                checkpoint_name="last.pt", on_epoch_end=score_val, tracker=tracker, log=log.info)
+                checkpoint_name=checkpoint_name(out_dir), on_epoch_end=score_val, tracker=tracker, log=log.info)
     if ds.skipped:
         log.warning("adaptation skipped %d unreadable base-video reads in this process (--on-error skip)",
                     len(ds.skipped))

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import os
 
-from zeroi2v.settings.defaults import FEWSHOT_ROWS, defaults_for
+from zeroi2v.settings.datasets import find
+from zeroi2v.settings.defaults import defaults_for
 from zeroi2v.utils.errors import UserError
 from zeroi2v.settings.recipes import Recipe, batch_plan, default_recipe, fewshot_recipe, get_recipe, warmup_for
 
@@ -28,9 +29,9 @@ def recipe_name(dataset: str, backbone: str | None, given: str | None) -> str | 
     if given == "none":
         return given
     r = get_recipe(given)
-    if dataset != "list" and r.dataset != FEWSHOT_ROWS.get(dataset):
+    if dataset != "list" and r.dataset != find(dataset).name:
         raise UserError(f"--recipe {given} is for {r.dataset} videos, not {dataset}; pick a recipe of "
-                        f"{FEWSHOT_ROWS.get(dataset)} (--list-recipes) or --recipe none")
+                        f"{find(dataset).name} (--list-recipes) or --recipe none")
     return given
 
 
@@ -72,7 +73,7 @@ def adaptation(cfg, class_names: list[str]) -> tuple[dict, dict]:
     common = dict(keep_decoded=d.keep_decoded, select=d.select)
     if r is None:  # the defaults row: the suite's earlier adaptation settings
         model = dict(adapter_scale=d.adapter_scale, adapter_dropout=d.adapter_dropout, head_dropout=d.head_dropout)
-        flip_map = tuple(data.flip_label_map(class_names)) if d.flip and cfg.dataset.startswith("ssv2") else None
+        flip_map = tuple(data.flip_label_map(class_names)) if d.flip and find(cfg.dataset).flip_label_map else None
         return model, dict(common, flip=0.5 if d.flip else 0.0, flip_map=flip_map, crop_area=d.crop_scale,
                            warmup_epochs=d.adapt_warmup_epochs, weight_decay=d.weight_decay)
     model = dict(adapter_ratio=r.adapter_ratio, adapter_scale=r.adapter_scale, adapter_dropout=r.adapter_dropout,

@@ -43,7 +43,7 @@ def run_seeds(cfg: RunConfig) -> str:
         if cfg.dataset in ("toy", "toy_time") and cfg.data_root is None:
             data_root = str(toy_root_for_seed(seed, cfg.dataset))
         sub = resolve(dataclasses.replace(cfg, seed=seed, seeds=None, data_root=data_root,
-                                          out=str(Path(cfg.out) / f"seed{seed}")))
+                                          out=str(Path(cfg.out) / f"seed{seed}")), check_out=False)
         setup_logging(main=D.is_main())  # this seed's log goes to its own run.log from its first write on
         log.info("seed %d of %s: data %s, run %s", seed, ",".join(map(str, cfg.seeds)), data_root or "default",
                  sub.out)
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = parse_args(argv)
     info = D.init_distributed(cfg.device)  # joins the process group under torchrun, else nothing
     try:
-        cfg = dataclasses.replace(cfg, device=str(info.device))
+        cfg = dataclasses.replace(cfg, device=str(info.device), out=D.broadcast_object(cfg.out))  # rank 0's run folder
         setup_logging(main=info.is_main)
         if info.world_size > 1:
             log.info("torchrun: %d processes (%s); this is rank %d", info.world_size, info.backend, info.rank)

@@ -46,7 +46,7 @@ def test_metrics_and_resume_key(toy, tmp_path):
     assert state["epoch"] == 1
     lines = (out / "metrics.csv").read_text().splitlines()
     assert lines[0].startswith("epoch,step,lr,train_loss") and len(lines) == 2 and "val_3w1s_prototype_acc" in lines[1]
-    before = (out / "last.pt").read_bytes()
+    before = (out / "checkpoint.pt").read_bytes()
     for kwargs, key in ((dict(m=model(stdha="-1:1,1:1,-2:1")), "stdha="),
                         (dict(identity=dict(pretrained_sha256="b" * 64)), "pretrained_sha256="),
                         (dict(m=model(seed=5)), "frozen_fingerprint="),
@@ -55,7 +55,7 @@ def test_metrics_and_resume_key(toy, tmp_path):
             adapt(kwargs.get("m") or model(), **inputs(toy), cfg=kwargs.get("cfg", CFG), out_dir=out, resume=True,
                   identity=kwargs.get("identity", dict(pretrained_sha256="a" * 64)))
         assert "use a new --out or drop --resume" in str(e.value)
-    assert (out / "last.pt").read_bytes() == before
+    assert (out / "checkpoint.pt").read_bytes() == before
     # the same model and config resume (nothing left to train: same weights back)
     m = model()
     again = adapt(m, **inputs(toy), cfg=CFG, out_dir=out, resume=True, identity=dict(pretrained_sha256="a" * 64))
@@ -140,6 +140,6 @@ def test_adaptation_under_torchrun_is_data_parallel(toy, tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     h0, h1 = (json.loads((tmp_path / f"out.history{rank}.json").read_text()) for rank in (0, 1))
     assert len(h0) == 1 and h0 == h1  # the loss is all-reduced: the same on both ranks
-    ck = torch.load(tmp_path / "out" / "last.pt", weights_only=True)
+    ck = torch.load(tmp_path / "out" / "checkpoint.pt", weights_only=True)
     n = len(inputs(toy)["train_items"])  # the 1-process global batches, each split over the 2 ranks
     assert ck["world_size"] == 2 and len(ck["rng"]) == 2 and ck["step"] == n // DDP_CFG.batch_size

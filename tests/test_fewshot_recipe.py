@@ -74,7 +74,7 @@ def test_fewshot_run_adapts_with_the_recipe(recipe, tmp_path, capsys):
     assert a["bias_decay"] and a["schedule"] == "cosine_epoch" and a["warmup_start"] == 0.1
     assert (a["head_dropout"], a["adapter_scale"], a["sampling"], a["loader"]) == (0.5, 1.0, "uniform", "uint8+fast")
     assert rec["adapters"]["scale"] == 1.0 and rec["stdha"] == [-1, 1, -2, 2] and rec["config"]["recipe"] == recipe
-    ck = load_state(out / "zeroi2v" / "last.pt")  # what the one trainer and the training data actually ran
+    ck = load_state(out / "zeroi2v" / "checkpoint.pt")  # what the one trainer and the training data actually ran
     assert (ck["config"]["label_smoothing"], ck["config"]["accum"], ck["config"]["bias_decay"]) == (0.1, 2, True)
     assert ck["config"]["schedule"] == "cosine_epoch" and ck["config"]["warmup_start"] == 0.1
     key = ck["identity"]["adapt"]
@@ -82,10 +82,10 @@ def test_fewshot_run_adapts_with_the_recipe(recipe, tmp_path, capsys):
 
 
 def test_readme_table_of_fewshot_changes_matches_the_code():
-    """The README's 'what differs' rows state FEWSHOT_CHANGES' values (claims match code)."""
+    """The few-shot docs page's 'what differs' rows state FEWSHOT_CHANGES' values (claims match code)."""
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).resolve().parents[1] / "docs" / "fewshot.md").read_text(encoding="utf-8")
     table = readme[readme.index("| field | original config | `fewshot.run` | why |"):].split("\n\n")[0]
     rows = {line.split("|")[1].strip(): line for line in table.splitlines()}
     orig, toy = FEWSHOT_CHANGES["original"], FEWSHOT_CHANGES["toy"]

@@ -24,23 +24,12 @@ import numpy as np
 import torch
 
 from zeroi2v.utils.errors import UserError
+from zeroi2v.utils.io import check_file
 
 log = logging.getLogger(__name__)
 EXPORT_FORMAT = "zeroi2v-merged/1"
 IMAGE_EXPORT_FORMAT = "zeroi2v-merged-image/1"
 EXPORT_KEYS = ("backbone", "num_frames", "stdha_offsets", "num_classes", "timm_kwargs")
-
-
-def check_file(path: str | Path) -> Path:
-    """The path of an existing, non-empty regular file; one-line UserError otherwise."""
-    path = Path(path).expanduser()
-    if path.is_dir():
-        raise UserError(f"pretrained path {path} is a directory; pass the checkpoint file inside it")
-    if not path.is_file():
-        raise UserError(f"pretrained file {path} not found; pass --pretrained with a local checkpoint file")
-    if path.stat().st_size == 0:
-        raise UserError(f"checkpoint {path} is empty (0 bytes); re-download or re-export it")
-    return path
 
 
 def _first_line(e: BaseException) -> str:
@@ -75,7 +64,7 @@ def _safetensors_metadata(path: Path) -> dict:
 
 def read_export_metadata(path: str | Path) -> dict | None:
     """The ZeroI2V metadata of a merged video export, or None for any other checkpoint."""
-    path = check_file(path)
+    path = check_file("checkpoint", path, must_exist=True)
     if not _is_safetensors(path):
         return None
     meta = _safetensors_metadata(path)
@@ -108,7 +97,7 @@ def decode_tensor(s: str) -> torch.Tensor:
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """Tensors of a local checkpoint file, unwrapped from `model`/`state_dict`/`module.` wrappers."""
-    path = check_file(path)
+    path = check_file("checkpoint", path, must_exist=True)
     try:
         if _is_safetensors(path):
             from safetensors.torch import load_file

@@ -257,14 +257,6 @@ def batch_plan(recipe: Recipe, *, batch_size: int, processes: int = 1, accum: in
     return accum, lr, lines
 
 
-# dataset (train and few-shot names) -> recipe dataset
-_DATASET_ALIASES = {"k400": "k400", "kinetics": "k400", "kinetics100": "k400", "ssv2": "ssv2", "ssv2_full": "ssv2",
-                    "ssv2_small": "ssv2", "hmdb51": "hmdb51", "ucf101": "ucf101", "toy": "toy"}
-_DEFAULTS = {("k400", "B"): "clip_b16_k400_8x16x1", ("k400", "L"): "clip_l14_k400_8x16x1",
-             ("ssv2", "B"): "clip_b16_ssv2_u16", ("ssv2", "L"): "clip_l14_ssv2_u32",
-             ("hmdb51", "B"): "clip_b16_hmdb51_u8", ("ucf101", "B"): "clip_b16_ucf101_u8"}
-
-
 def get_recipe(name: str) -> Recipe:
     if name not in RECIPES:
         raise UserError(f"unknown recipe {name!r}; use one of {', '.join(RECIPES)} (see --list-recipes)")
@@ -272,14 +264,15 @@ def get_recipe(name: str) -> Recipe:
 
 
 def default_recipe(dataset: str, backbone: str | None = None) -> str | None:
-    """The recipe for a dataset and backbone: the original config of that dataset for ViT-L
-    backbones (name containing "large") or for every other size (ViT-B); "toy" for the toy set;
-    None where the original has none (list datasets, ViT-L on HMDB51/UCF101)."""
-    d = _DATASET_ALIASES.get(dataset)
-    if d == "toy":
-        return "toy"
-    size = "L" if backbone and "large" in backbone else "B"
-    return _DEFAULTS.get((d, size))
+    """The recipe for a dataset (any spelling) and backbone, from its record (`zeroi2v.settings.datasets`):
+    the original config of that dataset for ViT-L backbones (name containing "large") or for every
+    other size (ViT-B); "toy" for the toy set; None where the original has none (list datasets,
+    ViT-L on HMDB51/UCF101) or the dataset is unknown."""
+    from zeroi2v.settings.datasets import RECORDS, find
+
+    if not any(dataset in r.names for r in RECORDS.values()):
+        return None
+    return find(dataset).recipe_for(backbone)
 
 
 def _fmt(value) -> str:

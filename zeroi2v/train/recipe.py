@@ -32,17 +32,12 @@ _FILL = {"backbone": "backbone", "frames": "frames", "sampling": "sampling", "in
 
 
 def add_recipe_args(p: argparse.ArgumentParser) -> None:
+    """The recipe fields only zeroi2v.train sets from the command line (the shared ones: zeroi2v.settings.flags)."""
     a = p.add_argument
     r = "default: the recipe's"
-    a("--recipe", default=None, help="start from a recipe (see --list-recipes; default: the original config of "
-                                     "--dataset/--backbone, 'toy' on toy; 'none': zeroi2v.settings.defaults only)")
-    a("--list-recipes", action="store_true", default=None, help="print the recipe table and exit")
     a("--bias-decay", action="store_true", default=None, help=f"weight decay on biases too ({r}; originals: yes)")
     a("--backbone-lr-mult", type=float, default=None, help=f"lr multiplier of all but the head ({r}, else 1)")
-    a("--warmup-start", type=float, default=None, help=f"warm-up starts at this fraction of lr ({r}, else 0)")
-    a("--schedule", default=None, help="cosine (per optimizer step) or cosine_epoch (per epoch; the originals)")
     a("--erasing", type=float, default=None, help=f"RandomErasing probability in training ({r}, else 0)")
-    a("--erasing-mode", default=None, help=f"RandomErasing fill: const (grey) or rand ({r}, else const)")
     a("--randaugment", default=None, help=f"MAGNITUDE,LAYERS (e.g. 7,4; same ops on every frame) or none ({r})")
     a("--crop-area", default=None, help=f"LO,HI area fraction of the random resized crop ({r}, else per dataset)")
     a("--crop-ratio", default=None, help=f"LO,HI aspect ratio of the random resized crop ({r}, else 0.75,1.333)")

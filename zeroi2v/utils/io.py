@@ -28,12 +28,22 @@ def check_dir(flag: str, path: str | os.PathLike | None) -> None:
             return
 
 
-def check_file(flag: str, path: str | os.PathLike | None, *, example: str, writable: bool = False) -> None:
-    """A file flag's path must not be a folder nor sit below a file (`writable`: its nearest existing
-    folder must be writable); one line naming the flag and `example`, a file name that would do."""
+def check_file(flag: str, path: str | os.PathLike | None, *, example: str = "", writable: bool = False,
+               must_exist: bool = False) -> Path | None:
+    """A file flag's path: an output (not a folder, not below a file; `writable`: its nearest existing folder
+    writable; one line naming the flag and `example`, a file name that would do), or with `must_exist` an
+    input (an existing, non-empty regular file). Returns the expanded path."""
     if path is None:
-        return
+        return None
     p = Path(path).expanduser()
+    if must_exist:
+        if p.is_dir():
+            raise UserError(f"{flag} {path} is a directory; pass the file inside it")
+        if not p.is_file():
+            raise UserError(f"{flag} {path} not found; pass a local file")
+        if p.stat().st_size == 0:
+            raise UserError(f"{flag} {path} is empty (0 bytes); re-download or re-export it")
+        return p
     if str(path).endswith(("/", os.sep)) or p.is_dir():
         raise UserError(f"{flag} {path} is a directory; give a file name such as {p / example}")
     for parent in p.absolute().parents:
@@ -42,7 +52,8 @@ def check_file(flag: str, path: str | os.PathLike | None, *, example: str, writa
                 raise UserError(f"{flag} {path}: {parent} is a file, not a directory; choose another {flag}")
             if writable and not os.access(parent, os.W_OK | os.X_OK):
                 raise UserError(f"{flag} {path}: the folder {parent} is not writable; choose another {flag}")
-            return
+            return p
+    return p
 
 
 @contextmanager
