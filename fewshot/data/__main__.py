@@ -2,7 +2,7 @@
 
     python -m fewshot.data check --dataset ucf101 --data-root /data/ucf101 [--fold 1] [--decode ends]
     python -m fewshot.data check --dataset list --data-root D --fewshot     (your own base/val/novel lists)
-    python -m fewshot.data make-toy --out toy-data [--seed 0] [--dataset toy_time]
+    python -m fewshot.data make-toy --out toy-data [--seed 0] [--kind toy_time]
 
 `check` exits 0 when every listed video opens and decodes, 2 otherwise (problems named by file).
 """
@@ -42,9 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     flags.add(t, "out", required=True, help="folder the toy dataset is generated into (created atomically; an "
                                             "existing complete one is reused) (required)")
     flags.add(t, "seed")
-    t.add_argument("--dataset", choices=("toy", "toy_time"), default="toy",
-                   help="toy: motions of objects; toy_time: the time-only toy, every frame alike in every class "
-                        "(default: toy)")
+    t.add_argument("--kind", choices=("toy", "toy_time"), default="toy",
+                   help="which toy generator: toy (motions of objects) or toy_time (the time-only toy, every frame "
+                        "alike in every class) (default: toy)")
     t.add_argument("--videos-per-class", type=int, default=d.videos_per_class,
                    help=f"videos per class (default: {d.videos_per_class})")
     t.add_argument("--test-per-class", type=int, default=None,
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {args.json}")
         return status
     if args.command == "make-toy":
-        d = default_config(args.dataset)
+        d = default_config(args.kind)
         args.frames = d.frames if args.frames is None else args.frames
         args.size = d.size if args.size is None else args.size
         args.seed = d.seed if args.seed is None else args.seed
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         test = args.test_per_class
         if test is None:
             test = max(1, min(ToyConfig.test_per_class, args.videos_per_class // 4))
-        config = config_from(args.dataset, seed=args.seed, videos_per_class=args.videos_per_class, test_per_class=test, frames=args.frames,
+        config = config_from(args.kind, seed=args.seed, videos_per_class=args.videos_per_class, test_per_class=test, frames=args.frames,
                              size=args.size, images_per_class=args.images_per_class)
         flags.emit_notes()
         make_toy(args.out, config, workers=args.num_workers)

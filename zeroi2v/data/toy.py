@@ -276,7 +276,7 @@ def ensure_toy(root: str | os.PathLike | None = None, kind: str = "toy") -> Path
 def require(root: Path, kind: str = "toy") -> dict:
     meta = read_meta(root, kind)
     if meta is None:
-        flag = " --dataset toy_time" if kind == "toy_time" else ""
+        flag = " --kind toy_time" if kind == "toy_time" else ""
         raise UserError(f"{root} is not a finished {kind} dataset (no valid toy.json of that kind); "
                         f"generate it with: python -m fewshot.data make-toy{flag} --out {root}")
     return meta

@@ -30,7 +30,7 @@ import numpy as np
 ENV = "ZEROI2V_TOY_TIME_ROOT"
 FORMAT = "zeroi2v-toy-time/1"
 LAYOUT = ("videos/<class>/<file>.mp4 + ucfTrainTestlist/ + splits/ + toy.json "
-          "(python -m fewshot.data make-toy --dataset toy_time)")
+          "(python -m fewshot.data make-toy --kind toy_time)")
 REFERENCE_SIZE = 64  # velocities are in px per frame at this frame size (scaled with the size)
 SPEEDS = (4, 8, 12)
 DIRECTIONS = {"right": (1, 0), "down_right": (1, 1), "down": (0, 1), "down_left": (-1, 1),
