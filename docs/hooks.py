@@ -21,6 +21,12 @@ def _root_file(name: str, links: dict[str, str]) -> str:
     return text
 
 
+def _recipe_summary() -> str:
+    from zeroi2v.settings.recipes import recipe_summary_markdown
+
+    return recipe_summary_markdown()
+
+
 def _flags() -> str:
     """Every command's flags (help and default), from the parsers (`zeroi2v.settings.flags.reference_markdown`)."""
     from episodes.__main__ import build_parser as episodes_parser
@@ -39,6 +45,7 @@ def _flags() -> str:
 
 GENERATORS = {
     "recipes": _recipes,
+    "recipe-summary": _recipe_summary,
     "flags": _flags,
     "readme": lambda: _root_file("README.md", {"](docs/": "](", "](CHANGELOG.md)": "](changelog.md)"}),
     "changelog": lambda: _root_file("CHANGELOG.md", {}),

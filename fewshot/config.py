@@ -14,10 +14,11 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from zeroi2v.utils import validate as V
 from zeroi2v.settings import flags
 from zeroi2v.utils.errors import ArgumentParser, UserError
 from zeroi2v.settings.defaults import AMP
-from zeroi2v.settings.runfolder import check_run_folder, default_run_folder
+from zeroi2v.settings.runfolder import default_run_folder
 from zeroi2v.utils.io import check_dir
 from zeroi2v.methods.table import METHODS
 
@@ -53,7 +54,7 @@ class RunConfig:
     num_workers: int | None = None  # None -> 0 on toy (frames kept decoded), else min(8, cores - 1)
     loader: str | None = None  # None -> the dataset's: uint8+fast on real data, float32 on toy
     device: str = "auto"  # auto: cuda when torch sees a GPU, else cpu
-    amp: str = "auto"  # auto: bf16 on CUDA where supported, else fp16; none on CPU
+    amp: str = "auto"  # auto: fp16 + loss scaling on CUDA (the originals' AmpOptimWrapper); fp32 on CPU
     on_error: str = "error"
     decoder: str = "auto"  # zeroi2v.data.decode: auto = the fastest installed
     cache_dir: str | None = None  # None -> $ZEROI2V_CACHE or ~/.cache/zeroi2v
@@ -89,8 +90,9 @@ def build_parser() -> ArgumentParser:
 
 class _ListRecipes(argparse.Action):
     def __call__(self, parser, namespace, values, option_string=None):
-        from zeroi2v.settings.recipes import FEWSHOT_CHANGES, recipe_table_markdown
+        from zeroi2v.settings.recipes import FEWSHOT_CHANGES, recipe_summary_markdown, recipe_table_markdown
 
+        print(recipe_summary_markdown())
         print(recipe_table_markdown())
         print("fewshot.run changes: " + "; ".join(f"{k}: {v}" for k, v in FEWSHOT_CHANGES.items()))
         parser.exit()
@@ -124,6 +126,7 @@ def load_config_file(path: str) -> dict:
         raise UserError(f"--config {path}: unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(fields))}")
     if "recipe" not in d:  # a run from before recipes and --loader: replay it as it ran
         d.update(recipe="none", accum=d.get("accum") or 1, loader=d.get("loader") or "float32")
+    d = V.check_config_fields(RunConfig, d, where=f"--config {path}")  # "ways": "5" -> one line
     for k in ("shots", "seeds", "protocols", "methods"):
         if isinstance(d.get(k), list):
             d[k] = tuple(d[k])
@@ -152,9 +155,9 @@ def _episode_file_values(path: str) -> dict:
     return dict(ways=d["ways"], shots=(d["shots"],), queries=d["queries"], episodes=d["episodes"])
 
 
-def resolve(cfg: RunConfig, *, given: set[str] = frozenset(), check_out: bool = True) -> RunConfig:
+def resolve(cfg: RunConfig, *, given: set[str] = frozenset()) -> RunConfig:
     """Fill every None from the dataset defaults and validate; the result is what gets saved and recorded.
-    `check_out=False`: --out is a seed's folder inside a run folder that was checked already."""
+    (An existing non-empty --out without --resume is refused once every check has passed: fewshot.pipeline.)"""
     from episodes.protocols import PROTOCOLS
     from zeroi2v.settings import defaults as zd
 
@@ -187,6 +190,10 @@ def resolve(cfg: RunConfig, *, given: set[str] = frozenset(), check_out: bool = 
         raise UserError("--seed and --seeds given together; pass one of them")
     if cfg.seed < 0:
         raise UserError(f"--seed must be a non-negative integer, got {cfg.seed}")
+    for seed in cfg.seeds or ():
+        V.check_seed("--seeds", seed)
+    V.check_bounds(seed=cfg.seed, episodes=cfg.episodes, frames=cfg.frames, size=cfg.size)
+    V.check_timm_kwargs("--timm-kwargs", cfg.timm_kwargs)
     for name in ("frames", "size", "batch_size", "accum"):
         if getattr(cfg, name) is not None and getattr(cfg, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(cfg, name)}")
@@ -212,8 +219,6 @@ def resolve(cfg: RunConfig, *, given: set[str] = frozenset(), check_out: bool = 
         require_wandb()
     out = cfg.out or default_run_folder("fewshot", dataset)
     check_dir("--out", out)
-    if check_out:
-        check_run_folder(out, resume=cfg.resume)
     check_dir("--cache-dir", cfg.cache_dir)
     from zeroi2v.settings.recipes import get_recipe
 

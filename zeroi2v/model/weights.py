@@ -1,7 +1,8 @@
 """Pretrained weights from local files: timm checkpoints, OpenAI CLIP, merged ZeroI2V exports.
 
-Nothing is downloaded. A plain state dict is read with `weights_only=True`; an OpenAI CLIP
-TorchScript archive (`ViT-B-16.pt`) is read with `torch.jit.load(...).state_dict()`. Keys are
+Nothing is downloaded and nothing in a file is executed. A plain state dict is read with
+`weights_only=True`; an OpenAI CLIP TorchScript archive (`ViT-B-16.pt`) by `zeroi2v.model.torchscript`
+(its pickles through a restricted unpickler, its code never run -- not `torch.jit.load`). Keys are
 mapped to timm names by timm's own `checkpoint_filter_fn` (OpenAI CLIP conversion, position
 embedding resampling). Any unreadable file, missing, unexpected or mis-shaped key is a one-line
 `UserError`.
@@ -23,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from zeroi2v.model.torchscript import read_torchscript
 from zeroi2v.utils.errors import UserError
 from zeroi2v.utils.io import check_file
 
@@ -46,10 +48,11 @@ def _is_safetensors(path: Path) -> bool:
 
 def _is_torchscript(path: Path) -> bool:
     """A TorchScript archive (OpenAI's ViT-B-16.pt): a zip holding serialized code."""
-    if not zipfile.is_zipfile(path):
+    try:
+        with zipfile.ZipFile(path) as z:
+            return any("/code/" in n for n in z.namelist())
+    except (zipfile.BadZipFile, OSError, ValueError):
         return False
-    with zipfile.ZipFile(path) as z:
-        return any("/code/" in n for n in z.namelist())
 
 
 def _safetensors_metadata(path: Path) -> dict:
@@ -108,7 +111,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
                 raise UserError(f"cannot read checkpoint {path}: truncated or corrupt safetensors file "
                                 f"({_first_line(e)})")
         elif _is_torchscript(path):
-            sd = torch.jit.load(str(path), map_location="cpu").state_dict()  # OpenAI CLIP TorchScript
+            sd = read_torchscript(path)  # OpenAI CLIP TorchScript, read without running its code
         else:
             sd = torch.load(path, map_location="cpu", weights_only=True)
     except UserError:

@@ -4,7 +4,8 @@
 A flag left unset (None) takes its value from the dataset's row; nothing else in the suite holds a
 per-dataset default. Real datasets follow the original ZeroI2V recipe (AdamW 3e-4, head dropout 0.5,
 adapter dropout 0.1, adapter scale 0.5): the class defaults below. The toy row is the demo's small
-recipe, shared by the few-shot demo and `zeroi2v.train --dataset toy`: the tiny toy ViT learns only
+recipe ("toy" of zeroi2v.settings.recipes, the one place that holds its values; the row reads them),
+shared by the few-shot demo and `zeroi2v.train --dataset toy`: the tiny toy ViT learns only
 without dropout, at a higher rate, with adapter scale 1; toy classes are directions (left/right,
 cw/ccw), so clips are never mirrored; its decoded frames are small enough to keep in memory.
 
@@ -36,7 +37,7 @@ class DatasetDefaults:
     frames: int = 8
     size: int | None = 224
     test_views: str = "1x3"  # CLIPSxCROPS at test time (zeroi2v.train)
-    sampling: str = "uniform"  # "uniform" (TSN segments) or "dense" (consecutive frames at `interval`)
+    sampling: str = "uniform"  # zeroi2v.data.sampling: "uniform" | "dense" (frames at `interval`) | "tsn"
     interval: int | None = None
     test_split: str = "test"  # the split zeroi2v.train evaluates on
     stdha: str = "default"  # STDHA offset spec (zeroi2v.model.stdha)
@@ -49,11 +50,11 @@ class DatasetDefaults:
     adapter_dropout: float = 0.1
     adapter_scale: float = 0.5
     flip: bool = True  # horizontal flip in training (SSv2: with its left/right label map)
-    crop_scale: tuple[float, float] = (0.25, 1.0)  # RandomResizedCrop area range in training
+    crop_area: tuple[float, float] = (0.25, 1.0)  # RandomResizedCrop area range in training
     keep_decoded: bool = False  # decode every training video once and keep it in memory
     # loader workers' output (zeroi2v.settings.defaults.LOADERS): uint8 clips normalised on the device, uint8 resize
     loader: str = "uint8+fast"
-    select: str = "val"  # few-shot adaptation: keep the epoch with the best val accuracy ("val") or the last
+    adapt_keep: str = "best"  # few-shot adaptation: keep the epoch with the best val accuracy ("best") or the "last"
     adapt_epochs: int = 10  # few-shot adaptation on the base classes
     adapt_batch_size: int = 8
     adapt_warmup_epochs: float = 1.0

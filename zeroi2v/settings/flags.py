@@ -31,7 +31,7 @@ from zeroi2v.utils.errors import json_object
 DECODERS = ("auto", "decord", "pyav", "torchcodec")  # zeroi2v.data.decode.DECODERS (that module imports numpy)
 ON_ERROR = ("error", "skip")
 SCHEDULES = ("cosine", "cosine_epoch")
-SAMPLINGS = ("uniform", "dense")
+SAMPLINGS = ("uniform", "dense", "tsn")  # zeroi2v.data.sampling
 ERASING_MODES = ("const", "rand")
 NOTES: list[str] = []  # deprecation notes of the current parse, printed by emit_notes
 
@@ -77,7 +77,8 @@ def _f(option: str, help: str, *, dest: str | None = None, old: tuple[str, ...] 
 def _dataset_help() -> str:
     from zeroi2v.settings.datasets import spellings
 
-    return f"dataset: {spellings()} (names in brackets are spellings of the same videos)"
+    return (f"dataset: {spellings()} (names in brackets are spellings of the same videos) (default: fewshot.run: toy, "
+            f"the generated demo set; zeroi2v.train: the --recipe's or --config's; required elsewhere)")
 
 
 R = "(default: the recipe's; see --list-recipes)"
@@ -100,21 +101,24 @@ _ALL = (
     _f("--frames", f"frames per clip {R}", type=int),
     _f("--size", "frame size in pixels (default: the recipe's, else the backbone's input size; toy: its frames')",
        type=int),
-    _f("--sampling", f"frame sampling: uniform (one frame per segment) or dense (consecutive at --interval) {R}",
+    _f("--sampling", f"frame sampling: uniform (mmaction2 UniformSample), dense (SampleFrames, at --interval) or "
+                     f"tsn (TSN segments, the toy's) {R}",
        choices=SAMPLINGS),
     _f("--interval", f"frame interval of dense sampling {R}", type=int),
     _f("--test-views", f"test views CLIPSxCROPS, e.g. 1x3 (softmax averaged per video) {R}"),
     # model
     _f("--recipe", "start from this recipe (see --list-recipes), or none (the dataset's defaults row) "
                    "(default: the original config of the dataset and backbone size; toy on toy)"),
-    _f("--list-recipes", "print the recipe table and exit", action="store_true"),
+    _f("--list-recipes", "print the recipe table and exit (default: off)", action="store_true"),
     _f("--backbone", f"timm ViT name {R}"),
     _f("--timm-kwargs", "JSON object of timm.create_model arguments, e.g. '{\"img_size\": 112}' (default: the toy "
                         "ViT's on toy with its backbone, else none)", type=json_object, old=("--model-kwargs",)),
     _f("--pretrained", "local image weights: OpenAI CLIP .pt, timm .pth/.safetensors (zeroi2v.train also takes none: "
                        "random init) (default: on toy the tiny ViT image-pretrained on toy frames, cached; required "
                        "on real data)"),
-    _f("--methods", "__methods__", type=names, old=("--method",)),
+    _f("--methods", "methods, comma-separated, from the method table (zeroi2v.methods.table: frozen, zeroi2v, ...); "
+                    "zeroi2v.train trains one per run (default: every method; zeroi2v.train: zeroi2v)", type=names,
+       old=("--method",)),
     _f("--stdha", f"STDHA offsets: default, ssv2, none or '-1:1,1:1' (offset:heads) {R}"),
     _f("--adapter-scale", f"adapter output scale {R}", type=float),
     _f("--adapter-dropout", f"adapter dropout {R}", type=float),
@@ -144,7 +148,8 @@ _ALL = (
     _f("--episodes-file", "episode set file (JSONL, python -m episodes sample) (default: none)", metavar="FILE"),
     # device
     _f("--device", "auto (a GPU when torch sees one, else cpu), cpu, cuda, cuda:N (default: auto)"),
-    _f("--amp", "mixed precision on CUDA: auto = bf16 where supported, else fp16; none on CPU (default: auto)",
+    _f("--amp", "precision on CUDA: auto = fp16 = float16 with loss scaling (the originals' AmpOptimWrapper), bf16 "
+                "only when asked, none = float32; CPU: float32 (default: auto)",
        choices=AMP),
     _f("--num-workers", "DataLoader worker processes per process; 0 loads in the main process (default: 0 on toy, "
                         "whose frames are kept decoded; else min(8, cores per process - 1))", type=int,
@@ -153,13 +158,13 @@ _ALL = (
     # output
     _f("--out", "output folder; an existing non-empty one is refused unless --resume (default: "
                 "runs/<program>-<dataset>-<time>)", metavar="DIR"),
-    _f("--resume", "continue the run in --out (finished stages are kept, interrupted ones continue)",
+    _f("--resume", "continue the run in --out: finished stages are kept, interrupted ones continue (default: off)",
        action="store_true"),
     _f("--config", "replay a run's saved config.json (or a result record's config); flags given beside it "
                    "override single fields (default: none)", metavar="FILE"),
     _f("--json", "also write the report as JSON to this file (default: none)", metavar="FILE"),
     _f("--cache-dir", "feature and weight cache (default: $ZEROI2V_CACHE or ~/.cache/zeroi2v)", metavar="DIR"),
-    _f("--tensorboard", "also write TensorBoard event files to <out>/tensorboard (needs tensorboard)",
+    _f("--tensorboard", "also write TensorBoard event files to <out>/tensorboard (needs tensorboard) (default: off)",
        action="store_true"),
     _f("--wandb", "also log the metrics to this Weights & Biases project (needs wandb; offline unless WANDB_MODE "
                   "or an API key says otherwise) (default: none)", metavar="PROJECT"),
@@ -181,11 +186,6 @@ assert sorted(d for g in GROUPS.values() for d in g) == sorted(FLAGS), "every fl
 
 def help_of(dest: str) -> str:
     h = FLAGS[dest].help
-    if h == "__methods__":
-        from zeroi2v.methods.table import METHODS
-
-        return (f"methods, comma-separated: {', '.join(METHODS)} (zeroi2v.train: one per run) (default: every method; "
-                f"zeroi2v.train: zeroi2v)")
     return _dataset_help() if h == "__dataset__" else h
 
 

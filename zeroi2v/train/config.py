@@ -18,10 +18,9 @@ from zeroi2v.settings import flags
 from zeroi2v.settings.datasets import find
 from zeroi2v.settings.defaults import AMP, TOY_BACKBONE, TOY_PRETRAINED, TOY_VIT, default_num_workers
 from zeroi2v.settings.defaults import TOY_DATASETS
+from zeroi2v.utils import validate as V
 from zeroi2v.utils.errors import ArgumentParser, UserError
 from zeroi2v.methods.table import METHODS, check_method
-
-
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,6 +87,7 @@ class TrainConfig:
     randaugment_after_flip: bool = False  # the original SSv2 order: crop -> flip -> RandAugment
     short_side: int | None = None
     flip: float | None = None
+    keep: str = "last"  # the tested epoch: "best" (validated each epoch) | "last"
 
     @property
     def reader(self) -> str:
@@ -166,6 +166,7 @@ _RENAMED = {"model_kwargs": "timm_kwargs", "workers": "num_workers", "split": "f
             "batch_size": "batch_per_process"}
 _INVERTED = {"throughput": "no_throughput", "progress": "no_progress"}
 _NOT_REPLAYED = {"resume", "config", "list_recipes"}
+_EXTRA = {*_RENAMED, *_INVERTED, *_NOT_REPLAYED, "world_size", "num_classes", "train_videos", "test_videos"}
 
 
 def replay_values(path: str) -> dict:
@@ -182,6 +183,7 @@ def replay_values(path: str) -> dict:
         obj = obj["config"]  # a result record: its config
     if not isinstance(obj, dict) or "dataset" not in obj:
         raise UserError(f"--config {path} is not a zeroi2v.train config.json (no 'dataset'); pass a run's config.json")
+    obj = V.check_config_fields(TrainConfig, obj, where=f"--config {path}", also=_EXTRA)  # fewshot.run's, "epochs": "5"
     dests = {a.dest for a in build_parser()._actions}
     out = {}
     for key, value in obj.items():
@@ -281,7 +283,7 @@ def resolve_config(args: argparse.Namespace, *, out: str) -> TrainConfig:
         raise UserError(f"--methods {','.join(methods)}: zeroi2v.train trains one method per run; pass one of "
                         f"{', '.join(METHODS)}")
     method = check_method(methods[0])
-    extra = dict(args.timm_kwargs or {})
+    extra = dict(V.check_timm_kwargs("--timm-kwargs", args.timm_kwargs))  # no NaN, no num_classes
     backbone = args.backbone or record.backbone
     timm_kwargs = {**(toy_model_kwargs() if toy and backbone == TOY_BACKBONE else {}), **extra}
     epochs, batch = pick(args.epochs, d.epochs), pick(args.batch_size, d.batch_size)
@@ -327,8 +329,8 @@ def resolve_config(args: argparse.Namespace, *, out: str) -> TrainConfig:
     if on_error not in ("error", "skip"):
         raise UserError(f"--on-error {on_error!r}: use error or skip")
     sampling = args.sampling or d.sampling
-    if sampling not in ("uniform", "dense"):
-        raise UserError(f"--sampling {sampling!r}: use uniform or dense")
+    if sampling not in ("uniform", "dense", "tsn"):
+        raise UserError(f"--sampling {sampling!r}: use uniform, dense or tsn")
     interval = args.interval if args.interval is not None else (d.interval if sampling == "dense" else None)
     if sampling == "dense" and interval is None:
         raise UserError("--sampling dense needs --interval (e.g. 16 for 8x16)")
@@ -345,7 +347,8 @@ def resolve_config(args: argparse.Namespace, *, out: str) -> TrainConfig:
     out_path = Path(out).expanduser()
     if out_path.exists() and not out_path.is_dir():
         raise UserError(f"--out {out} is a file; pass a folder for the run (it is created if missing)")
-    size = args.size or d.size or toy_frame_size(args.data_root, args.dataset)
+    size = args.size or V.input_size(timm_kwargs) or d.size or toy_frame_size(args.data_root, args.dataset)  # the model's size
+    V.check_bounds(size=size, frames=args.frames, seed=args.seed)
     return TrainConfig(
         dataset=args.dataset, out=out, data_root=args.data_root, split=split, backbone=backbone,
         pretrained=pretrained, frames=args.frames or d.frames, size=size, timm_kwargs=timm_kwargs,

@@ -97,7 +97,7 @@ def build_datasets(cfg: TrainConfig, train_items, test_items, class_names, mean,
                   interval=cfg.interval, on_error=cfg.on_error, seed=cfg.seed, decoder=cfg.decoder, **LOADERS[cfg.loader])
     flip_map = data.flip_label_map(class_names) if find(cfg.dataset).flip_label_map else None
     d = defaults_for(cfg.dataset)  # toy classes are directions (left/right, cw/ccw): never mirrored
-    aug = dict(flip=d.flip if cfg.flip is None else cfg.flip, scale=cfg.crop_area or d.crop_scale)
+    aug = dict(flip=d.flip if cfg.flip is None else cfg.flip, crop_area=cfg.crop_area or d.crop_area)
     for key in ("crop_ratio", "short_side", "randaugment", "erasing", "erasing_mode", "randaugment_after_flip"):
         # set by --recipe or their flags
         if getattr(cfg, key):
