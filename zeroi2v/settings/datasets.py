@@ -123,7 +123,7 @@ RECORDS: dict[str, DatasetRecord] = {r.name: r for r in (
                   env="ZEROI2V_TOY_TIME_ROOT", fewshot=(FewShotSplits("toy_time", None),), backbone=TOY_BACKBONE,
                   defaults=DatasetDefaults(size=None, test_views="1x1", epochs=20, batch_size=16, lr=2e-3,
                                            head_dropout=0.0, adapter_dropout=0.0, adapter_scale=1.0, flip=False,
-                                           crop_scale=(1.0, 1.0), keep_decoded=True, select="val",
+                                           crop_area=(1.0, 1.0), keep_decoded=True, adapt_keep="best",
                                            adapt_epochs=30, adapt_batch_size=8, loader="float32",
                                            stdha="-1:1,1:1")),
 )}
