@@ -27,7 +27,7 @@ EPISODE_FIELDS = ("ways", "shots", "queries", "episodes")  # fixed by an --episo
 
 @dataclass(frozen=True)
 class RunConfig:
-    dataset: str = "toy"
+    dataset: str = "toy_time"  # the demo: the time-only toy (classes live only between frames)
     shots: tuple[int, ...] | None = None  # None -> (1, 5), or the --episodes-file's
     ways: int | None = None  # None -> 5, or the --episodes-file's
     queries: int | None = None  # None -> 1, or the --episodes-file's
@@ -68,8 +68,8 @@ def build_parser() -> ArgumentParser:
                        description="Few-shot video recognition benchmark: adapt, merge, embed, evaluate episodes.",
                        epilog="Unset flags take the recipe's values (fewshot/recipe.py, --list-recipes: few-shot "
                               "adaptation runs a recipe with its own epochs, 10 (toy 30), and one centre test view) "
-                              "or the dataset's defaults (zeroi2v/settings/datasets.py); --dataset defaults to toy, "
-                              "the generated demo set. The resolved values are saved in <out>/config.json and in "
+                              "or the dataset's defaults (zeroi2v/settings/datasets.py); --dataset defaults to toy_time, "
+                              "the generated time-only demo set (toy: the earlier toy). The resolved values are saved in <out>/config.json and in "
                               "every record.",
                        argument_default=argparse.SUPPRESS)  # only flags actually given reach the namespace
     flags.add_group(p, "data", "dataset", "data_root", "frames", "size", "loader", "on_error", "decoder")
@@ -165,7 +165,7 @@ def resolve(cfg: RunConfig, *, given: set[str] = frozenset()) -> RunConfig:
 
     dataset = canonical_dataset(cfg.dataset)
     d = zd.defaults_for(dataset)
-    toy = dataset == "toy"
+    toy = dataset in zd.TOY_DATASETS
     fill = dict(ways=5, shots=(1, 5), queries=1, episodes=10_000)
     if cfg.episodes_file is not None:
         from_file = _episode_file_values(cfg.episodes_file)

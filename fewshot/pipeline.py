@@ -51,7 +51,7 @@ def check_weights(cfg) -> None:
     if cfg.pretrained and not Path(cfg.pretrained).is_file():
         raise UserError(f"pretrained weights {cfg.pretrained} not found; pass --pretrained with a local "
                         f"file (OpenAI CLIP ViT-B-16.pt, or a timm .pth/.safetensors of {cfg.backbone})")
-    if not cfg.pretrained and cfg.dataset != "toy":
+    if not cfg.pretrained and cfg.dataset not in ("toy", "toy_time"):
         raise UserError(f"{cfg.dataset} needs image weights for {cfg.backbone}: pass --pretrained FILE (e.g. "
                         f"OpenAI CLIP ViT-B-16.pt or a timm .safetensors); nothing is downloaded")
 
@@ -106,9 +106,9 @@ def data_fields(fs: FewShotData) -> dict:
     """The record fields naming this run's data (`results.records.data_fields`): the generated toy
     set by its settings, any other by its root and the contents of its three splits."""
     from results.records import data_fields as fields
-    from zeroi2v.data.toy import read_meta
+    from zeroi2v.data.toy import KINDS, read_meta
 
-    meta = read_meta(fs.root) if fs.dataset == "toy" else None
+    meta = read_meta(fs.root, fs.dataset) if fs.dataset in KINDS else None
     lists = {split: [(e.video_id, e.class_key) for e in entries] for split, entries in fs.splits.items()}
     return fields(fs.root, lists, generated=meta["config"] if meta else None)
 
