@@ -27,7 +27,7 @@ EPISODE_FIELDS = ("ways", "shots", "queries", "episodes")  # fixed by an --episo
 
 @dataclass(frozen=True)
 class RunConfig:
-    dataset: str = "toy_time"  # the demo: the time-only toy (classes live only between frames)
+    dataset: str = "toy"  # the demo (toy_time: the time-only toy, see docs/demo.md)
     shots: tuple[int, ...] | None = None  # None -> (1, 5), or the --episodes-file's
     ways: int | None = None  # None -> 5, or the --episodes-file's
     queries: int | None = None  # None -> 1, or the --episodes-file's
@@ -68,9 +68,9 @@ def build_parser() -> ArgumentParser:
                        description="Few-shot video recognition benchmark: adapt, merge, embed, evaluate episodes.",
                        epilog="Unset flags take the recipe's values (fewshot/recipe.py, --list-recipes: few-shot "
                               "adaptation runs a recipe with its own epochs, 10 (toy 30), and one centre test view) "
-                              "or the dataset's defaults (zeroi2v/settings/datasets.py); --dataset defaults to toy_time, "
-                              "the generated time-only demo set (toy: the earlier toy). The resolved values are saved in <out>/config.json and in "
-                              "every record.",
+                              "or the dataset's defaults (zeroi2v/settings/datasets.py); --dataset defaults to toy, "
+                              "the generated demo set (toy_time: the time-only toy). The resolved values are saved in "
+                              "<out>/config.json and in every record.",
                        argument_default=argparse.SUPPRESS)  # only flags actually given reach the namespace
     flags.add_group(p, "data", "dataset", "data_root", "frames", "size", "loader", "on_error", "decoder")
     g = flags.add_group(p, "model", "recipe", "backbone", "timm_kwargs", "pretrained", "methods", "stdha")
