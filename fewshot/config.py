@@ -17,7 +17,7 @@ from pathlib import Path
 from zeroi2v.utils.errors import ArgumentParser, UserError, json_object
 from zeroi2v.settings.defaults import AMP, LOADERS
 from zeroi2v.utils.io import check_dir
-from zeroi2v.methods.table import METHODS
+from zeroi2v.methods import DEFAULT_METHODS, METHODS
 
 EPISODE_FIELDS = ("ways", "shots", "queries", "episodes")  # fixed by an --episodes-file
 
@@ -40,7 +40,7 @@ class RunConfig:
     stdha: str | None = None  # None -> "ssv2" on SSv2 (±1 and ±2), "default" (±1) elsewhere
     recipe: str | None = None  # None -> the dataset's and backbone's original config ("toy" on toy); "none"
     protocols: tuple[str, ...] = ("prototype", "finetune")
-    methods: tuple[str, ...] = METHODS
+    methods: tuple[str, ...] = DEFAULT_METHODS
     out: str | None = None  # None -> runs/fewshot-<dataset>
     resume: bool = False
     episodes_file: str | None = None
@@ -116,7 +116,7 @@ def build_parser() -> ArgumentParser:
     a("--stdha", help="default | ssv2 | '-1:1,1:1' (offset:heads) (default: the recipe's: ±1 and ±2 on SSv2, ±1 "
                       "elsewhere)")
     a("--protocols", type=_names, help="prototype,finetune (default: both)")
-    a("--methods", type=_names, help=f"{','.join(METHODS)} (default: all three)")
+    a("--methods", type=_names, help=f"{','.join(METHODS)} (default: {','.join(DEFAULT_METHODS)})")
     a("--out", help="run directory (default: runs/fewshot-<dataset>)")
     a("--resume", action="store_true", help="continue finished and interrupted stages in --out (default: off)")
     a("--episodes-file", help="evaluate this episode set (python -m episodes sample); it fixes ways, shots, "

@@ -20,7 +20,7 @@ from zeroi2v.utils.errors import UserError
 from zeroi2v.utils.io import atomic_write_json, sha256_file
 from zeroi2v.model.toyvit import PretrainConfig, cache_dir, pretrain_toy_vit
 from zeroi2v.training.tracking import Tracker
-from zeroi2v.methods.table import method_model_kwargs
+from zeroi2v.methods import get_method, method_optim
 
 from . import recipe as R
 from .adapt import AdaptConfig, adapt, check_adapt_resume
@@ -57,12 +57,19 @@ def resolve_pretrained(cfg, fs: FewShotData, *, mean, std, cache_root: Path) -> 
 
 
 def build_model(cfg, method: str, *, num_classes: int = 0, pretrained: str | None, **model_kw):
-    import zeroi2v
-
     torch.manual_seed(cfg.seed)
-    return zeroi2v.create_model(cfg.backbone, num_frames=cfg.frames, num_classes=num_classes,
-                                pretrained=pretrained, **method_model_kwargs(method, cfg.stdha), **model_kw,
-                                **cfg.timm_kwargs)
+    return get_method(method).build(cfg.backbone, num_frames=cfg.frames, num_classes=num_classes,
+                                    pretrained=pretrained, stdha=cfg.stdha, dataset=cfg.dataset, **model_kw,
+                                    **cfg.timm_kwargs)
+
+
+def method_adapt_config(cfg, acfg: AdaptConfig, method: str) -> AdaptConfig:
+    """The adaptation settings of `method`: the run's, with the method's optimiser fields
+    (zeroi2v.methods: its paper's values on an original recipe; relative ones everywhere)."""
+    default_lr = R.fill(dataclasses.replace(cfg, lr=None), dataset=cfg.dataset, name=cfg.recipe)["lr"]
+    given = {"lr"} if cfg.lr != default_lr else set()  # an --lr other than the recipe's wins
+    return dataclasses.replace(acfg, **method_optim(method, recipe=cfg.recipe, global_batch=acfg.batch_size * acfg.accum,
+                                                    given=given))
 
 
 def probe_model(cfg):
@@ -119,7 +126,7 @@ def run_stages(cfg) -> list[tuple[Path, dict]]:
     acfg = AdaptConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, accum=cfg.accum, lr=cfg.lr,
                        num_workers=cfg.num_workers, seed=cfg.seed,
                        ways=min(cfg.ways, len({it.label for it in val_items})), **adapt_kw)
-    adapted_methods = [m for m in cfg.methods if m != "frozen"]
+    adapted_methods = [m for m in cfg.methods if get_method(m).adapts]
     val_eps = sample_episode_set(fs.splits["val"], acfg.ways, acfg.shots, 1, acfg.val_episodes, cfg.seed + 1,
                                  source=f"{cfg.dataset} val") if adapted_methods else []  # select the epoch
     dc = zeroi2v.data_config(probe)
@@ -138,7 +145,7 @@ def run_stages(cfg) -> list[tuple[Path, dict]]:
                         f"the {D.get_world_size()} processes; pass a multiple of {D.get_world_size()}")
     if cfg.resume:  # an unreadable or foreign adaptation checkpoint: one line, nothing under --out rewritten
         for method in adapted_methods:
-            check_adapt_resume(out / method, cfg=acfg, amp=cfg.amp, train_items=train_items, val_items=val_items,
+            check_adapt_resume(out / method, cfg=method_adapt_config(cfg, acfg, method), amp=cfg.amp, train_items=train_items, val_items=val_items,
                                identity=identity(method))
     commit(cfg, out, sets)  # every check passed: the first write under --out
     if adapted_methods:
@@ -151,10 +158,11 @@ def run_stages(cfg) -> list[tuple[Path, dict]]:
     for method in cfg.methods:
         seconds: dict[str, float] = {}
         t = time.perf_counter()
-        adapted = method != "frozen"
+        adapted, spec = get_method(method).adapts, get_method(method)
         model = build_model(cfg, method, num_classes=n_base if adapted else 0, pretrained=pretrained,
                             **(model_kw if adapted else {}))
         params = zeroi2v.count_params(model)
+        macfg = method_adapt_config(cfg, acfg, method) if adapted else acfg
         adapters = dict(model.adapter_config) if adapted else None  # the trained adapters (merged away below)
         diff = None
         if adapted:
@@ -164,15 +172,16 @@ def run_stages(cfg) -> list[tuple[Path, dict]]:
                               run_name=f"{out.name}-{method}", config=dataclasses.asdict(cfg))  # metrics.csv too
             try:
                 adapt(model, train_items=train_items, val_items=val_items, val_episodes=val_eps, view=view,
-                      cfg=acfg, out_dir=out / method, device=cfg.device, resume=cfg.resume,
+                      cfg=macfg, out_dir=out / method, device=cfg.device, resume=cfg.resume,
                       identity=identity(method, stdha=list(model.stdha_offsets), pretrained_sha256=pretrained_sha),
                       on_error=cfg.on_error, amp=cfg.amp, tracker=tracker)
             finally:
                 tracker.close()
             seconds["adapt"] = time.perf_counter() - t
             t = time.perf_counter()
-            model, diff = merge_stage(cfg, model, method, out, view, test_items, n_base)
-            seconds["merge"] = time.perf_counter() - t
+            if spec.mergeable:
+                model, diff = merge_stage(cfg, model, method, out, view, test_items, n_base)
+                seconds["merge"] = time.perf_counter() - t
         t = time.perf_counter()
         model.head = torch.nn.Identity()  # features only: episodes never see the base-class head
         path = cache_path(cache_root, model_hash(model), cfg.dataset, view)
@@ -182,14 +191,23 @@ def run_stages(cfg) -> list[tuple[Path, dict]]:
         seconds["embed"] = time.perf_counter() - t
         if not D.is_main():
             continue  # evaluation and records: rank 0
-        info = dict(stdha=model.stdha_offsets, adapters=adapters,
-                    params_total=params["total"], params_trainable=params["trainable"] if adapted else 0,
+        cost = inference_cost(model, params["trainable"] if adapted else 0, cfg, spec)
+        info = dict(stdha=model.stdha_offsets, adapters=adapters, **cost,
                     merge_max_abs_diff=diff and diff["max_abs"], merge_max_rel_diff=diff and diff["max_rel"],
                     world_size=D.get_world_size(),
-                    adaptation=dict(dataclasses.asdict(acfg), **model_kw, **clip_key) if adapted else None)
+                    adaptation=dict(dataclasses.asdict(macfg), **model_kw, **clip_key) if adapted else None)
         result = MethodResult(method, feats, row_of, info, seconds, stats, str(path))
         written += evaluate_method(cfg, out, sets, result, pretrained=pretrained, pretrained_sha=pretrained_sha)
     return written
+
+
+def inference_cost(model, trained: int, cfg, spec) -> dict:
+    """The record's cost fields of the features model that embeds the test videos (zeroi2v.methods.cost)."""
+    from zeroi2v.methods.cost import inference_cost as measure
+
+    what = "image" if not spec.adapts else ("merged" if spec.mergeable else "trained")
+    return dict(measure(model, trained_params=trained, num_frames=cfg.frames, size=cfg.size, device=cfg.device),
+                inference_model=what)
 
 
 def merge_stage(cfg, model, method: str, out: Path, view: ViewConfig, test_items: list, n_base: int):

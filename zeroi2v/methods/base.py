@@ -37,6 +37,7 @@ class Method:
     order: ClassVar[int] = 100
     source: ClassVar[str] = ""
     adapts: ClassVar[bool] = True
+    uses_stdha: ClassVar[bool] = False  # the run's --stdha applies (ZeroI2V only)
     mergeable: ClassVar[bool] = False
     adds_at_inference: ClassVar[str] = ""
     # the paper's optimiser settings, TrainConfig/FitConfig field -> value; "lr_per_256": lr x global batch / 256

@@ -21,26 +21,27 @@ from torch import nn
 
 
 class ImagePerFrame(nn.Module):
-    """The plain image model on a video: (B, C, T, H, W) -> per-frame output, mean over T."""
+    """The plain image model on a video: (B, C, T, H, W) -> per-frame features, mean over T, [head]."""
 
-    def __init__(self, vit: nn.Module) -> None:
+    def __init__(self, vit: nn.Module, head: nn.Module | None = None) -> None:
         super().__init__()
-        self.vit = vit
+        self.vit = vit  # timm ViT, num_classes=0
+        self.head = head if head is not None else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, C, T, H, W = x.shape
-        return self.vit(x.transpose(1, 2).reshape(B * T, C, H, W)).view(B, T, -1).mean(1)  # (B, D | classes)
+        feats = self.vit(x.transpose(1, 2).reshape(B * T, C, H, W)).view(B, T, -1).mean(1)  # (B, D)
+        return self.head(feats)
 
 
 def image_model(model: nn.Module) -> ImagePerFrame:
-    """The timm image model `model` was built from (random weights), with the same head size."""
+    """The timm image model `model` was built from (random weights), with a head of the same size:
+    the parameters of timm's image classifier, its head applied once to the mean over frames."""
     import timm
 
+    vit = timm.create_model(model.backbone_name, pretrained=False, num_classes=0, **getattr(model, "timm_kwargs", {}))
     head = getattr(model, "head", None)
-    classes = head.out_features if isinstance(head, nn.Linear) else 0
-    vit = timm.create_model(model.backbone_name, pretrained=False, num_classes=classes,
-                            **getattr(model, "timm_kwargs", {}))
-    return ImagePerFrame(vit)
+    return ImagePerFrame(vit, nn.Linear(head.in_features, head.out_features) if isinstance(head, nn.Linear) else None)
 
 
 def n_params(model: nn.Module) -> int:
@@ -59,8 +60,9 @@ def flops_per_view(model: nn.Module, *, num_frames: int, size: int, device="cpu"
 
 @torch.no_grad()
 def latency_ratio(model: nn.Module, image: nn.Module, *, num_frames: int, size: int, device="cpu", batch: int = 1,
-                  warmup: int = 1, repeats: int = 5) -> float:
-    """Median over `repeats` interleaved rounds of (model seconds / image-model seconds) on one batch."""
+                  warmup: int = 2, repeats: int = 5, max_repeats: int = 50, budget_s: float = 2.0) -> float:
+    """Median over interleaved rounds of (model seconds / image-model seconds) on one batch: at least
+    `repeats` rounds, more (up to `max_repeats`) while the rounds took less than `budget_s` in all."""
     device = torch.device(device)
     x = torch.randn(batch, 3, num_frames, size, size, generator=torch.Generator().manual_seed(0)).to(device)
     modes = model.training, image.training
@@ -78,8 +80,8 @@ def latency_ratio(model: nn.Module, image: nn.Module, *, num_frames: int, size: 
     try:
         for _ in range(warmup):
             seconds(image), seconds(model)
-        ratios = []
-        for _ in range(repeats):
+        ratios, t0 = [], time.perf_counter()
+        while len(ratios) < repeats or (len(ratios) < max_repeats and time.perf_counter() - t0 < budget_s):
             ti = seconds(image)
             ratios.append(seconds(model) / ti)
     finally:

@@ -16,6 +16,7 @@ class Frozen(ZeroI2V):
     order = 10
     source = ""
     adapts = False
+    uses_stdha = False
     adds_at_inference = "nothing"
 
     def model_kwargs(self, stdha) -> dict:

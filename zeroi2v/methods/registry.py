@@ -54,6 +54,20 @@ def get_method(name: str) -> Method:
     return _registry()[check_method(name)]
 
 
+OPTIM_FIELDS = ("lr", "weight_decay", "bias_decay", "backbone_lr_mult")  # what a method's optim may set
+
+
+def method_optim(name: str, *, recipe: str | None, global_batch: int, given=()) -> dict:
+    """The training-settings fields method `name` sets for a run of `recipe` (its paper's values on an
+    original recipe, one with a source config; its relative ones everywhere), minus the `given` ones
+    (set by a flag, which wins)."""
+    from zeroi2v.settings.recipes import get_recipe
+
+    paper = bool(recipe and recipe != "none" and get_recipe(recipe).source)
+    overrides = get_method(name).optim_overrides(global_batch=global_batch, paper_recipe=paper)
+    return {k: v for k, v in overrides.items() if k not in set(given)}
+
+
 def method_label(name: str, kind: str = "fewshot") -> str:
     """The display name of a method in a table of `kind` records (an unknown name as it is)."""
     m = _registry().get(name)

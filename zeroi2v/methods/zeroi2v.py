@@ -15,6 +15,7 @@ class ZeroI2V(Method):
     order = 60
     source = "MCG-NJU/ZeroI2V mmaction/models/backbones/vit_zero_clip.py"
     mergeable = True
+    uses_stdha = True
     adds_at_inference = "a (T, D) temporal embedding; STDHA shifts heads (no parameters, no FLOPs)"
 
     def model_kwargs(self, stdha) -> dict:
@@ -40,6 +41,7 @@ class ZeroI2VNoSTDHA(ZeroI2V):
     name = "zeroi2v_no_stdha"
     label = "ZeroI2V w/o STDHA"
     order = 50
+    uses_stdha = False
     adds_at_inference = "a (T, D) temporal embedding"
 
     def model_kwargs(self, stdha) -> dict:

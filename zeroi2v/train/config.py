@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,7 @@ from pathlib import Path
 from zeroi2v.settings.defaults import (AMP, LOADERS, REAL_BACKBONE, TOY_BACKBONE, TOY_PRETRAINED, TOY_VIT, TRAIN_READERS,
                               default_backbone, default_num_workers, defaults_for)
 from zeroi2v.utils.errors import ArgumentParser, UserError
-from zeroi2v.methods.table import METHODS, check_method
+from zeroi2v.methods import METHODS, OPTIM_FIELDS, check_method, get_method, method_optim
 
 DATASETS = TRAIN_READERS  # zeroi2v.train dataset name -> zeroi2v.data reader (the rows of zeroi2v.settings.defaults)
 
@@ -264,6 +265,7 @@ def resolve_config(args: argparse.Namespace, *, out: str) -> TrainConfig:
     """Fill per-dataset defaults and check every value; UserError on a bad one."""
     from zeroi2v.train.recipe import apply_recipe
 
+    given = {k for k in OPTIM_FIELDS if getattr(args, k, None) is not None}  # before the recipe fills them
     recipe_fields = apply_recipe(args)
     if args.dataset is None:
         raise UserError("--dataset is required (or --config FILE or --recipe NAME); e.g. --dataset toy")
@@ -337,8 +339,12 @@ def resolve_config(args: argparse.Namespace, *, out: str) -> TrainConfig:
                         f"--train-subset or drop --allway-dir")
     pretrained = _pretrained(args.pretrained, toy=toy, dataset=args.dataset, backbone=backbone)
     stdha = args.stdha or d.stdha
-    if method in ("zeroi2v_no_stdha", "frozen"):
+    if not get_method(method).uses_stdha:
         stdha = "none"
+    optim = method_optim(method, recipe=recipe_fields["recipe"], global_batch=batch * accum * int(
+        os.environ.get("WORLD_SIZE", "1")), given=given)  # the method's paper optimiser settings
+    lr, weight_decay = optim.pop("lr", lr), optim.pop("weight_decay", weight_decay)
+    recipe_fields.update(optim)
     out_path = Path(out).expanduser()
     if out_path.exists() and not out_path.is_dir():
         raise UserError(f"--out {out} is a file; pass a folder for the run (it is created if missing)")
