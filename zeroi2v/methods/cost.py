@@ -90,7 +90,7 @@ def latency_ratio(model: nn.Module, image: nn.Module, *, num_frames: int, size: 
 
 
 def inference_cost(deployed: nn.Module, *, trained_params: int, num_frames: int, size: int, device="cpu",
-                   latency: bool = True, batch: int = 1, repeats: int = 5) -> dict:
+                   latency: bool = True, batch: int = 1, repeats: int = 5, budget_s: float = 2.0) -> dict:
     """The cost fields of a record (module docstring); latency_ratio None with latency=False."""
     image = image_model(deployed).to(device)
     flops, image_flops = (flops_per_view(m, num_frames=num_frames, size=size, device=device)
@@ -100,4 +100,4 @@ def inference_cost(deployed: nn.Module, *, trained_params: int, num_frames: int,
                 gflops_per_view=flops / 1e9, image_gflops_per_view=image_flops / 1e9,
                 flops_ratio=flops / image_flops,
                 latency_ratio=(latency_ratio(deployed, image, num_frames=num_frames, size=size, device=device,
-                                             batch=batch, repeats=repeats) if latency else None))
+                                             batch=batch, repeats=repeats, budget_s=budget_s) if latency else None))
