@@ -34,7 +34,7 @@ episode-index order of the episode set named by `episode_set_hash`. Write it wit
 `<run_dir>/episode_accuracies/`) and store the returned string in the record; read it with
 `load_episode_accuracies(record_path, record)`.
 
-`method` is one of METHODS for ZeroI2V runs; other strings are allowed (new baselines).
+`method` is a name of the method registry (`zeroi2v.methods.METHODS`); other strings are allowed.
 Records are written atomically under a unique name and never overwrite another record.
 """
 from __future__ import annotations

@@ -2,7 +2,7 @@
 `zeroi2v.methods` as it runs at inference (a row named after the method).
 
 Weights are random (timing does not depend on them; nothing is downloaded). See `zeroi2v.bench.cli`
-for what is measured and how (FLOPs through `zeroi2v.training.engine.count_flops`, interleaved latency,
+for what is measured and how (FLOPs through `zeroi2v.methods.cost.count_flops`, interleaved latency,
 peak memory of one forward).
 """
 from __future__ import annotations
@@ -16,8 +16,7 @@ import torch
 from torch import nn
 
 from zeroi2v.methods import all_methods, get_method
-from zeroi2v.methods.cost import ImagePerFrame, trained_params
-from zeroi2v.training.engine import count_flops
+from zeroi2v.methods.cost import ImagePerFrame, count_flops, trained_params
 from zeroi2v.utils.errors import UserError
 
 from zeroi2v.bench.config import BenchConfig

@@ -6,7 +6,7 @@
 - params_trainable: parameters the method trained (given: the trained model's, before merging);
 - params_new: parameters added at inference over the image model with the same head
   (`ImagePerFrame`: the timm ViT per frame, mean over time);
-- gflops_per_view: torch.utils.flop_counter FLOPs of one view (1, 3, T, S, S) / 1e9 (a multiply-add is
+- gflops_per_view: torch.utils.flop_counter FLOPs (`count_flops`, the one FLOP count of the suite) of one view (1, 3, T, S, S) / 1e9 (a multiply-add is
   2 FLOPs; the papers' fvcore "GFLOPs" are multiply-adds: half of this);
 - flops_ratio and latency_ratio to the image model: FLOPs of one view; latency the median over
   interleaved timed forwards (image, method, image, method, ...) of a batch, after warm-up.
@@ -52,9 +52,22 @@ def trained_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def flops_per_view(model: nn.Module, *, num_frames: int, size: int, device="cpu") -> int:
-    from zeroi2v.training.engine import count_flops
+def count_flops(model: nn.Module, x: torch.Tensor) -> int:
+    """FLOPs of one forward pass on `x` (eval mode, no grad), counted by torch.utils.flop_counter
+    (matmuls, convolutions, attention; a multiply-add = 2 FLOPs)."""
+    from torch.utils.flop_counter import FlopCounterMode
 
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            model(x)
+    finally:
+        model.train(was_training)
+    return int(counter.get_total_flops())
+
+
+def flops_per_view(model: nn.Module, *, num_frames: int, size: int, device="cpu") -> int:
     return count_flops(model, torch.zeros(1, 3, num_frames, size, size, device=device))
 
 

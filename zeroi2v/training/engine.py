@@ -279,17 +279,11 @@ def evaluate(model: nn.Module, loader, *, device: torch.device | str, views: str
 
 
 def count_flops(model: nn.Module, x: torch.Tensor) -> int:
-    """FLOPs of one forward pass on `x`, counted by torch.utils.flop_counter (a multiply-add = 2 FLOPs)."""
-    from torch.utils.flop_counter import FlopCounterMode
+    """FLOPs of one forward pass on `x` (zeroi2v.methods.cost.count_flops: torch.utils.flop_counter, 2 per
+    multiply-add)."""
+    from zeroi2v.methods.cost import count_flops as count
 
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            model(x)
-    finally:
-        model.train(was_training)
-    return int(counter.get_total_flops())
+    return count(model, x)
 
 
 def gflops_per_view(model: nn.Module, *, num_frames: int, size: int, device: torch.device | str = "cpu",
