@@ -68,8 +68,8 @@ def method_adapt_config(cfg, acfg: AdaptConfig, method: str) -> AdaptConfig:
     (zeroi2v.methods: its paper's values on an original recipe; relative ones everywhere)."""
     default_lr = R.fill(dataclasses.replace(cfg, lr=None), dataset=cfg.dataset, name=cfg.recipe)["lr"]
     given = {"lr"} if cfg.lr != default_lr else set()  # an --lr other than the recipe's wins
-    return dataclasses.replace(acfg, **method_optim(method, recipe=cfg.recipe, global_batch=acfg.batch_size * acfg.accum,
-                                                    given=given))
+    return dataclasses.replace(acfg, **method_optim(method, recipe=cfg.recipe, given=given,
+                                                    global_batch=acfg.batch_size * acfg.accum))
 
 
 def probe_model(cfg):
@@ -145,8 +145,8 @@ def run_stages(cfg) -> list[tuple[Path, dict]]:
                         f"the {D.get_world_size()} processes; pass a multiple of {D.get_world_size()}")
     if cfg.resume:  # an unreadable or foreign adaptation checkpoint: one line, nothing under --out rewritten
         for method in adapted_methods:
-            check_adapt_resume(out / method, cfg=method_adapt_config(cfg, acfg, method), amp=cfg.amp, train_items=train_items, val_items=val_items,
-                               identity=identity(method))
+            check_adapt_resume(out / method, cfg=method_adapt_config(cfg, acfg, method), amp=cfg.amp,
+                               train_items=train_items, val_items=val_items, identity=identity(method))
     commit(cfg, out, sets)  # every check passed: the first write under --out
     if adapted_methods:
         log.info("adaptation (recipe %s): %s", cfg.recipe, R.summary(cfg, model_kw, adapt_kw))
@@ -158,7 +158,8 @@ def run_stages(cfg) -> list[tuple[Path, dict]]:
     for method in cfg.methods:
         seconds: dict[str, float] = {}
         t = time.perf_counter()
-        adapted, spec = get_method(method).adapts, get_method(method)
+        spec = get_method(method)
+        adapted = spec.adapts
         model = build_model(cfg, method, num_classes=n_base if adapted else 0, pretrained=pretrained,
                             **(model_kw if adapted else {}))
         params = zeroi2v.count_params(model)

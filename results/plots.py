@@ -5,7 +5,8 @@
   t-interval over seeds, as in the table).
 - `cost_<dataset>.{png,svg}`: accuracy vs GFLOPs per view, one subplot per (ways, protocol), one point
   per method and shot count (marker per method, the shot count written beside it), error bars as in
-  the few-shot plot; x = the record's `gflops_per_view` (log scale), records without it are left out.
+  the few-shot plot; x = the record's `gflops_per_view` (log scale where it spans more than a decade),
+  records without it are left out.
 - `allway_<dataset>.{png,svg}`: x = K, y = mean top-1 over folds, error bars = 95 % t-interval
   (none for n = 1); a dashed horizontal line per method for its full-supervised top-1 if present.
 """
@@ -139,7 +140,9 @@ def plot_cost(records: pd.DataFrame, out_dir: str | Path) -> list[Path]:
                             marker=MARKERS[i % len(MARKERS)], capsize=3, label=_label(row[0], row[1], multi))
                 for x, (shots, _), iv in zip(xs, pts, ivs):
                     ax.annotate(f"{shots}-shot", (x, iv.mean), textcoords="offset points", xytext=(4, 3), fontsize=7)
-            ax.set_xscale("log")
+            xs_all = [float(x) for line in ax.lines for x in line.get_xdata()]
+            if xs_all and max(xs_all) > 10 * min(xs_all):  # log scale where the costs span over a decade
+                ax.set_xscale("log")
             ax.set_title(f"{dataset}: {ways}-way, {protocol}" + (f", {setting}" if setting else ""))
             ax.set_xlabel("GFLOPs per view (inference model)")
             ax.set_ylabel("accuracy (%) ± 95% CI")
