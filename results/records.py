@@ -11,6 +11,10 @@ kind == "fewshot"   ways, shots, queries, protocol ("prototype" | "finetune"), a
 kind == "full"      protocol ("full"), top1, top5 (%), views ("CxS"); top1_merged, top5_merged where
                     the method merges (null otherwise)
 kind == "kshot-allway"  as "full", plus shots (K per class) and fold
+identity (optional)  data_root, data_sha256, data_seed (`data_fields`: which data), model_sha256
+                    (few-shot: backbone, timm kwargs, frames, STDHA, weights, adapters), settings_sha256
+                    (few-shot: adaptation settings without the seed, and the test view) -- records
+                    differing in any of them are never one measurement (`results.load`)
 optional            pretrained, pretrained_sha256, stdha, adapters, params_total, params_trainable,
                     params_new, gflops_per_view, throughput, merge_max_abs_diff,
                     inference_model ("merged" | "trained" | "image": what ran at inference; the
@@ -40,17 +44,18 @@ Records are written atomically under a unique name and never overwrite another r
 from __future__ import annotations
 
 import datetime as _dt
+import io
 import json
 import math
 import numbers
 import os
 import subprocess
-import tempfile
 import uuid
 from pathlib import Path
 from typing import Any
 
 from zeroi2v.methods import METHODS, method_label  # table row order, display names
+from zeroi2v.utils.io import write_temp
 
 
 SCHEMA_VERSION = 1
@@ -133,6 +138,26 @@ def validate(record: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
+def data_fields(root: str | os.PathLike, lists: dict[str, list], *, generated: dict | None = None) -> dict[str, Any]:
+    """The record fields naming the data a number was measured on.
+
+    data_root: the root as resolved. data_sha256: sha256 of the resolved root and the contents of
+    the lists the run read (`lists`: per split, its (video id, class) rows; order ignored) -- another
+    dataset, another copy of it, or other lists never share it. A generated data set (`generated`:
+    its generation settings, e.g. the toy's) is named by those settings instead, without their
+    seed, which goes to data_seed: the toy set of each `--seeds` seed is the same data set drawn
+    anew, so its seeds aggregate in one cell."""
+    from zeroi2v.utils.io import sha256_json
+
+    if generated is not None:
+        settings = {k: v for k, v in generated.items() if k != "seed"}
+        return dict(data_root=str(root), data_sha256=sha256_json({"generated": settings}),
+                    data_seed=generated.get("seed"))
+    body = {split: sorted([str(v) for v in row] for row in rows) for split, rows in sorted(lists.items())}
+    return dict(data_root=str(root),
+                data_sha256=sha256_json({"root": str(Path(root).expanduser().resolve()), "lists": body}))
+
+
 def git_commit() -> str | None:
     try:
         out = subprocess.run(
@@ -182,13 +207,8 @@ def write_record(run_dir: str | os.PathLike, record: dict[str, Any]) -> Path:
     """Validate and write `record` under `run_dir/records/`; never overwrites an existing file."""
     validate(record)
     out_dir = Path(run_dir) / "records"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=out_dir)
-    with os.fdopen(fd, "w") as f:
-        json.dump(record, f, indent=2, sort_keys=True, default=_json_default)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
+    text = json.dumps(record, indent=2, sort_keys=True, default=_json_default) + "\n"
+    tmp = write_temp(out_dir / "record", text.encode())  # umask mode; a full disk: one line, no temp left
     return _publish(tmp, out_dir, stem=record_name(record), suffix=".json")
 
 
@@ -243,13 +263,10 @@ def save_episode_accuracies(run_dir: str | os.PathLike, name: str, acc: Any) -> 
     if arr.size == 0 or not np.all(np.isfinite(arr)):
         raise RecordError("episode accuracies must be a non-empty array of finite numbers")
     out_dir = Path(run_dir) / EPISODE_ACC_DIR
-    out_dir.mkdir(parents=True, exist_ok=True)
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "episodes"
-    fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=out_dir)
-    with os.fdopen(fd, "wb") as f:
-        np.save(f, arr)
-        f.flush()
-        os.fsync(f.fileno())
+    buf = io.BytesIO()
+    np.save(buf, arr)
+    tmp = write_temp(out_dir / "record", buf.getvalue())  # umask mode; a full disk: one line, no temp left
     path = _publish(tmp, out_dir, stem=safe, suffix=".npy")
     return f"{EPISODE_ACC_DIR}/{path.name}"
 
@@ -261,6 +278,28 @@ def episode_accuracies_path(record_path: str | os.PathLike, record: dict[str, An
         return None
     _check_relative(rel)
     return Path(record_path).resolve().parent.parent / rel
+
+
+def check_episode_accuracies(record_path: str | os.PathLike, record: dict[str, Any], *,
+                             tol: float = 1e-6) -> None:
+    """RecordError when a few-shot record contradicts its per-episode array: another length than
+    `n_episodes`, or `accuracy` (and `std`, `ci95` where given) not the array's mean (sample std,
+    1.96·std/sqrt(n)) within `tol` percent. A record without an array, or whose array file is
+    missing, is not checked here (tables then give it no paired comparison)."""
+    path = episode_accuracies_path(record_path, record)
+    if path is None or not path.is_file():
+        return
+    arr = load_episode_accuracies(record_path, record)
+    n = arr.size
+    expect = {"accuracy": float(arr.mean())}
+    if n > 1:
+        std = float(arr.std(ddof=1))
+        expect.update(std=std, ci95=1.96 * std / math.sqrt(n))
+    for k, v in expect.items():
+        got = record.get(k)
+        if got is not None and not abs(float(got) - v) <= tol + 1e-9 * abs(v):
+            raise RecordError(f"{k}={got!r} contradicts its {n} per-episode accuracies ({path.name}: {k} "
+                              f"{v:.6g}); the record was edited or belongs to another array")
 
 
 def load_episode_accuracies(record_path: str | os.PathLike, record: dict[str, Any]) -> Any:

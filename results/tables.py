@@ -28,6 +28,7 @@ import pandas as pd
 
 from . import aggregate as agg
 from . import compare as cmp
+from . import notes
 from . import records as rec
 
 
@@ -100,11 +101,12 @@ def with_variant(df: pd.DataFrame) -> pd.DataFrame:
     sha = _present(df, "pretrained_sha256").map(lambda h: h[:8] if isinstance(h, str) else "none")
     views = _present(df, "views").map(lambda v: v if isinstance(v, str) else "?")
     recipe = _present(df, "recipe").map(lambda v: v if isinstance(v, str) else "none")
+    data = _present(df, "data_sha256").map(lambda h: h[:8] if isinstance(h, str) else "?")
     group = [df["dataset"], df["method"], df["backbone"]]
-    many = [part.groupby(group).transform("nunique") > 1 for part in (sha, views, recipe)]
+    many = [part.groupby(group).transform("nunique") > 1 for part in (sha, views, recipe, data)]
     df["_variant"] = [", ".join(([f"weights {h}"] if ms else []) + ([f"{v} views"] if mv else [])
-                                + ([f"recipe {r}"] if mr else []))
-                      for h, v, r, ms, mv, mr in zip(sha, views, recipe, *many)]
+                                + ([f"recipe {r}"] if mr else []) + ([f"data {d}"] if md else []))
+                      for h, v, r, d, ms, mv, mr, md in zip(sha, views, recipe, data, *many)]
     return df
 
 
@@ -156,17 +158,19 @@ def _column_header(col: tuple) -> tuple[str, ...]:
 
 
 def _fs_label(row: tuple, *, show_backbone: bool, sha: bool) -> str:
-    m, b, h = row
+    m, b, h = row[:3]
     label = _row_label(m, b, show_backbone=show_backbone)
     if sha:
         label += f" [weights {str(h)[:8] if h else 'none'}]"
+    if len(row) > 3 and row[3]:
+        label += f" [{row[3]}]"  # model / settings hashes where one method ran with several
     return label
 
 
 def _fs_rows(cells: dict[tuple, dict[tuple, agg.FewshotCell]]) -> list[tuple]:
     rows = {r for col in cells.values() for r in col}
     order = method_order([r[0] for r in rows])
-    return sorted(rows, key=lambda r: (order.index(r[0]), r[1], str(r[2])))
+    return sorted(rows, key=lambda r: (order.index(r[0]), r[1], str(r[2]), str(r[3:])))
 
 
 def fewshot_table(df: pd.DataFrame) -> Table | None:
@@ -187,6 +191,7 @@ def fewshot_table(df: pd.DataFrame) -> Table | None:
         i = cmp.significant_best([cells[col][k].entry() for k in keys])
         best[col] = None if i is None else keys[i]
     for row in _fs_rows(cells):
+        rows_records = [r for col in columns for r in (cells[col][row].records if row in cells[col] else [])]
         out = []
         for col in columns:
             cell = cells[col].get(row)
@@ -197,7 +202,8 @@ def fewshot_table(df: pd.DataFrame) -> Table | None:
             out.append(Cell(mean=iv.mean, half_width=iv.half_width, n=iv.n,
                             n_seeds=cell.n_runs if cell.n_runs > 1 else None,
                             bold=best[col] == row))
-        table.rows.append(((_fs_label(row, show_backbone=show_bb, sha=sha),), out))
+        table.rows.append(((notes.mark(_fs_label(row, show_backbone=show_bb, sha=sha), rows_records, table.footnotes),),
+                           out))
     return table
 
 
@@ -314,6 +320,7 @@ def full_table(df: pd.DataFrame) -> Table | None:
                  ("Views",), ("GFLOPs/view",), ("Params (M)",), ("New params (M)",)],
         footnotes=[FULL_NOTE])
     full = with_variant(full)
+    tested = []
     for dataset in sorted(full["dataset"].unique()):
         sub = full[full["dataset"] == dataset]
         for row in _variant_keys(sub):
@@ -333,7 +340,13 @@ def full_table(df: pd.DataFrame) -> Table | None:
                 Cell(text=_fmt_num(last.get("params_total"), scale=1e6)),
                 Cell(text=_fmt_num(last.get("params_new"), scale=1e6)),
             ]
-            table.rows.append(((str(dataset), _variant_label(row, show_backbone=show_bb, kind="full")), cells))
+            label = _variant_label(row, show_backbone=show_bb, kind="full")
+            config = last.get("config") if isinstance(last.get("config"), dict) else {}
+            tested.append((f"{dataset} {label}", last.get("keep"), last.get("tested_epoch"), config.get("epochs")))
+            table.rows.append(((str(dataset), notes.mark(label, sel.to_dict("records"), table.footnotes)), cells))
+    note = notes.tested_note(tested)
+    if note:
+        table.footnotes.append(note)
     return table
 
 

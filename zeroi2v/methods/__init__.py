@@ -9,9 +9,9 @@ The interface is `zeroi2v.methods.base.Method`; `zeroi2v.methods.registry` finds
 this package; `zeroi2v.methods.cost` measures what a method costs at inference.
 """
 from zeroi2v.methods.registry import (DEFAULT_METHODS, OPTIM_FIELDS, all_methods, check_method, get_method,
-                                      method_label, method_names, method_optim)
+                                      method_label, method_names, method_optim, method_train_fields)
 
 METHODS = method_names()
 
-__all__ = ["DEFAULT_METHODS", "METHODS", "OPTIM_FIELDS", "all_methods", "method_optim", "check_method", "get_method", "method_label",
+__all__ = ["DEFAULT_METHODS", "METHODS", "OPTIM_FIELDS", "all_methods", "method_optim", "method_train_fields", "check_method", "get_method", "method_label",
            "method_names"]

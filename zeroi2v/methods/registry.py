@@ -68,6 +68,20 @@ def method_optim(name: str, *, recipe: str | None, global_batch: int, given=()) 
     return {k: v for k, v in overrides.items() if k not in set(given)}
 
 
+def method_train_fields(name: str, fields: dict, lr: float, weight_decay: float, batch: int,
+                        given=()) -> tuple[float, float]:
+    """zeroi2v.train: method `name`'s optimiser fields (`method_optim`, for the recipe in `fields`) put into
+    the run's recipe `fields` (in place); returns its (lr, weight decay). `batch`: per process x accumulation
+    (times torchrun's WORLD_SIZE processes)."""
+    import os
+
+    optim = method_optim(name, recipe=fields.get("recipe"), given=given,
+                         global_batch=batch * int(os.environ.get("WORLD_SIZE", "1")))
+    lr, weight_decay = optim.pop("lr", lr), optim.pop("weight_decay", weight_decay)
+    fields.update(optim)
+    return lr, weight_decay
+
+
 def method_label(name: str, kind: str = "fewshot") -> str:
     """The display name of a method in a table of `kind` records (an unknown name as it is)."""
     m = _registry().get(name)
