@@ -1,7 +1,7 @@
 """The peers table: every method side by side -- accuracy per protocol and shot count, the paired
 difference to ZeroI2V on the same episodes, full-supervised top-1, and what each costs at inference.
 
-Rows: (method, backbone[, pretrained sha256 where one method ran with several files]), in the
+Rows: (method, backbone[, pretrained sha256 / model-settings variant where one method ran with several]), in the
 registry's order (`zeroi2v.methods`). Columns, in order:
 - per few-shot column (dataset, ways, shots, protocol): accuracy ± 95 % CI (as `fewshot_table`),
   then "Δ ZeroI2V": the paired difference method - ZeroI2V on the same episode set (per-episode;
@@ -50,14 +50,15 @@ def has_peers(df: pd.DataFrame) -> bool:
     return len(methods) > 1 and bool(methods - set(DEFAULT_METHODS))
 
 
-def _label(method: str, backbone: str, sha, *, kinds: set[str], show_backbone: bool, show_sha: bool) -> str:
+def _label(method: str, backbone: str, sha, variant: str = "", *, kinds: set[str], show_backbone: bool,
+           show_sha: bool) -> str:
     names = dict.fromkeys(method_label(method, k) for k in sorted(kinds, key=lambda k: k != "fewshot"))
     label = " / ".join(names)
     if show_backbone:
         label += f" ({backbone})"
     if show_sha:
         label += f" [weights {str(sha)[:8] if isinstance(sha, str) else 'none'}]"
-    return label
+    return label + (f" [{variant}]" if variant else "")  # model / settings where one method ran with several
 
 
 def _cost_cells(rec: dict | None) -> list[Cell]:
@@ -116,12 +117,13 @@ def peers_table(df: pd.DataFrame) -> Table | None:
     cells = agg.fewshot_cells(fs) if not fs.empty else {}
     fs_cols = agg.sorted_columns(cells)
     datasets = sorted(full["dataset"].unique()) if not full.empty else []
-    rows = {row for col in cells.values() for row in col}  # (method, backbone, sha of the few-shot weights)
-    rows |= {(m, b, None) for m, b in zip(full["method"], full["backbone"]) if not any(r[:2] == (m, b) for r in rows)}
+    rows = {row for col in cells.values() for row in col}  # (method, backbone, few-shot weights' sha, variant)
+    rows |= {(m, b, None, "") for m, b in zip(full["method"], full["backbone"])
+             if not any(r[:2] == (m, b) for r in rows)}
     order = method_order(sorted({r[0] for r in rows}))
-    rows = sorted(rows, key=lambda r: (order.index(r[0]), r[1], str(r[2])))
+    rows = sorted(rows, key=lambda r: (order.index(r[0]), r[1], str(r[2:])))
     show_bb = len({r[1] for r in rows}) > 1
-    show_sha = any(sum(1 for x in rows if x[:2] == r[:2]) > 1 for r in rows)
+    show_sha = any(len({x[2] for x in rows if x[:2] == r[:2]}) > 1 for r in rows)
     first = {}  # the full-supervised columns go on a method's first row
     for r in rows:
         first.setdefault(r[:2], r)

@@ -270,7 +270,6 @@ def _folds(dataset: str) -> tuple[int, ...]:
 def resolve_config(args: argparse.Namespace, *, out: str) -> TrainConfig:
     """Fill per-dataset defaults and check every value; UserError on a bad one."""
     from zeroi2v.train.recipe import apply_recipe
-
     given = {k for k in OPTIM_FIELDS if getattr(args, k, None) is not None}  # before the recipe fills them
     if args.dataset is not None:
         args.dataset = find(args.dataset).name  # any spelling (zeroi2v.settings.datasets) -> the dataset's name
@@ -284,8 +283,7 @@ def resolve_config(args: argparse.Namespace, *, out: str) -> TrainConfig:
     pick = (lambda v, default: default if v is None else v)
     methods = args.methods or ("zeroi2v",)
     if len(methods) != 1:
-        raise UserError(f"--methods {','.join(methods)}: zeroi2v.train trains one method per run; pass one of "
-                        f"{', '.join(METHODS)}")
+        raise UserError(f"--methods {','.join(methods)}: one method per run; pass one of {','.join(METHODS)}")
     method = check_method(methods[0])
     extra = dict(V.check_timm_kwargs("--timm-kwargs", args.timm_kwargs))  # no NaN, no num_classes
     backbone = args.backbone or record.backbone
