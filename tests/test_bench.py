@@ -136,14 +136,14 @@ def test_module_entry_point_is_unchanged():
 
 
 def test_count_flops_exists_once():
-    """The benchmark uses the engine's FLOP counter (no second copy)."""
+    """The benchmark uses the one FLOP counter (zeroi2v.methods.cost, also engine.count_flops; no second copy)."""
     import zeroi2v.bench.models as models
     from zeroi2v.training import engine
 
     assert models.count_flops is engine.count_flops
     root = Path(__file__).resolve().parents[1]
     defs = [p for p in (root / "zeroi2v").rglob("*.py") if "def count_flops(" in p.read_text()]
-    assert [p.name for p in defs] == ["engine.py"]
+    assert [p.name for p in defs] == ["cost.py"]
 
 
 def test_sections_can_be_switched_off(tmp_path):

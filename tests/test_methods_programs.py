@@ -42,8 +42,8 @@ def test_fewshot_run_every_method_on_the_same_episodes(fewshot_toy, tmp_path):
     assert r["frozen"]["params_trainable"] == 0 and r["frozen"]["params_new"] == 0
     assert r["zeroi2v"]["flops_ratio"] == r["frozen"]["flops_ratio"] == 1.0  # merged: the image model's cost
     assert r["aim"]["flops_ratio"] > 1.2 and r["st_adapter"]["flops_ratio"] > 1.0
-    assert r["full_finetune"]["adaptation"]["backbone_lr_mult"] == 0.1  # backbone at 0.1x the head's lr
-    assert r["zeroi2v"]["adaptation"]["backbone_lr_mult"] == 1.0
+    assert r["full_finetune"]["adaptation"]["train"]["backbone_lr_mult"] == 0.1  # backbone at 0.1x the head's lr
+    assert r["zeroi2v"]["adaptation"]["train"]["backbone_lr_mult"] == 1.0
     assert (out / "zeroi2v" / "merged.safetensors").is_file() and not (out / "aim" / "merged.safetensors").exists()
 
 
