@@ -18,7 +18,7 @@ from zeroi2v.utils import validate as V
 from zeroi2v.settings import flags
 from zeroi2v.utils.errors import ArgumentParser, UserError
 from zeroi2v.settings.defaults import AMP
-from zeroi2v.settings.runfolder import check_run_folder, default_run_folder
+from zeroi2v.settings.runfolder import default_run_folder
 from zeroi2v.utils.io import check_dir
 from zeroi2v.methods import DEFAULT_METHODS, METHODS
 
@@ -155,9 +155,9 @@ def _episode_file_values(path: str) -> dict:
     return dict(ways=d["ways"], shots=(d["shots"],), queries=d["queries"], episodes=d["episodes"])
 
 
-def resolve(cfg: RunConfig, *, given: set[str] = frozenset(), check_out: bool = True) -> RunConfig:
+def resolve(cfg: RunConfig, *, given: set[str] = frozenset()) -> RunConfig:
     """Fill every None from the dataset defaults and validate; the result is what gets saved and recorded.
-    `check_out=False`: --out is a seed's folder inside a run folder that was checked already."""
+    (An existing non-empty --out without --resume is refused once every check has passed: fewshot.pipeline.)"""
     from episodes.protocols import PROTOCOLS
     from zeroi2v.settings import defaults as zd
 
@@ -219,8 +219,6 @@ def resolve(cfg: RunConfig, *, given: set[str] = frozenset(), check_out: bool = 
         require_wandb()
     out = cfg.out or default_run_folder("fewshot", dataset)
     check_dir("--out", out)
-    if check_out:
-        check_run_folder(out, resume=cfg.resume)
     check_dir("--cache-dir", cfg.cache_dir)
     from zeroi2v.settings.recipes import get_recipe
 

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from zeroi2v.settings.runfolder import check_run_folder, is_nonempty_dir
 from zeroi2v.training import distributed as D
 from zeroi2v.training.engine import to_input
 from zeroi2v.utils.errors import UserError
@@ -153,6 +154,7 @@ class Plan:
     summary: str | None = None  # the adaptation settings in one line (logged by `commit`)
     pretrained: str | None = None  # filled by `commit` (toy: the cached tiny ViT)
     pretrained_sha: str | None = None
+    generated_weights: str | None = None  # toy ViT: sha256 of its training settings without the seed
 
     def resume_identity(self, method: str, **model_known) -> dict:
         """The resume key of `method`'s adaptation: the settings, the train/val list contents, plus
@@ -218,6 +220,8 @@ def prepare(cfg) -> Plan:
             check_adapt_resume(out / method, cfg=method_adapt_config(cfg, acfg, method), train_items=train_items,
                                val_items=val_items,
                                identity=plan.resume_identity(method))
+    # every check passed: an earlier run's folder is not written into (rank 0 looks, before any rank writes)
+    check_run_folder(out, resume=cfg.resume, nonempty=D.broadcast_object(is_nonempty_dir(out)))
     if adapted_methods:
         plan.summary = R.summary(cfg, model_kw, adapt_kw)
     return plan
@@ -239,6 +243,11 @@ def commit(plan: Plan) -> None:
     plan.pretrained = resolve_pretrained(cfg, plan.fs, mean=plan.view.mean, std=plan.view.std,
                                          cache_root=plan.cache_root)
     plan.pretrained_sha = sha256_file(plan.pretrained)
+    if not cfg.pretrained:  # the toy ViT, trained per seed: one model drawn anew, like the toy data
+        pcfg = {k: v for k, v in dataclasses.asdict(PretrainConfig(backbone=cfg.backbone,
+                                                                   timm_kwargs=dict(cfg.timm_kwargs))).items()
+                if k != "seed"}
+        plan.generated_weights = sha256_json(dict(toy_vit=pcfg, data=plan.data["data_sha256"]))
 
 
 def adapt_stage(plan: Plan, s: MethodState) -> None:
@@ -322,12 +331,14 @@ def record_identity(plan: Plan, s: MethodState) -> dict:
     """The identity fields of `s`'s records: the data, the model, the settings (without the seed)."""
     cfg = plan.cfg
     model = dict(backbone=cfg.backbone, timm_kwargs=cfg.timm_kwargs, frames=cfg.frames,
-                 stdha=list(s.model.stdha_offsets), pretrained_sha256=plan.pretrained_sha, adapters=s.adapters)
+                 stdha=list(s.model.stdha_offsets), adapters=s.adapters,
+                 weights=plan.generated_weights or plan.pretrained_sha)
     adaptation = s.result.model_info["adaptation"]
     settings = dict(view=dataclasses.asdict(plan.view),
                     adaptation={k: v for k, v in (adaptation or {}).items() if k not in ("seed", "num_workers")}
                     if s.adapted else None)
-    return dict(plan.data, model_sha256=sha256_json(model), settings_sha256=sha256_json(settings))
+    generated = {"pretrained_generated": plan.generated_weights} if plan.generated_weights else {}
+    return dict(plan.data, model_sha256=sha256_json(model), settings_sha256=sha256_json(settings), **generated)
 
 
 def run(cfg) -> str:

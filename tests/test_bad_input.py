@@ -501,7 +501,7 @@ CASES = [
     Case("ro-make-toy-out", "fewshot.data", lambda f, out: ["make-toy", "--out", str(f.p["ro"] / "toy")], "read-only", read_only=("ro",)),
     Case("ro-train-out", "zeroi2v.train", tr(), "read-only", read_only=("out",)),
     Case("ro-results-out", "results", lambda f, out: [f["finished"], "--out", str(out / "report")], "read-only", read_only=("out",)),
-    Case("ro-episodes-out", "episodes", lambda f, out: ["sample", "--dataset", "hmdb51", "--out", str(out / "e.jsonl")], "read-only", read_only=("out",)),
+    Case("ro-episodes-out", "episodes", lambda f, out: ["sample", "--dataset", "hmdb51", "--episodes-file", str(out / "e.jsonl")], "read-only", read_only=("out",)),
     Case("full-disk-toy-vit-cache", "fewshot.run", fs(), "pretrained/toy-vit-", fresh_cache=True, ulimit_kb=64, limit=240),
     Case("full-disk-merged-export", "fewshot.run", fs_mine("--methods", "zeroi2v", "--epochs", "1", root="mine6"),
          "merged.safetensors: file too large", ulimit_kb=120, limit=240),  # last.pt ~112 KiB fits, the export ~130 KiB not

@@ -89,8 +89,6 @@ class TrainConfig:
     short_side: int | None = None
     flip: float | None = None
     keep: str = "last"  # the tested epoch: "best" (validated each epoch) | "last"
-    init: str = "torch"  # head and adapter init (zeroi2v.create_model): "original" | "torch"
-    iters_per_step: int = 1  # the recipe's iterations per optimizer step of its schedule (accumulative_counts)
 
     @property
     def reader(self) -> str:

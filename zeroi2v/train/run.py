@@ -31,6 +31,7 @@ from zeroi2v.methods import get_method
 
 from zeroi2v.train.config import TrainConfig, resolve_config
 from zeroi2v.train.data import build_datasets, load_items, log
+from zeroi2v.train.recipe import init_of
 from zeroi2v.train.export import evaluate_merge_export
 
 MODEL_ERRORS = (ValueError, TypeError, RuntimeError, IndexError, KeyError, AssertionError, AttributeError,
@@ -45,7 +46,7 @@ def build_model(cfg: TrainConfig, num_classes: int, *, pretrained: str | None = 
         model = get_method(cfg.method).build(
             cfg.backbone, num_frames=cfg.frames, num_classes=num_classes, pretrained=pretrained,
             adapter_dropout=cfg.adapter_dropout, adapter_scale=cfg.adapter_scale, head_dropout=cfg.head_dropout,
-            init=cfg.init, stdha=None if cfg.stdha == "none" else cfg.stdha, dataset=cfg.dataset, **kwargs)
+            init=init_of(cfg), stdha=None if cfg.stdha == "none" else cfg.stdha, dataset=cfg.dataset, **kwargs)
         if not len(model.backbone.blocks):
             raise ValueError("the backbone has no transformer blocks")
     except MODEL_ERRORS as e:
