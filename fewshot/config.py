@@ -20,7 +20,7 @@ from zeroi2v.utils.errors import ArgumentParser, UserError
 from zeroi2v.settings.defaults import AMP
 from zeroi2v.settings.runfolder import default_run_folder
 from zeroi2v.utils.io import check_dir
-from zeroi2v.methods.table import METHODS
+from zeroi2v.methods import DEFAULT_METHODS, METHODS
 
 EPISODE_FIELDS = ("ways", "shots", "queries", "episodes")  # fixed by an --episodes-file
 
@@ -43,7 +43,7 @@ class RunConfig:
     stdha: str | None = None  # None -> "ssv2" on SSv2 (±1 and ±2), "default" (±1) elsewhere
     recipe: str | None = None  # None -> the dataset's and backbone's original config ("toy" on toy); "none"
     protocols: tuple[str, ...] = ("prototype", "finetune")
-    methods: tuple[str, ...] = METHODS
+    methods: tuple[str, ...] = DEFAULT_METHODS
     out: str | None = None  # None -> runs/fewshot-<dataset>-<time> (zeroi2v.settings.runfolder)
     resume: bool = False
     episodes_file: str | None = None

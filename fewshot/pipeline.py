@@ -34,7 +34,7 @@ from zeroi2v.utils.io import atomic_write_json, sha256_file, sha256_json
 from zeroi2v.utils.validate import check_frame_size
 from zeroi2v.model.toyvit import PretrainConfig, cache_dir, pretrain_toy_vit
 from zeroi2v.training.tracking import Tracker
-from zeroi2v.methods.table import method_model_kwargs
+from zeroi2v.methods import get_method, method_optim
 
 from . import recipe as R
 from .adapt import AdaptConfig, adapt, check_adapt_resume
@@ -71,12 +71,30 @@ def resolve_pretrained(cfg, fs: FewShotData, *, mean, std, cache_root: Path) -> 
 
 
 def build_model(cfg, method: str, *, num_classes: int = 0, pretrained: str | None, **model_kw):
-    import zeroi2v
-
     torch.manual_seed(cfg.seed)
-    return zeroi2v.create_model(cfg.backbone, num_frames=cfg.frames, num_classes=num_classes,
-                                pretrained=pretrained, **method_model_kwargs(method, cfg.stdha), **model_kw,
-                                **cfg.timm_kwargs)
+    return get_method(method).build(cfg.backbone, num_frames=cfg.frames, num_classes=num_classes,
+                                    pretrained=pretrained, stdha=cfg.stdha, dataset=cfg.dataset, **model_kw,
+                                    **cfg.timm_kwargs)
+
+
+def method_adapt_config(cfg, acfg: AdaptConfig, method: str) -> AdaptConfig:
+    """The adaptation settings of `method`: the run's, with the method's optimiser fields
+    (zeroi2v.methods: its paper's values on an original recipe; relative ones everywhere)."""
+    default_lr = R.fill(dataclasses.replace(cfg, lr=None), dataset=cfg.dataset, name=cfg.recipe)["lr"]
+    given = {"lr"} if cfg.lr != default_lr else set()  # an --lr other than the recipe's wins
+    train = acfg.train
+    fields = method_optim(method, recipe=cfg.recipe, given=given, global_batch=train.batch_size * train.accum)
+    return dataclasses.replace(acfg, train=dataclasses.replace(train, **fields))
+
+
+def inference_cost(model, trained: int, cfg, method: str) -> dict:
+    """The record's cost fields of the features model that embeds the test videos (zeroi2v.methods.cost)."""
+    from zeroi2v.methods.cost import inference_cost as measure
+
+    spec = get_method(method)
+    what = "image" if not spec.adapts else ("merged" if spec.mergeable else "trained")
+    return dict(measure(model, trained_params=trained, num_frames=cfg.frames, size=cfg.size, device=cfg.device),
+                inference_model=what)
 
 
 def probe_model(cfg):
@@ -159,10 +177,11 @@ class MethodState:
     trained: dict | None = None  # the trainer's state after adaptation (kept epoch, precision, learning check)
     result: MethodResult | None = None
     written: list = field(default_factory=list)
+    acfg: AdaptConfig | None = None  # the method's adaptation settings (`method_adapt_config`)
 
     @property
     def adapted(self) -> bool:
-        return self.method != "frozen"
+        return get_method(self.method).adapts
 
 
 def prepare(cfg) -> Plan:
@@ -180,7 +199,7 @@ def prepare(cfg) -> Plan:
     n_base = len({it.label for it in train_items})
     model_kw, adapt_kw = R.adaptation(cfg, [n for _, n in sorted({(it.label, it.class_name) for it in train_items})])
     acfg = AdaptConfig(ways=min(cfg.ways, len({it.label for it in val_items})), **adapt_kw)
-    adapted_methods = [m for m in cfg.methods if m != "frozen"]
+    adapted_methods = [m for m in cfg.methods if get_method(m).adapts]
     val_eps = sample_episode_set(fs.splits["val"], acfg.ways, acfg.shots, 1, acfg.val_episodes, cfg.seed + 1,
                                  source=f"{cfg.dataset} val") if adapted_methods else []  # select the epoch
     dc = zeroi2v.data_config(probe)
@@ -198,7 +217,8 @@ def prepare(cfg) -> Plan:
                         f"the {D.get_world_size()} processes; pass a multiple of {D.get_world_size()}")
     if cfg.resume:  # an unreadable or foreign adaptation checkpoint: one line, nothing under --out rewritten
         for method in adapted_methods:
-            check_adapt_resume(out / method, cfg=acfg, train_items=train_items, val_items=val_items,
+            check_adapt_resume(out / method, cfg=method_adapt_config(cfg, acfg, method), train_items=train_items,
+                               val_items=val_items,
                                identity=plan.resume_identity(method))
     # every check passed: an earlier run's folder is not written into (rank 0 looks, before any rank writes)
     check_run_folder(out, resume=cfg.resume, nonempty=D.broadcast_object(is_nonempty_dir(out)))
@@ -242,7 +262,7 @@ def adapt_stage(plan: Plan, s: MethodState) -> None:
                       run_name=f"{out.name}-{s.method}", config=dataclasses.asdict(cfg))  # metrics.csv too
     try:
         s.trained = adapt(s.model, train_items=plan.train_items, val_items=plan.val_items, val_episodes=plan.val_eps,
-              view=plan.view, cfg=plan.acfg, out_dir=out / s.method, device=cfg.device, resume=cfg.resume,
+              view=plan.view, cfg=s.acfg, out_dir=out / s.method, device=cfg.device, resume=cfg.resume,
               identity=plan.resume_identity(s.method, stdha=list(s.model.stdha_offsets),
                                             pretrained_sha256=plan.pretrained_sha),
               on_error=cfg.on_error, amp=cfg.amp, tracker=tracker)
@@ -256,8 +276,8 @@ def merge_stage(plan: Plan, s: MethodState) -> None:
     every rank reads it back) and check merged == unmerged on two readable test clips."""
     import zeroi2v
 
-    if not s.adapted:
-        return
+    if not s.adapted or not get_method(s.method).mergeable:
+        return  # a method that does not merge runs as trained
     cfg, t = plan.cfg, time.perf_counter()
     model = s.model.eval()
     export = plan.out / s.method / "merged.safetensors"
@@ -288,11 +308,11 @@ def embed_stage(plan: Plan, s: MethodState) -> None:
                                         key=cache_key(key, cfg.dataset, plan.view), verify=cfg.verify_cache)
     s.seconds["embed"] = time.perf_counter() - t
     adapted, params = s.adapted, s.params
-    info = dict(stdha=s.model.stdha_offsets, adapters=s.adapters,
-                params_total=params["total"], params_trainable=params["trainable"] if adapted else 0,
+    cost = inference_cost(s.model, params["trainable"] if adapted else 0, cfg, s.method) if D.is_main() else {}
+    info = dict(stdha=s.model.stdha_offsets, adapters=s.adapters, **cost,
                 merge_max_abs_diff=s.diff and s.diff["max_abs"], merge_max_rel_diff=s.diff and s.diff["max_rel"],
-                world_size=D.get_world_size(), **R.trained_fields(plan.acfg, s.trained),
-                adaptation=dict(dataclasses.asdict(plan.acfg), **plan.model_kw, **plan.clip_key) if adapted else None)
+                world_size=D.get_world_size(), **R.trained_fields(s.acfg or plan.acfg, s.trained),
+                adaptation=dict(dataclasses.asdict(s.acfg), **plan.model_kw, **plan.clip_key) if adapted else None)
     s.result = MethodResult(s.method, feats, row_of, info, s.seconds, stats, str(path))
 
 
@@ -335,11 +355,12 @@ def run_stages(cfg) -> list[tuple[Path, dict]]:
     commit(plan)
     written = []
     for method in plan.cfg.methods:
-        adapted = method != "frozen"
+        adapted = get_method(method).adapts
         model = build_model(plan.cfg, method, num_classes=plan.n_base if adapted else 0, pretrained=plan.pretrained,
                             **(plan.model_kw if adapted else {}))
         s = MethodState(method, model, zeroi2v.count_params(model),
-                        adapters=dict(model.adapter_config) if adapted else None)  # (merged away below)
+                        adapters=dict(model.adapter_config) if adapted else None,  # (merged away below)
+                        acfg=method_adapt_config(plan.cfg, plan.acfg, method) if adapted else None)
         for stage in METHOD_STAGES:
             stage(plan, s)
         written += s.written

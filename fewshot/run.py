@@ -24,7 +24,7 @@ from pathlib import Path
 from zeroi2v.training import distributed as D
 from zeroi2v.utils.errors import cli
 from zeroi2v.utils.io import atomic_write_text, undone_if_refused
-from zeroi2v.methods.table import METHODS
+from zeroi2v.methods import METHODS
 
 from .config import RunConfig, parse_args, resolve
 from .logs import attach_log_file, setup_logging

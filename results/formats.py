@@ -43,7 +43,7 @@ def _md_escape(s: str) -> str:
 
 
 def to_markdown(table: Table, *, decimals: int = 1) -> str:
-    header = [*table.row_header, *(" ".join(c) for c in table.columns)]
+    header = [*table.row_header, *(" ".join(p for p in c if p) for c in table.columns)]
     lines = [f"### {table.title}", "",
              "| " + " | ".join(map(_md_escape, header)) + " |",
              "|" + "|".join(["---"] * len(table.row_header) + [":---:"] * len(table.columns)) + "|"]

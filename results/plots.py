@@ -3,6 +3,10 @@
 - `fewshot_<dataset>.{png,svg}`: one subplot per (ways, protocol); x = shots, y = accuracy (%),
   one line per method, error bars = the record's 95 % CI half-width (several seeds: mean ±
   t-interval over seeds, as in the table).
+- `cost_<dataset>.{png,svg}`: accuracy vs GFLOPs per view, one subplot per (ways, protocol), one point
+  per method and shot count (marker per method, the shot count written beside it), error bars as in
+  the few-shot plot; x = the record's `gflops_per_view` (log scale where it spans more than a decade),
+  records without it are left out.
 - `allway_<dataset>.{png,svg}`: x = K, y = mean top-1 over folds, error bars = 95 % t-interval
   (none for n = 1); a dashed horizontal line per method for its full-supervised top-1 if present.
 """
@@ -46,8 +50,8 @@ def _save(fig, out_dir: Path, stem: str) -> list[Path]:
     return written
 
 
-def _label(method: str, backbone: str, multi: bool) -> str:
-    label = rec.METHOD_LABELS.get(method, method)
+def _label(method: str, backbone: str, multi: bool, kind: str = "fewshot") -> str:
+    label = rec.method_label(method, kind)
     return f"{label} ({backbone})" if multi else label
 
 
@@ -102,6 +106,56 @@ def plot_fewshot(records: pd.DataFrame, out_dir: str | Path) -> list[Path]:
     return written
 
 
+MARKERS = "osD^vP*Xh<>"
+
+
+def plot_cost(records: pd.DataFrame, out_dir: str | Path) -> list[Path]:
+    """Accuracy vs GFLOPs per view: one figure per few-shot dataset; returns the written files."""
+    df = fewshot_frame(records)
+    if df.empty or "gflops_per_view" not in df.columns:
+        return []
+    df = df[df["gflops_per_view"].notna()]
+    if df.empty:
+        return []
+    plt = _pyplot()
+    out_dir = Path(out_dir)
+    written: list[Path] = []
+    multi = df["backbone"].nunique() > 1
+    cells = agg.fewshot_cells(df)
+    for dataset in sorted({c[0] for c in cells}):
+        panels = sorted({(c[1], c[3], c[4]) for c in cells if c[0] == dataset})
+        ncols = min(3, len(panels))
+        nrows = math.ceil(len(panels) / ncols)
+        fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.6 * nrows), squeeze=False)
+        for ax, (ways, protocol, setting) in zip(axes.flat, panels):
+            cols = sorted((c for c in cells if c[0] == dataset and (c[1], c[3], c[4]) == (ways, protocol, setting)),
+                          key=lambda c: c[2])
+            rows = {r for c in cols for r in cells[c]}
+            order = method_order([r[0] for r in rows])
+            for i, row in enumerate(sorted(rows, key=lambda r: (order.index(r[0]), r[1], str(r[2])))):
+                pts = [(c[2], cells[c][row]) for c in cols if row in cells[c]]
+                xs = [float(pd.Series([r["gflops_per_view"] for r in cell.records]).mean()) for _, cell in pts]
+                ivs = [cell.interval() for _, cell in pts]
+                ax.errorbar(xs, [iv.mean for iv in ivs], yerr=[iv.half_width or 0.0 for iv in ivs], linestyle="none",
+                            marker=MARKERS[i % len(MARKERS)], capsize=3, label=_label(row[0], row[1], multi))
+                for x, (shots, _), iv in zip(xs, pts, ivs):
+                    ax.annotate(f"{shots}-shot", (x, iv.mean), textcoords="offset points", xytext=(4, 3), fontsize=7)
+            xs_all = [float(x) for line in ax.lines for x in line.get_xdata()]
+            if xs_all and max(xs_all) > 10 * min(xs_all):  # log scale where the costs span over a decade
+                ax.set_xscale("log")
+            ax.set_title(f"{dataset}: {ways}-way, {protocol}" + (f", {setting}" if setting else ""))
+            ax.set_xlabel("GFLOPs per view (inference model)")
+            ax.set_ylabel("accuracy (%) ± 95% CI")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7)
+        for ax in list(axes.flat)[len(panels):]:
+            ax.set_visible(False)
+        fig.tight_layout()
+        written += _save(fig, out_dir, f"cost_{_safe(dataset)}")
+        plt.close(fig)
+    return written
+
+
 def plot_allway(records: pd.DataFrame, out_dir: str | Path) -> list[Path]:
     """One figure per all-way dataset (top-1 vs K); returns the written files."""
     if records.empty:
@@ -126,7 +180,7 @@ def plot_allway(records: pd.DataFrame, out_dir: str | Path) -> list[Path]:
                     means.append(iv.mean)
                     errs.append(0.0 if iv.half_width is None else iv.half_width)
                 line = ax.errorbar(ks, means, yerr=errs, marker="o", capsize=3,
-                                   label=_label(method, backbone, multi))
+                                   label=_label(method, backbone, multi, "kshot-allway"))
                 fsub = full[(full["dataset"] == dataset) & (full["method"] == method)
                             & (full["backbone"] == backbone)]
                 if not fsub.empty:
@@ -142,4 +196,4 @@ def plot_allway(records: pd.DataFrame, out_dir: str | Path) -> list[Path]:
 
 def write_plots(records: pd.DataFrame, out_dir: str | Path) -> list[Path]:
     """Every plot the records allow, written under `out_dir`."""
-    return plot_fewshot(records, out_dir) + plot_allway(records, out_dir)
+    return plot_fewshot(records, out_dir) + plot_cost(records, out_dir) + plot_allway(records, out_dir)

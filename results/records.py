@@ -8,7 +8,8 @@ common (required)   schema_version, kind ("fewshot" | "full" | "kshot-allway"), 
                     backbone, seed, created (ISO time)
 kind == "fewshot"   ways, shots, queries, protocol ("prototype" | "finetune"), accuracy (%),
                     ci95 (% half-width, 1.96*std/sqrt(n)), std (%), n_episodes, episode_set_hash
-kind == "full"      protocol ("full"), top1, top5 (%), top1_merged, top5_merged, views ("CxS")
+kind == "full"      protocol ("full"), top1, top5 (%), views ("CxS"); top1_merged, top5_merged where
+                    the method merges (null otherwise)
 kind == "kshot-allway"  as "full", plus shots (K per class) and fold
 identity (optional)  data_root, data_sha256, data_seed (`data_fields`: which data), model_sha256
                     (few-shot: backbone, timm kwargs, frames, STDHA, weights, adapters), settings_sha256
@@ -16,6 +17,8 @@ identity (optional)  data_root, data_sha256, data_seed (`data_fields`: which dat
                     differing in any of them are never one measurement (`results.load`)
 optional            pretrained, pretrained_sha256, stdha, adapters, params_total, params_trainable,
                     params_new, gflops_per_view, throughput, merge_max_abs_diff,
+                    inference_model ("merged" | "trained" | "image": what ran at inference; the
+                    params_* and cost fields describe it), flops_ratio, latency_ratio (to the image model),
                     merge_max_rel_diff, stage_seconds, version, git_commit, config,
                     episode_accuracies (see below)
 
@@ -35,7 +38,7 @@ episode-index order of the episode set named by `episode_set_hash`. Write it wit
 `<run_dir>/episode_accuracies/`) and store the returned string in the record; read it with
 `load_episode_accuracies(record_path, record)`.
 
-`method` is one of METHODS for ZeroI2V runs; other strings are allowed (new baselines).
+`method` is a name of the method registry (`zeroi2v.methods.METHODS`); other strings are allowed.
 Records are written atomically under a unique name and never overwrite another record.
 """
 from __future__ import annotations
@@ -51,24 +54,19 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from zeroi2v.methods import METHODS, method_label  # table row order, display names
 from zeroi2v.utils.io import write_temp
 
 
 SCHEMA_VERSION = 1
 KINDS = ("fewshot", "full", "kshot-allway")
-METHODS = ("frozen", "zeroi2v_no_stdha", "zeroi2v")  # table row order
-METHOD_LABELS = {
-    "frozen": "Frozen image model",
-    "zeroi2v_no_stdha": "ZeroI2V w/o STDHA",
-    "zeroi2v": "ZeroI2V",
-}
+METHOD_LABELS = {m: method_label(m) for m in METHODS}
 COMMON_FIELDS = ("schema_version", "kind", "dataset", "method", "backbone", "seed", "created")
 REQUIRED_FIELDS = {
     "fewshot": COMMON_FIELDS
     + ("ways", "shots", "queries", "protocol", "accuracy", "ci95", "n_episodes", "episode_set_hash"),
-    "full": COMMON_FIELDS + ("protocol", "top1", "top5", "top1_merged", "top5_merged", "views"),
-    "kshot-allway": COMMON_FIELDS
-    + ("protocol", "top1", "top5", "top1_merged", "top5_merged", "views", "shots", "fold"),
+    "full": COMMON_FIELDS + ("protocol", "top1", "top5", "views"),
+    "kshot-allway": COMMON_FIELDS + ("protocol", "top1", "top5", "views", "shots", "fold"),
 }
 
 

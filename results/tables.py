@@ -63,13 +63,13 @@ class Table:
 # ----------------------------------------------------------------------------- helpers
 
 def method_order(methods: Sequence[str]) -> list[str]:
-    """Known methods in records.METHODS order, then the others alphabetically."""
+    """Known methods in the registry's order (records.METHODS), then the others alphabetically."""
     known = [m for m in rec.METHODS if m in methods]
     return known + sorted(set(methods) - set(known))
 
 
-def _row_label(method: str, backbone: str, *, show_backbone: bool) -> str:
-    label = rec.METHOD_LABELS.get(method, method)
+def _row_label(method: str, backbone: str, *, show_backbone: bool, kind: str = "fewshot") -> str:
+    label = rec.method_label(method, kind)
     return f"{label} ({backbone})" if show_backbone else label
 
 
@@ -121,8 +121,8 @@ def _select(df: pd.DataFrame, key: tuple[str, str, str]) -> pd.DataFrame:
     return df[(df["method"] == m) & (df["backbone"] == b) & (df["_variant"] == v)]
 
 
-def _variant_label(key: tuple[str, str, str], *, show_backbone: bool) -> str:
-    label = _row_label(key[0], key[1], show_backbone=show_backbone)
+def _variant_label(key: tuple[str, str, str], *, show_backbone: bool, kind: str = "fewshot") -> str:
+    label = _row_label(key[0], key[1], show_backbone=show_backbone, kind=kind)
     return f"{label} [{key[2]}]" if key[2] else label
 
 
@@ -294,14 +294,15 @@ def allway_table(df: pd.DataFrame) -> Table | None:
                 continue
             iv = cmp.t_interval(sel["top1"].astype(float))
             cells.append(Cell(mean=iv.mean, half_width=iv.half_width, n=iv.n))
-        table.rows.append(((_variant_label(row, show_backbone=show_bb),), cells))
+        table.rows.append(((_variant_label(row, show_backbone=show_bb, kind="kshot-allway"),), cells))
     return table
 
 
 # ----------------------------------------------------------------------------- full-supervised
 
 FULL_NOTE = (
-    "Top-1/Top-5 (%) before and after merging the adapters into the backbone. Several seeds: "
+    "Top-1/Top-5 (%) before and after merging the adapters into the backbone ('–' merged: the method does "
+    "not merge; its trained model ran at inference). Several seeds: "
     "mean ± 95% t-interval over seeds (n in 'Seeds'); one seed: no interval. GFLOPs per view; "
     "total compute = GFLOPs x views. Params in millions; new = parameters added to the image "
     "model at inference. A seed run more than once: the newest record is used."
@@ -326,9 +327,10 @@ def full_table(df: pd.DataFrame) -> Table | None:
             sel = _select(sub, row).sort_values(["created", "_path"])
             last = sel.iloc[-1]
             cells = []
-            for metric in ("top1", "top5", "top1_merged", "top5_merged"):
-                iv = cmp.t_interval(sel[metric].astype(float))
-                cells.append(Cell(mean=iv.mean, half_width=iv.half_width))
+            for metric in ("top1", "top5", "top1_merged", "top5_merged"):  # merged: none where no merge
+                values = _present(sel, metric).astype(float).dropna()
+                iv = cmp.t_interval(values) if len(values) else None
+                cells.append(Cell(mean=iv.mean, half_width=iv.half_width) if iv else MISSING)
             views = sorted(set(map(str, sel["views"])))
             cells += [
                 Cell(text=str(sel["seed"].nunique()) if sel["seed"].nunique() == len(sel)
@@ -338,7 +340,7 @@ def full_table(df: pd.DataFrame) -> Table | None:
                 Cell(text=_fmt_num(last.get("params_total"), scale=1e6)),
                 Cell(text=_fmt_num(last.get("params_new"), scale=1e6)),
             ]
-            label = _variant_label(row, show_backbone=show_bb)
+            label = _variant_label(row, show_backbone=show_bb, kind="full")
             config = last.get("config") if isinstance(last.get("config"), dict) else {}
             tested.append((f"{dataset} {label}", last.get("keep"), last.get("tested_epoch"), config.get("epochs")))
             table.rows.append(((str(dataset), notes.mark(label, sel.to_dict("records"), table.footnotes)), cells))
@@ -387,6 +389,8 @@ def build_tables(records: pd.DataFrame, bench: Sequence[dict[str, Any]] = ()) ->
     if records.empty:
         built = [efficiency_table(bench)]
     else:
+        from .peers import peers_table
+
         built = [fewshot_table(records), paired_table(records), allway_table(records),
-                 full_table(records), efficiency_table(bench)]
+                 full_table(records), peers_table(records), efficiency_table(bench)]
     return [t for t in built if t is not None]

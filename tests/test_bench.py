@@ -37,7 +37,9 @@ def test_tiny_benchmark_writes_valid_json(tmp_path, toy_root, fixture_root, caps
     assert isinstance(report["machine"], str) and report["device"] in ("cpu", "cuda:0")  # --device auto
     assert (report["backbone"], report["frames"], report["batch"]) == (BACKBONE, 4, 2)
     rows = {r["name"]: r for r in report["models"]}
-    assert list(rows) == ["plain", "merged", "unmerged", "aim"]
+    assert list(rows) == ["plain", "merged", "unmerged", "frozen", "full_finetune", "aim", "st_adapter",
+                          "zeroi2v_no_stdha"]  # every method of zeroi2v.methods, as it runs at inference
+    assert [rows[n]["method"] for n in ("plain", "merged", "unmerged", "aim")] == [None, "zeroi2v", "zeroi2v", "aim"]
     keys = {"params", "new_params", "gflops", "latency_ms_median", "latency_ms_iqr", "throughput", "peak_mem_mb",
             "latency_ratio", "flops_ratio"}
     for r in rows.values():
@@ -53,7 +55,10 @@ def test_tiny_benchmark_writes_valid_json(tmp_path, toy_root, fixture_root, caps
     assert report["checks"]["merged_params_equal_plain_plus_TD"] is True
     assert report["checks"]["merge_max_rel"] < 1e-5
     assert rows["unmerged"]["flops_ratio"] > 1.0 and rows["aim"]["flops_ratio"] > 1.0
-    assert rows["aim"]["new_params"] > 0
+    assert rows["aim"]["new_params"] > 0 and rows["st_adapter"]["flops_ratio"] > 1.0
+    assert rows["frozen"]["flops_ratio"] == rows["full_finetune"]["flops_ratio"] == 1.0
+    assert rows["full_finetune"]["trainable_params"] == rows["full_finetune"]["params"]  # every weight trains
+    assert 0 < rows["aim"]["trainable_params"] < rows["aim"]["params"] and rows["plain"]["trainable_params"] == 0
     # episodes and data sections
     ep = report["episodes"]
     assert ep["episodes"] == 300 and set(ep["protocols"]) == {"prototype", "finetune"}
@@ -146,14 +151,14 @@ def test_module_entry_point_is_unchanged():
 
 
 def test_count_flops_exists_once():
-    """The benchmark uses the engine's FLOP counter (no second copy)."""
+    """The benchmark uses the one FLOP counter (zeroi2v.methods.cost, also engine.count_flops; no second copy)."""
     import zeroi2v.bench.models as models
     from zeroi2v.training import engine
 
     assert models.count_flops is engine.count_flops
     root = Path(__file__).resolve().parents[1]
     defs = [p for p in (root / "zeroi2v").rglob("*.py") if "def count_flops(" in p.read_text()]
-    assert [p.name for p in defs] == ["engine.py"]
+    assert [p.name for p in defs] == ["cost.py"]
 
 
 def test_sections_can_be_switched_off(tmp_path):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from fewshot import run as fsrun
-from zeroi2v.methods.table import METHODS
+from zeroi2v.methods import DEFAULT_METHODS as METHODS
 from zeroi2v.data import ToyConfig, make_toy
 
 TINY_VIT = '{"img_size": 32, "patch_size": 8, "embed_dim": 32, "depth": 2, "num_heads": 4}'

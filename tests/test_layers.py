@@ -142,7 +142,7 @@ def test_known_violations_still_exist():
     ("zeroi2v", "zeroi2v"), ("zeroi2v.model.video", "zeroi2v.model"), ("zeroi2v.model", "zeroi2v.model"),
     ("zeroi2v.utils.errors", "zeroi2v.utils"), ("zeroi2v.settings.recipes", "zeroi2v.settings"),
     ("zeroi2v.data.listfile", "zeroi2v.data"), ("zeroi2v.training.engine", "zeroi2v.training"),
-    ("zeroi2v.methods.table", "zeroi2v.methods"), ("zeroi2v.train.cli", "zeroi2v.train"),
+    ("zeroi2v.methods.registry", "zeroi2v.methods"), ("zeroi2v.train.cli", "zeroi2v.train"),
     ("zeroi2v.train", "zeroi2v.train"), ("zeroi2v.bench", "zeroi2v.bench"), ("fewshot.run", "fewshot"),
     ("fewshot.data.__main__", "fewshot"), ("episodes.episode_set", "episodes"), ("results.records", "results")])
 def test_units(mod, expected):
@@ -199,7 +199,7 @@ def test_walker_catches_library_subpackage_violations(tree_copy, where, source, 
 @pytest.mark.parametrize("where,source", [("methods", "from zeroi2v.model.video import create_model\n"),
                                           ("data", "from zeroi2v.settings import defaults\n"),
                                           ("model", "from ..data import transforms\n"),
-                                          ("training", "from zeroi2v.methods.table import METHODS\n")])
+                                          ("training", "from zeroi2v.methods import METHODS\n")])
 def test_walker_allows_downward_library_imports(tree_copy, where, source):
     (tree_copy / "zeroi2v" / where / "_layer_probe.py").write_text(source)
     assert [v for v in violations(tree_copy) if "_layer_probe" in v] == []

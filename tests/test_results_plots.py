@@ -40,6 +40,36 @@ def test_fewshot_and_allway_plots(tmp_path):
     assert not list(out.glob(".*"))                    # no temp files left
 
 
+def test_accuracy_vs_gflops_one_point_per_method_and_shots(tmp_path, monkeypatch):
+    from results import plots
+
+    run = tmp_path / "run"
+    rng = np.random.default_rng(0)
+    cost = dict(zeroi2v=140.5, aim=202.1, frozen=140.5)
+    for shots in (1, 5):
+        for m, g in cost.items():
+            T.fewshot_from_episodes(run, rng.uniform(40, 80, 50), method=m, shots=shots, gflops_per_view=g)
+    T.fewshot_from_episodes(run, rng.uniform(40, 80, 50), method="st_adapter", shots=1)  # no cost: left out
+    points = []
+    real = plots._save
+
+    def spy(fig, out_dir, stem):
+        for ax in fig.axes:
+            for line in ax.lines:
+                x, y = line.get_data()
+                if line.get_marker() not in (None, "None", "", "_"):
+                    points.extend(zip(np.asarray(x).tolist(), np.asarray(y).tolist()))
+        return real(fig, out_dir, stem)
+
+    monkeypatch.setattr(plots, "_save", spy)
+    paths = plots.plot_cost(read_records(run).records, tmp_path / "out")
+    assert sorted(p.name for p in paths) == ["cost_toy.png", "cost_toy.svg"]
+    _assert_images(paths, "cost_toy")
+    xs = sorted({round(x, 1) for x, _ in points})
+    assert xs == [140.5, 202.1]  # GFLOPs of the records; st_adapter (none recorded) absent
+    assert len({(round(x, 1), round(y, 6)) for x, y in points}) >= 5  # 3 methods x 2 shots (frozen/zeroi2v share x)
+
+
 def test_no_plot_without_matching_records(tmp_path):
     rec.write_record(tmp_path, T.full_record())
     assert write_plots(read_records(tmp_path).records, tmp_path / "out") == []

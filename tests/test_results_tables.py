@@ -108,7 +108,7 @@ def test_full_table(tmp_path):
                                              params_total=86_200_000, params_new=0))
     rec.write_record(tmp_path, T.full_record(method="frozen", top1=70.0, dataset="ucf101"))
     t = _tables(tmp_path)["full"]
-    assert [r[0] for r in t.rows] == [("toy", "ZeroI2V"), ("ucf101", "Frozen image model")]
+    assert [r[0] for r in t.rows] == [("toy", "ZeroI2V"), ("ucf101", "Linear probe")]  # frozen + trained head
     cells = dict(zip((c[0] for c in t.columns), t.rows[0][1]))
     assert cells["Top-1"].mean == 80.0 and cells["Top-1"].half_width is None
     assert cells["Top-1 merged"].mean == pytest.approx(79.9)
@@ -117,6 +117,15 @@ def test_full_table(tmp_path):
     assert cells["Seeds"].text == "1"
     assert "GFLOPs/view" in [c[0] for c in t.columns]
     assert cells["Top-5"].mean == 95.0
+
+
+def test_full_table_of_a_method_that_does_not_merge(tmp_path):
+    rec.write_record(tmp_path, T.full_record(method="aim", top1=81.0, top1_merged=None, top5_merged=None,
+                                             inference_model="trained"))
+    t = _tables(tmp_path)["full"]
+    cells = dict(zip((c[0] for c in t.columns), t.rows[0][1]))
+    assert t.rows[0][0] == ("toy", "AIM") and cells["Top-1"].mean == 81.0
+    assert cells["Top-1 merged"].mean is None and cells["Top-5 merged"].mean is None  # rendered "–"
 
 
 def test_efficiency_table():

@@ -157,7 +157,7 @@ def test_real_dataset_path_with_pretrained_weights(toy_root, tmp_path):
     (["--batch-size", "100"], "larger than the 16 training videos"),
     (["--test-views", "1x2"], "--test-views"),
     (["--train-subset", "kshot:x:1"], "kshot:K:FOLD"),
-    (["--method", "aim"], "unknown method"),
+    (["--method", "evl"], "unknown method"),
     (["--lr", "nan"], "--lr"),
     (["--epochs", "two"], "invalid int value"),
 ])

@@ -72,18 +72,16 @@ def check_models(cfg: BenchConfig) -> None:
     """The backbone name, then every model the run builds, built on the meta device (no memory, no weights)."""
     import torch
 
-    from zeroi2v.methods.aim import create_aim_model
+    from zeroi2v.methods import all_methods, get_method
     from zeroi2v.model.backbones import check_backbone_name
-    from zeroi2v.model.video import create_model
-    from zeroi2v.methods.table import method_model_kwargs
 
     check_backbone_name(cfg.backbone)
     kwargs = cfg.timm_kwargs or {}
     try:
         with torch.device("meta"):
-            create_model(cfg.backbone, num_frames=cfg.frames, **method_model_kwargs("zeroi2v", "default"), **kwargs)
-            if cfg.models:
-                create_aim_model(cfg.backbone, num_frames=cfg.frames, **kwargs)
+            get_method("zeroi2v").build(cfg.backbone, num_frames=cfg.frames, **kwargs)
+            for m in all_methods() if cfg.models else ():
+                m.build(cfg.backbone, num_frames=cfg.frames, **kwargs)
     except (TypeError, ValueError, RuntimeError, AssertionError, KeyError) as e:
         raise UserError(f"cannot build {cfg.backbone!r} x {cfg.frames} frames with --timm-kwargs {kwargs}: "
                         f"{type(e).__name__}: {e}; pass a supported timm ViT name and valid --timm-kwargs") from None

@@ -4,18 +4,20 @@
                             [--device auto|cpu|cuda] [--repeats N] [--json F.json] [--no-episodes] [--no-data]
     python -m zeroi2v.bench --data       # data sections only (toy loader + dataset-shaped data path)
 
-Four models see the same input (B, 3, T, H, W), in one process, under `torch.inference_mode`:
+Every model sees the same input (B, 3, T, H, W), in one process, under `torch.inference_mode`:
 
 - plain: the timm image ViT applied per frame, CLS features averaged over T;
 - merged: ZeroI2V (STDHA + temporal embedding) after `merge_adapters`, adapters random non-zero;
 - unmerged: the same model before merging (linear adapters still separate modules);
-- aim: an AIM-style peer (`zeroi2v.methods.aim`): GELU bottleneck adapters + a temporal attention that
-  reuses each block's frozen attention weights -- adapters that cannot be merged.
+- one row per other method of `zeroi2v.methods`, named after it, as it runs at inference (merged where
+  it merges): frozen, full_finetune, aim (AIM: GELU adapters + a temporal attention reusing each
+  block's frozen attention), st_adapter (ST-Adapter: depthwise-Conv3d adapters), zeroi2v_no_stdha.
+  Each row's `method` names its method (merged/unmerged: zeroi2v) and `trainable_params` what it trains.
 
 Weights are random (timing does not depend on them; nothing is downloaded). Per model: parameters,
 new parameters (vs plain), FLOPs per view (one clip of T frames, `torch.utils.flop_counter`: 2 per
 multiply-add, matmuls/convolutions/attention only), latency (median and interquartile range of
-`--repeats` timed passes, interleaved plain, merged, unmerged, aim, plain, ... after warm-up
+`--repeats` timed passes, interleaved plain, merged, unmerged, frozen, ..., plain, ... after warm-up
 passes), throughput (batch / median latency, videos/s), peak memory of one forward (bytes
 allocated during the forward above what was allocated before it: weights excluded; on CUDA
 `torch.cuda.max_memory_allocated`, on CPU the running sum of the PyTorch CPU allocator's

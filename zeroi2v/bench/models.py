@@ -1,7 +1,8 @@
-"""Model timing: the plain image ViT, ZeroI2V merged and unmerged, and the AIM-style peer on one input.
+"""Model timing on one input: the plain image ViT, ZeroI2V merged and unmerged, and every other method of
+`zeroi2v.methods` as it runs at inference (a row named after the method).
 
 Weights are random (timing does not depend on them; nothing is downloaded). See `zeroi2v.bench.cli`
-for what is measured and how (FLOPs through `zeroi2v.training.engine.count_flops`, interleaved latency,
+for what is measured and how (FLOPs through `zeroi2v.methods.cost.count_flops`, interleaved latency,
 peak memory of one forward).
 """
 from __future__ import annotations
@@ -14,25 +15,17 @@ import time
 import torch
 from torch import nn
 
-from zeroi2v.training.engine import count_flops
+from zeroi2v.methods import all_methods, get_method
+from zeroi2v.methods.cost import ImagePerFrame, count_flops, trained_params
 from zeroi2v.utils.errors import UserError
-from zeroi2v.methods.table import method_model_kwargs
 
 from zeroi2v.bench.config import BenchConfig
 from zeroi2v.bench.machine import log
 
 
 # ----------------------------------------------------------------------------------------------- models
-class PerFrame(nn.Module):
-    """The plain image model on a video: (B, C, T, H, W) -> per-frame features, mean over T, (B, D)."""
-
-    def __init__(self, vit: nn.Module) -> None:
-        super().__init__()
-        self.vit = vit
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        B, C, T, H, W = x.shape
-        return self.vit(x.transpose(1, 2).reshape(B * T, C, H, W)).view(B, T, -1).mean(1)  # (B, D)
+PerFrame = ImagePerFrame  # the plain image model on a video (zeroi2v.methods.cost)
+TRAINED_NAMES = ("adapter", "temporal_embedding")  # what starts at zero in a fresh model: made non-zero
 
 
 @torch.no_grad()
@@ -45,12 +38,11 @@ def randomize(model: nn.Module, *, names: tuple[str, ...], std: float, seed: int
     return model
 
 
-def build_models(cfg: BenchConfig) -> dict[str, nn.Module]:
+def build_models(cfg: BenchConfig) -> tuple[dict[str, nn.Module], dict[str, int], dict[str, str | None]]:
+    """The models by row name, each one's trained-parameter count and its method (None: plain)."""
     import timm
 
-    from zeroi2v.methods.aim import create_aim_model
     from zeroi2v.model.merge import merge_adapters
-    from zeroi2v.model.video import create_model
 
     torch.manual_seed(cfg.seed)
     try:
@@ -59,18 +51,22 @@ def build_models(cfg: BenchConfig) -> dict[str, nn.Module]:
         raise UserError(f"cannot build timm model {cfg.backbone!r} with {cfg.timm_kwargs}: {e}; "
                         f"pass a timm ViT name (e.g. vit_base_patch16_clip_224) and valid --timm-kwargs")
     plain = PerFrame(vit)
-    unmerged = create_model(cfg.backbone, num_frames=cfg.frames, **method_model_kwargs("zeroi2v", "default"),
-                            **(cfg.timm_kwargs or {}))
+    unmerged = get_method("zeroi2v").build(cfg.backbone, num_frames=cfg.frames, **(cfg.timm_kwargs or {}))
     # same image weights as plain; the adapters and temporal embedding random and non-zero
     missing, unexpected = unmerged.backbone.load_state_dict(vit.state_dict(), strict=False)
     assert not unexpected and all(".adapter_" in k for k in missing), (missing, unexpected)
-    randomize(unmerged, names=(".adapter_", "temporal_embedding"), std=cfg.adapter_std, seed=cfg.seed + 1)
-    merged = merge_adapters(copy.deepcopy(unmerged))
-    aim = create_aim_model(cfg.backbone, num_frames=cfg.frames, **(cfg.timm_kwargs or {}))
-    randomize(aim, names=("_adapter.", "temporal_embedding"), std=cfg.adapter_std, seed=cfg.seed + 2)
-    models = dict(plain=plain, merged=merged, unmerged=unmerged, aim=aim)
+    randomize(unmerged, names=TRAINED_NAMES, std=cfg.adapter_std, seed=cfg.seed + 1)
+    models = dict(plain=plain, merged=merge_adapters(copy.deepcopy(unmerged)), unmerged=unmerged)
+    trained = dict(plain=0, merged=trained_params(unmerged), unmerged=trained_params(unmerged))
+    method = dict(plain=None, merged="zeroi2v", unmerged="zeroi2v")
+    for i, m in enumerate(x for x in all_methods() if x.name != "zeroi2v"):  # each as it runs at inference
+        torch.manual_seed(cfg.seed + 2 + i)
+        built = m.build(cfg.backbone, num_frames=cfg.frames, **(cfg.timm_kwargs or {}))
+        randomize(built, names=TRAINED_NAMES, std=cfg.adapter_std, seed=cfg.seed + 2 + i)
+        trained[m.name], method[m.name] = trained_params(built), m.name
+        models[m.name] = m.inference_model(built)[0]
     device = torch.device(cfg.device)
-    return {k: m.eval().requires_grad_(False).to(device) for k, m in models.items()}
+    return {k: m.eval().requires_grad_(False).to(device) for k, m in models.items()}, trained, method
 
 
 # ----------------------------------------------------------------------------------------------- measures
@@ -143,7 +139,7 @@ def bench_models(cfg: BenchConfig) -> tuple[list[dict], dict, dict]:
 
     device = torch.device(cfg.device)
     log(f"building models: {cfg.backbone} {cfg.timm_kwargs or ''} x {cfg.frames} frames, random weights, {device}")
-    models = build_models(cfg)
+    models, trained, method = build_models(cfg)
     H, W = models["merged"].backbone.patch_embed.img_size
     g = torch.Generator().manual_seed(cfg.seed)
     x = torch.randn(cfg.batch_size, 3, cfg.frames, H, W, generator=g).to(device)  # (B, C, T, H, W)
@@ -167,8 +163,8 @@ def bench_models(cfg: BenchConfig) -> tuple[list[dict], dict, dict]:
         q1, med, q3 = quartiles(times[name])
         paired = statistics.median(t / p for t, p in zip(times[name], times["plain"]))
         rows.append(dict(
-            name=name, params=params[name], new_params=params[name] - params["plain"],
-            trainable_params=count_params(m)["trainable"] if name != "plain" else 0,
+            name=name, method=method[name], params=params[name], new_params=params[name] - params["plain"],
+            trainable_params=trained[name],
             flops=flops[name], gflops=flops[name] / 1e9, gmacs=flops[name] / 2e9,
             latency_ms_median=med * 1e3, latency_ms_iqr=(q3 - q1) * 1e3, latency_ms_q1=q1 * 1e3, latency_ms_q3=q3 * 1e3,
             latency_ms_all=[t * 1e3 for t in times[name]],
@@ -195,14 +191,12 @@ def time_merged(cfg: BenchConfig) -> tuple[dict, dict]:
     Used by `--data` (data sections only) to turn loader clips/s into worker processes per accelerator.
     """
     from zeroi2v.model.merge import merge_adapters
-    from zeroi2v.model.video import create_model
 
     device = torch.device(cfg.device)
     torch.manual_seed(cfg.seed)
     log(f"timing the merged model alone: {cfg.backbone} {cfg.timm_kwargs or ''} x {cfg.frames} frames, {device}")
-    model = create_model(cfg.backbone, num_frames=cfg.frames, **method_model_kwargs("zeroi2v", "default"),
-                         **(cfg.timm_kwargs or {}))
-    randomize(model, names=(".adapter_", "temporal_embedding"), std=cfg.adapter_std, seed=cfg.seed + 1)
+    model = get_method("zeroi2v").build(cfg.backbone, num_frames=cfg.frames, **(cfg.timm_kwargs or {}))
+    randomize(model, names=TRAINED_NAMES, std=cfg.adapter_std, seed=cfg.seed + 1)
     model = merge_adapters(model).eval().requires_grad_(False).to(device)
     H, W = model.backbone.patch_embed.img_size
     x = torch.randn(cfg.batch_size, 3, cfg.frames, H, W, generator=torch.Generator().manual_seed(cfg.seed)).to(device)

@@ -6,7 +6,8 @@ from zeroi2v.bench.config import BenchConfig
 # ZeroI2V paper (Li et al. 2023), ViT-B/16, 8 frames x 3 views: 422 "GFLOPs" (fvcore: multiply-adds).
 PAPER_GFLOPS_3VIEWS = 422.0
 PAPER_VIEWS = 3
-AIM_PAPER_FLOPS_OVERHEAD = 0.44  # AIM ViT-B/16 8 frames: 202 vs 140 GFLOPs per view (AIM paper)
+AIM_PAPER_FLOPS_OVERHEAD = 606 / 422 - 1  # AIM ViT-B/16 8 frames x 3 views: 606 vs 422 GFLOPs (AIM paper)
+PAPER_FLOPS_RATIO = {"aim": 606 / 422, "st_adapter": 455 / 422}  # ViT-B/16 8 frames, K400 variants (papers)
 
 
 def paper_comparison(rows: list[dict], cfg: BenchConfig) -> dict:
@@ -21,7 +22,9 @@ def paper_comparison(rows: list[dict], cfg: BenchConfig) -> dict:
                      "compare the paper with gmacs",
                 aim_flops_overhead=(aim["flops_ratio"] - 1) if aim else None,
                 aim_latency_overhead=(aim["latency_ratio"] - 1) if aim else None,
-                aim_paper_flops_overhead=AIM_PAPER_FLOPS_OVERHEAD)
+                aim_paper_flops_overhead=AIM_PAPER_FLOPS_OVERHEAD,
+                peers={r["name"]: dict(flops_ratio=r["flops_ratio"], paper_flops_ratio=PAPER_FLOPS_RATIO.get(r["name"]),
+                                       trainable_params=r["trainable_params"]) for r in rows if r.get("method")})
 
 
 def _fmt_params(n: int) -> str:
@@ -45,12 +48,13 @@ def markdown(report: dict) -> str:
 def models_markdown(report: dict) -> list[str]:
     lines = [f"**{report['backbone']}**, {report['frames']} frames, batch {report['batch']}, {report['device']}, "
              f"{report['repeats']} interleaved repeats (median, IQR) — {report['machine']}", "",
-             "| model | params | new params | GFLOPs/view | FLOPs × plain | latency ms (IQR) | latency × plain "
-             "| videos/s | peak MiB |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| model | params | new params | trained params | GFLOPs/view | FLOPs × plain | latency ms (IQR) "
+             "| latency × plain | videos/s | peak MiB |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in report["models"]:
         mem = "–" if r["peak_mem_mb"] is None else f"{r['peak_mem_mb']:.1f}"
-        lines.append(f"| {r['name']} | {_fmt_params(r['params'])} | {_fmt_params(r['new_params'])} | {r['gflops']:.1f} "
+        lines.append(f"| {r['name']} | {_fmt_params(r['params'])} | {_fmt_params(r['new_params'])} "
+                     f"| {_fmt_params(r.get('trainable_params') or 0)} | {r['gflops']:.1f} "
                      f"| {r['flops_ratio']:.3f} | {r['latency_ms_median']:.1f} ({r['latency_ms_iqr']:.1f}) "
                      f"| {r['latency_ratio']:.3f} (paired {r['latency_ratio_paired']:.3f}) | {r['throughput']:.2f} | {mem} |")
     c, p = report["checks"], report["paper"]

@@ -116,8 +116,9 @@ _ALL = (
     _f("--pretrained", "local image weights: OpenAI CLIP .pt, timm .pth/.safetensors (zeroi2v.train also takes none: "
                        "random init) (default: on toy the tiny ViT image-pretrained on toy frames, cached; required "
                        "on real data)"),
-    _f("--methods", "methods, comma-separated, from the method table (zeroi2v.methods.table: frozen, zeroi2v, ...); "
-                    "zeroi2v.train trains one per run (default: every method; zeroi2v.train: zeroi2v)", type=names,
+    _f("--methods", "methods, comma-separated, from the method registry (zeroi2v.methods: frozen, full_finetune, aim, "
+                    "st_adapter, zeroi2v_no_stdha, zeroi2v); zeroi2v.train trains one per run (default: frozen,"
+                    "zeroi2v_no_stdha,zeroi2v; zeroi2v.train: zeroi2v)", type=names,
        old=("--method",)),
     _f("--stdha", f"STDHA offsets: default, ssv2, none or '-1:1,1:1' (offset:heads) {R}"),
     _f("--adapter-scale", f"adapter output scale {R}", type=float),

@@ -20,7 +20,7 @@ from zeroi2v.settings.defaults import AMP, TOY_BACKBONE, TOY_PRETRAINED, TOY_VIT
 from zeroi2v.settings.defaults import TOY_DATASETS
 from zeroi2v.utils import validate as V
 from zeroi2v.utils.errors import ArgumentParser, UserError
-from zeroi2v.methods.table import METHODS, check_method
+from zeroi2v.methods import METHODS, OPTIM_FIELDS, check_method, get_method, method_train_fields
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -267,7 +267,7 @@ def _folds(dataset: str) -> tuple[int, ...]:
 def resolve_config(args: argparse.Namespace, *, out: str) -> TrainConfig:
     """Fill per-dataset defaults and check every value; UserError on a bad one."""
     from zeroi2v.train.recipe import apply_recipe
-
+    given = {k for k in OPTIM_FIELDS if getattr(args, k, None) is not None}  # before the recipe fills them
     if args.dataset is not None:
         args.dataset = find(args.dataset).name  # any spelling (zeroi2v.settings.datasets) -> the dataset's name
     args.batch_size = batch_per_process(args)  # from here on the per-process micro-batch (what the recipe fills)
@@ -280,8 +280,7 @@ def resolve_config(args: argparse.Namespace, *, out: str) -> TrainConfig:
     pick = (lambda v, default: default if v is None else v)
     methods = args.methods or ("zeroi2v",)
     if len(methods) != 1:
-        raise UserError(f"--methods {','.join(methods)}: zeroi2v.train trains one method per run; pass one of "
-                        f"{', '.join(METHODS)}")
+        raise UserError(f"--methods {','.join(methods)}: one method per run; pass one of {','.join(METHODS)}")
     method = check_method(methods[0])
     extra = dict(V.check_timm_kwargs("--timm-kwargs", args.timm_kwargs))  # no NaN, no num_classes
     backbone = args.backbone or record.backbone
@@ -341,9 +340,8 @@ def resolve_config(args: argparse.Namespace, *, out: str) -> TrainConfig:
         raise UserError(f"--allway-dir {args.allway_dir} is read only with --train-subset kshot:K:FOLD; pass "
                         f"--train-subset or drop --allway-dir")
     pretrained = _pretrained(args.pretrained, toy=toy, dataset=args.dataset, backbone=backbone)
-    stdha = args.stdha or d.stdha
-    if method in ("zeroi2v_no_stdha", "frozen"):
-        stdha = "none"
+    stdha = (args.stdha or d.stdha) if get_method(method).uses_stdha else "none"
+    lr, weight_decay = method_train_fields(method, recipe_fields, lr, weight_decay, batch * accum, given)  # its paper's
     out_path = Path(out).expanduser()
     if out_path.exists() and not out_path.is_dir():
         raise UserError(f"--out {out} is a file; pass a folder for the run (it is created if missing)")

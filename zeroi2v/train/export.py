@@ -10,26 +10,18 @@ from pathlib import Path
 from zeroi2v.training import distributed as D
 from zeroi2v.training import engine
 from zeroi2v.training.checkpoint_state import disk_errors
+from zeroi2v.methods import get_method
+from zeroi2v.methods.cost import inference_cost
 from zeroi2v.utils.io import atomic_write_json
 
 from zeroi2v.train.config import TrainConfig
 from zeroi2v.train.data import log
 
 
-def plain_params(cfg: TrainConfig, model, num_classes: int) -> int:
-    """Parameters of the plain timm image classifier (same classes) the merged model is compared with."""
-    import timm
-
-    vit = timm.create_model(cfg.backbone, pretrained=False, num_classes=num_classes,
-                            **getattr(model, "timm_kwargs", {}))
-    return sum(p.numel() for p in vit.parameters())
-
-
 def evaluate_merge_export(cfg: TrainConfig, out: Path, *, model, test_loader, info: D.DistInfo, dtype, params: dict,
                           num_classes: int, history: list, stages: dict, t0: float, pretrained_sha256: str | None,
                           extra: dict | None = None) -> None:
     from zeroi2v.model.merge import check_merge, merge_adapters, random_batch, save_merged
-    from zeroi2v.model.video import count_params
 
     t = time.perf_counter()
     res = engine.evaluate(model, test_loader, device=info.device, views=cfg.test_views, amp_dtype=dtype,
@@ -39,45 +31,53 @@ def evaluate_merge_export(cfg: TrainConfig, out: Path, *, model, test_loader, in
 
     t = time.perf_counter()
     model.eval()
-    merged = merge_adapters(copy.deepcopy(model))
-    diff = check_merge(model, merged, random_batch(model))
-    stages["merge"] = time.perf_counter() - t
-    t = time.perf_counter()
-    res_m = engine.evaluate(merged, test_loader, device=info.device, views=cfg.test_views, amp_dtype=dtype,
-                            progress=cfg.progress, desc="eval merged", return_scores=True)
-    stages["eval_merged"] = time.perf_counter() - t
-    prob_diff = float((res["probs"] - res_m["probs"]).abs().max()) if res["n"] else 0.0
-    log(f"merged model: top-1 {res_m['top1']:.2f}% top-5 {res_m['top5']:.2f}% (max |output diff| "
-        f"{diff['max_abs']:.2e}, relative {diff['max_rel']:.2e}; max test probability diff {prob_diff:.2e})")
+    mergeable = get_method(cfg.method).mergeable  # otherwise the trained model is what runs at inference
+    merged, diff, res_m, prob_diff = model, dict(max_abs=None, max_rel=None), None, None
+    if mergeable:
+        merged = merge_adapters(copy.deepcopy(model))
+        diff = check_merge(model, merged, random_batch(model))
+        stages["merge"] = time.perf_counter() - t
+        t = time.perf_counter()
+        res_m = engine.evaluate(merged, test_loader, device=info.device, views=cfg.test_views, amp_dtype=dtype,
+                                progress=cfg.progress, desc="eval merged", return_scores=True)
+        stages["eval_merged"] = time.perf_counter() - t
+        prob_diff = float((res["probs"] - res_m["probs"]).abs().max()) if res["n"] else 0.0
+        log(f"merged model: top-1 {res_m['top1']:.2f}% top-5 {res_m['top5']:.2f}% (max |output diff| "
+            f"{diff['max_abs']:.2e}, relative {diff['max_rel']:.2e}; max test probability diff {prob_diff:.2e})")
+    else:
+        log(f"method {cfg.method} does not merge: the trained model is the deployed one")
     if not D.is_main():
         return
+    if mergeable:
+        t = time.perf_counter()
+        export = out / "merged.safetensors"
+        with disk_errors(export):
+            save_merged(model, export)
+        stages["export"] = time.perf_counter() - t
+        log(f"wrote merged model {export}")
     t = time.perf_counter()
-    export = out / "merged.safetensors"
-    with disk_errors(export):
-        save_merged(model, export)
-    stages["export"] = time.perf_counter() - t
-    log(f"wrote merged model {export}")
-    t = time.perf_counter()
-    gflops = engine.gflops_per_view(merged, num_frames=cfg.frames, size=cfg.size, device=info.device)
+    cost = inference_cost(merged, trained_params=params["trainable"], num_frames=cfg.frames, size=cfg.size,
+                          device=info.device, latency=cfg.throughput)
+    gflops = cost["gflops_per_view"]
     tput = (engine.throughput(merged, num_frames=cfg.frames, size=cfg.size, batch=cfg.eval_batch_size,
                               device=info.device, amp_dtype=dtype) if cfg.throughput else None)
-    merged_total = count_params(merged)["total"]
-    plain_total = plain_params(cfg, model, num_classes)
+    merged_total, params_new = cost["params_total"], cost["params_new"]
     stages["cost"] = time.perf_counter() - t
     stages["total"] = time.perf_counter() - t0
-    log(f"cost: {gflops:.3f} GFLOPs per view ({gflops / 2:.3f} GMACs), params {merged_total:,} merged "
-        f"(+{merged_total - plain_total:,} over the plain image model)"
+    log(f"cost: {gflops:.3f} GFLOPs per view ({gflops / 2:.3f} GMACs, x{cost['flops_ratio']:.3f} the image model), "
+        f"params {merged_total:,} {'merged' if mergeable else 'trained'} (+{params_new:,} over the image model)"
         + (f", throughput {tput:.1f} views/s" if tput else ""))
     fields = dict(dataset=cfg.dataset, method=cfg.method, backbone=cfg.backbone, seed=cfg.seed,
-                  protocol=cfg.protocol, top1=res["top1"], top5=res["top5"], top1_merged=res_m["top1"],
-                  top5_merged=res_m["top5"], views=cfg.test_views, n_test=res["n"], num_classes=num_classes,
+                  protocol=cfg.protocol, top1=res["top1"], top5=res["top5"], top1_merged=res_m and res_m["top1"],
+                  top5_merged=res_m and res_m["top5"], inference_model="merged" if mergeable else "trained",
+                  flops_ratio=cost["flops_ratio"], latency_ratio=cost["latency_ratio"], views=cfg.test_views, n_test=res["n"], num_classes=num_classes,
                   gflops_per_view=gflops, gmacs_per_view=gflops / 2, params_total=merged_total,
                   params_total_unmerged=params["total"], params_trainable=params["trainable"],
-                  params_new=merged_total - plain_total, throughput=tput, eval_videos_per_s=res["videos_per_s"],
+                  params_new=params_new, throughput=tput, eval_videos_per_s=res["videos_per_s"],
                   merge_max_abs_diff=diff["max_abs"], merge_max_rel_diff=diff["max_rel"],
                   merge_max_prob_diff=prob_diff, stage_seconds=stages, world_size=info.world_size,
                   config=dataclasses.asdict(cfg), pretrained=cfg.pretrained, pretrained_sha256=pretrained_sha256,
-                  stdha=model.stdha_offsets, adapters=model.adapter_config if cfg.method != "frozen" else None,
+                  stdha=model.stdha_offsets, adapters=model.adapter_config if get_method(cfg.method).adapts else None,
                   recipe=cfg.recipe,
                   **(extra or {}))
     if cfg.kshot:

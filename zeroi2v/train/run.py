@@ -27,7 +27,7 @@ from zeroi2v.settings.runfolder import CHECKPOINT, check_run_folder, default_run
 from zeroi2v.utils.errors import UserError
 from zeroi2v.utils.io import atomic_write_json, check_dir, sha256_file, sha256_json
 from zeroi2v.utils.validate import check_frame_size
-from zeroi2v.methods.table import method_model_kwargs
+from zeroi2v.methods import get_method
 
 from zeroi2v.train.config import TrainConfig, resolve_config
 from zeroi2v.train.data import build_datasets, load_items, log
@@ -39,16 +39,14 @@ MODEL_ERRORS = (ValueError, TypeError, RuntimeError, IndexError, KeyError, Asser
 
 
 def build_model(cfg: TrainConfig, num_classes: int, *, pretrained: str | None = None):
-    from zeroi2v.model.video import create_model
-
     kwargs = dict(cfg.timm_kwargs)
     kwargs.setdefault("img_size", cfg.size)
     torch.manual_seed(cfg.seed)  # adapter init: same in every process and on resume
     try:
-        model = create_model(cfg.backbone, num_frames=cfg.frames, num_classes=num_classes, pretrained=pretrained,
-                             adapter_dropout=cfg.adapter_dropout, adapter_scale=cfg.adapter_scale,
-                             head_dropout=cfg.head_dropout, init=init_of(cfg),
-                             **method_model_kwargs(cfg.method, None if cfg.stdha == "none" else cfg.stdha), **kwargs)
+        model = get_method(cfg.method).build(
+            cfg.backbone, num_frames=cfg.frames, num_classes=num_classes, pretrained=pretrained,
+            adapter_dropout=cfg.adapter_dropout, adapter_scale=cfg.adapter_scale, head_dropout=cfg.head_dropout,
+            init=init_of(cfg), stdha=None if cfg.stdha == "none" else cfg.stdha, dataset=cfg.dataset, **kwargs)
         if not len(model.backbone.blocks):
             raise ValueError("the backbone has no transformer blocks")
     except MODEL_ERRORS as e:

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from zeroi2v.methods.cost import count_flops  # noqa: F401  (the one FLOP count; engine.count_flops for callers)
 from zeroi2v.training import distributed as D
 from zeroi2v.utils.errors import UserError
 
@@ -265,20 +266,6 @@ def evaluate(model: nn.Module, loader, *, device: torch.device | str, views: str
 
 
 # ---------------------------------------------------------------- cost
-
-
-def count_flops(model: nn.Module, x: torch.Tensor) -> int:
-    """FLOPs of one forward pass on `x`, counted by torch.utils.flop_counter (a multiply-add = 2 FLOPs)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            model(x)
-    finally:
-        model.train(was_training)
-    return int(counter.get_total_flops())
 
 
 def gflops_per_view(model: nn.Module, *, num_frames: int, size: int, device: torch.device | str = "cpu",
