@@ -21,7 +21,7 @@ import pytest
 
 pytest.importorskip("submitit")
 
-from test_fewshot_grid import GRID_AXES, local_reference, merged_sha, records_of  # noqa: E402
+from test_fewshot_grid import GRID_AXES, local_reference, merged_export, records_of  # noqa: E402
 
 STUB = r'''
 import fcntl, json, os, re, signal, subprocess, sys, time
@@ -261,7 +261,8 @@ def test_slurm_array_with_requeue_gives_the_local_numbers(cluster, local_grid, t
     for key, (r, acc) in got.items():
         assert r["accuracy"] == ref[key][0]["accuracy"], key
         np.testing.assert_array_equal(acc, ref[key][1])
-    assert merged_sha(out) == merged_sha(local_grid.out)  # the preempted adaptation resumed bit-identically
+    for seed in (0, 1):  # the preempted adaptations resumed bit-identically
+        assert merged_export(out, seed=seed) == merged_export(local_grid.out, seed=seed)
     assert "toy: each method minus Frozen image model" in captured.out
     # a rerun submits nothing: every cell is done by identity
     n_jobs = len([p for p in (cluster / "jobs").iterdir() if p.is_dir()])
@@ -281,4 +282,8 @@ def test_a_failing_slurm_cell_is_listed_with_its_log_and_command(cluster, local_
     err = capsys.readouterr().err
     assert "1 cell(s) failed" in err and "exit 2" in err and "--data-root " + str(tmp_path / "no-such-toy") in err
     log = Path(err.split("; log ")[1].split()[0])
-    assert "error:" in log.read_text() and set(_states(cluster).values()) == {"COMPLETED"}
+    assert "error:" in log.read_text()
+    deadline = time.time() + 30  # the task itself ended well: the cell's exit status is the grid's to report
+    while set(_states(cluster).values()) != {"COMPLETED"} and time.time() < deadline:
+        time.sleep(0.1)
+    assert set(_states(cluster).values()) == {"COMPLETED"}

@@ -57,6 +57,8 @@ class CellJob:
                 rc = p.wait()
             finally:  # preempted (submitit exits from its signal handler) or interrupted: stop the cell too
                 if p.poll() is None:
+                    f.write(f"# stopped after {time.perf_counter() - t:.0f} s (preempted or interrupted)\n")
+                    f.flush()
                     p.terminate()
                     try:
                         p.wait(timeout=60)

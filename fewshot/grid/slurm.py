@@ -10,6 +10,7 @@ a task that died without one is a failure with its submitit log.
 """
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -37,7 +38,8 @@ def run_slurm(jobs: list[CellJob], cfg, *, root: Path, progress) -> list[CellRes
     ex.update_parameters(**executor_parameters(cfg, nproc=nproc))
     sjobs = ex.submit_array(jobs)
     ids = sorted({j.job_id.split("_")[0] for j in sjobs})
-    progress.write(f"submitted {len(sjobs)} cell(s) as SLURM job {', '.join(ids)} (logs: {root / 'slurm'})")
+    progress.write(f"submitted {len(sjobs)} cell(s) as SLURM job {', '.join(ids)} (logs: {root / 'slurm'})",
+                   file=sys.stderr)
     pending = set(range(len(sjobs)))
     while pending:
         for i in sorted(pending):
