@@ -119,14 +119,37 @@ def validate_episode(ep: Any, *, where: str = "episode") -> dict:
     return ep
 
 
+def check_unique(episodes: Sequence[dict], *, source: str) -> None:
+    """Each episode index once, and not the same episodes over again (a file concatenated with
+    itself, renumbered or not): both would count episodes twice and narrow the CI by sqrt(2).
+    Two equal episodes under different indices are allowed: the sampler draws with replacement,
+    and on a small split it draws the same episode again."""
+    seen: dict[int, int] = {}
+    for i, ep in enumerate(episodes):
+        j = seen.setdefault(ep["index"], i)
+        if j != i:
+            raise UserError(f"{_where(episodes, i, source)}: episode index {ep['index']} again (first at "
+                            f"{_where(episodes, j, source).rpartition(':')[2]}); each episode once -- was the file "
+                            "listed or concatenated twice? regenerate it with `python -m episodes sample`")
+    n = len(episodes)
+    if n < 2:
+        return
+    body = [json.dumps({k: v for k, v in ep.items() if k != "index"}, sort_keys=True) for ep in episodes]
+    for p in range(1, n // 2 + 1):
+        if n % p == 0 and all(body[k] == body[k % p] for k in range(p, n)):
+            raise UserError(f"episode file {source}: its {n} episodes are the first {p} repeated {n // p} "
+                            "times; each episode once -- regenerate it with `python -m episodes sample`")
+
+
 def validate_episode_set(episodes: Sequence[dict], split_entries: Sequence[SplitEntry], *,
                          source: str) -> None:
     """Check every episode against the split it claims to sample (a one-line UserError naming the
-    file line otherwise): the structure (`validate_episode`), the same ways/shots/queries in every
+    file line otherwise): each episode once (`check_unique`), the structure (`validate_episode`), the same ways/shots/queries in every
     episode, each class a class of the split, each video a video of the split listed under its
     own class (catches rotated rows, base-class videos in test episodes, foreign ids)."""
     if not episodes:
         raise UserError(f"episode file {source} is empty; regenerate it")
+    check_unique(episodes, source=source)
     class_of = {e.video_id: e.class_key for e in split_entries}
     classes = set(class_of.values())
     shape = None
@@ -186,6 +209,7 @@ def read_episode_set(path: str | os.PathLike) -> list[dict]:
         out.lines.append(n)
     if not out:
         raise UserError(f"episode file {path} is empty; regenerate it")
+    check_unique(out, source=str(path))
     return out
 
 

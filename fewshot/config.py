@@ -54,6 +54,7 @@ class RunConfig:
     amp: str = "auto"  # auto: bf16 on CUDA where supported, else fp16; none on CPU
     on_error: str = "error"
     cache_dir: str | None = None  # None -> $ZEROI2V_CACHE or ~/.cache/zeroi2v
+    verify_cache: bool = False  # also hash every test video's bytes before reusing its cached features
     tensorboard: bool = False  # also TensorBoard events of the adaptation in <out>/<method>/tensorboard
     wandb: str | None = None  # also log the adaptation to this Weights & Biases project
 
@@ -145,6 +146,9 @@ def build_parser() -> ArgumentParser:
     a("--on-error", choices=("error", "skip"), help="unreadable/missing videos: stop, or skip them (no "
                                                     "features; episodes needing them are dropped) (default: error)")
     a("--cache-dir", help="feature and weight cache (default: $ZEROI2V_CACHE or ~/.cache/zeroi2v)")
+    a("--verify-cache", action="store_true", help="also hash every test video's bytes before reusing its cached "
+                                                  "features (default: off: a video is re-embedded when its path, "
+                                                  "size or mtime changes, the make/rsync convention)")
     a("--tensorboard", action="store_true", help="also write the adaptation's per-epoch metrics as TensorBoard "
                                                  "events to <out>/<method>/tensorboard (needs tensorboard) (default: off)")
     a("--wandb", metavar="PROJECT", help="also log the adaptation's per-epoch metrics to this Weights & Biases "

@@ -2,15 +2,21 @@
 
 A cache file holds the view-averaged features of one model on one dataset under one sampling
 config: `<cache>/features/<model hash>/<dataset>-<view hash>.pt` (the `zeroi2v.data.feature_cache` format:
-ids, identities, features (N, D)). The model hash covers every
+key, ids, identities, features (N, D)). The model hash covers every
 tensor of the model plus its STDHA offsets and frame count, so a different model can never be
-served stale features. Each row is also keyed by its video's identity -- path relative to the data
-root, size and mtime -- so a replaced, repaired or regenerated video (another --data-root, another
-toy seed) is re-embedded and an unchanged one never is. A truncated or foreign cache file is
-warned about and recomputed. The file is rewritten atomically every `save_every` videos, so an
-interrupted embedding resumes.
+served stale features; the file itself records that key (`cache_key`: model hash, dataset, view),
+so a cache file copied or renamed into another model's folder is reported and recomputed. Each row
+is also keyed by its video's identity -- path relative to the data root, size and mtime (the
+make/rsync convention) -- so a replaced, repaired or regenerated video (another --data-root,
+another toy seed) is re-embedded and an unchanged one never is. `verify=True` (`--verify-cache`)
+also hashes every video's bytes: a video edited in place with its size and mtime kept is
+re-embedded (rows embedded so keep their hash; a run without the flag still reuses them). A
+truncated or foreign cache file is warned about and recomputed. The file is rewritten atomically
+every `save_every` videos, so an interrupted embedding resumes.
 
-A video that cannot be decoded is an error, or (`on_error="skip"`) gets NO features: it is left
+Features that are not finite (a NaN or inf from a broken checkpoint or settings) stop the run
+with one line, before anything is cached. A video that cannot be decoded is an error, or
+(`on_error="skip"`) gets NO features: it is left
 out of the returned rows and of the cache, and the caller drops the episodes that need it.
 Under torchrun the videos to embed are sharded across ranks and gathered (each embedded once in
 total); only rank 0 writes the cache.
@@ -78,8 +84,17 @@ def cache_path(cache_root: Path, model_key: str, dataset: str, view: ViewConfig)
     return Path(cache_root) / "features" / model_key[:16] / f"{dataset}-{view.key()}.pt"
 
 
-def video_identity(path: Path, root: Path | None) -> str:
-    """`relative/path|size|mtime_ns`: changes whenever the file is replaced or rewritten."""
+def cache_key(model_key: str, dataset: str, view: ViewConfig) -> dict:
+    """What a cache file's features were computed for; stored in the file and checked on load."""
+    return dict(model=model_key, dataset=dataset, view=view.key())
+
+
+HASHED = "|sha256:"
+
+
+def video_identity(path: Path, root: Path | None, *, content: bool = False) -> str:
+    """`relative/path|size|mtime_ns`: changes whenever the file is replaced or rewritten; with
+    `content` also `|sha256:<hex>` of its bytes (changes when it is edited in place)."""
     path = Path(path)
     try:
         st = os.stat(path)
@@ -89,7 +104,23 @@ def video_identity(path: Path, root: Path | None) -> str:
         rel = path.resolve().relative_to(Path(root).resolve()).as_posix() if root is not None else str(path)
     except ValueError:
         rel = str(path.resolve())
-    return f"{rel}|{st.st_size}|{st.st_mtime_ns}"
+    ident = f"{rel}|{st.st_size}|{st.st_mtime_ns}"
+    if content:
+        from zeroi2v.utils.io import sha256_file
+
+        try:
+            ident += HASHED + sha256_file(path)
+        except OSError:
+            return f"{path}|unreadable"
+    return ident
+
+
+def cached_row_valid(cached: str | None, ident: str) -> bool:
+    """A cached row serves a video of identity `ident`: equal, or (`ident` unhashed) equal once the
+    row's content hash is set aside."""
+    if cached is None:
+        return False
+    return cached == ident or (HASHED not in ident and cached.split(HASHED)[0] == ident)
 
 
 @dataclass
@@ -100,12 +131,16 @@ class EmbedStats:
     cache_discarded: str | None = None  # why an existing cache file was not used
 
 
-def read_cache(path: Path | None) -> tuple[dict[str, tuple[str, torch.Tensor]], str | None]:
-    """{video id: (identity, feature)} of a cache file; ({}, reason) for a missing/truncated/foreign one."""
+def read_cache(path: Path | None, key: dict | None = None) -> tuple[dict[str, tuple[str, torch.Tensor]], str | None]:
+    """{video id: (identity, feature)} of a cache file; ({}, reason) for a missing/truncated/foreign one
+    (with `key`: also one computed for another model, dataset or view)."""
     if path is None or not path.exists():
         return {}, None
     try:
-        ids, idents, feats = feature_cache.load(path)
+        ids, idents, feats = feature_cache.load(path, key=key)
+    except feature_cache.ForeignCache as e:
+        log.warning("feature cache %s was %s, not for this model and view; recomputing it", path, e)
+        return {}, f"foreign: {e}"
     except Exception as e:  # noqa: BLE001 -- any unreadable file is recomputed, never trusted
         reason = f"{e.__class__.__name__}: {' '.join(str(e).split())[:120]}"
         log.warning("feature cache %s is truncated or not a feature cache (%s); recomputing it", path, reason)
@@ -146,25 +181,30 @@ def loader_kwargs(num_workers: int, device) -> dict:
 @torch.inference_mode()
 def embed_videos(model: torch.nn.Module, items: list, view: ViewConfig, *, path: Path | None, root: Path | None = None,
                  device: str = "cpu", batch_size: int = 8, num_workers: int = 0, on_error: str = "error",
-                 amp: str = "auto", save_every: int = 256,
+                 amp: str = "auto", save_every: int = 256, key: dict | None = None, verify: bool = False,
                  desc: str = "embed") -> tuple[torch.Tensor, dict[str, int], EmbedStats]:
     """Features (M, D) of the readable `items` (in their order), their row index by video id, and what
     was computed. Unreadable videos (on_error="skip") have no row.
 
-    `path` None: no cache (e.g. validation features of a model still being trained)."""
+    `path` None: no cache (e.g. validation features of a model still being trained). `key`: what the
+    cache file must have been computed for (`cache_key`; default: this model's hash and the view).
+    `verify`: also compare every video's content hash with the cached row's."""
     from zeroi2v import data
 
     stats = EmbedStats()
     rank, world = D.get_rank(), D.get_world_size()
-    cache, stats.cache_discarded = read_cache(path) if rank == 0 else ({}, None)
-    ident = {it.video_id: video_identity(it.path, root) for it in items} if rank == 0 else {}
-    todo_pos = [k for k, it in enumerate(items) if cache.get(it.video_id, ("",))[0] != ident[it.video_id]] \
-        if rank == 0 else None
+    if path is not None and key is None:
+        key = cache_key(model_hash(model), "", view)
+    cache, stats.cache_discarded = read_cache(path, key) if rank == 0 else ({}, None)
+    ident = {it.video_id: video_identity(it.path, root, content=verify) for it in items} if rank == 0 else {}
+    todo_pos = [k for k, it in enumerate(items)
+                if not cached_row_valid(cache.get(it.video_id, (None,))[0], ident[it.video_id])] if rank == 0 else None
     todo_pos = D.broadcast_object(todo_pos)  # rank 0's view of the cache decides for every rank
     stats.cached = len(items) - len(todo_pos)
     mine = todo_pos[rank::world]  # (each video embedded by exactly one rank)
     got: dict[int, torch.Tensor] = {}
     bad: dict[int, str] = {}
+    nonfinite: list[int] = []
     if todo_pos:
         log.info("%s: embedding %d videos (%d cached)%s -> %s", desc, len(todo_pos), stats.cached,
                  f" over {world} ranks" if world > 1 else "", path or "memory")
@@ -186,17 +226,28 @@ def embed_videos(model: torch.nn.Module, items: list, view: ViewConfig, *, path:
                 break  # every rank reaches the gather below, then all raise the same error
             if video is None:
                 continue
-            for j, f in zip(pos, _features(model, video, device=device, dtype=dtype, norm=ds.input_norm)):
+            feats = _features(model, video, device=device, dtype=dtype, norm=ds.input_norm)  # (B, D)
+            finite = torch.isfinite(feats).all(1)
+            if not bool(finite.all()):
+                nonfinite += [mine[j] for j, ok in zip(pos, finite.tolist()) if not ok]
+                break  # every rank reaches the gather below, then all raise the same error
+            for j, f in zip(pos, feats):
                 got[mine[j]] = f.clone()
                 if rank == 0:
                     cache[todo[j].video_id] = (ident[todo[j].video_id], got[mine[j]])
             since_save += len(pos)
             if path is not None and rank == 0 and since_save >= save_every:
-                feature_cache.save(path, cache)
+                feature_cache.save(path, cache, key=key)
                 since_save = 0
-    for part_got, part_bad in D.all_gather_object((got, bad)) if world > 1 else [(got, bad)]:
+    for part_got, part_bad, part_nan in D.all_gather_object((got, bad, nonfinite)) if world > 1 else \
+            [(got, bad, nonfinite)]:
         got.update(part_got)
         bad.update(part_bad)
+        nonfinite = sorted(set(nonfinite) | set(part_nan))
+    if nonfinite:
+        raise UserError(f"the model gives non-finite (NaN/inf) features for {items[nonfinite[0]].path}: its weights "
+                        "or settings are broken (a NaN checkpoint, NaN in --timm-kwargs, an overflowing --amp); "
+                        "no such feature was cached; check --pretrained, --timm-kwargs and --amp")
     if bad and on_error == "error":
         k = min(bad)
         raise UserError(f"{items[k].path}: {bad[k]}; fix or remove the video, or pass --on-error skip")
@@ -208,7 +259,7 @@ def embed_videos(model: torch.nn.Module, items: list, view: ViewConfig, *, path:
         for k in bad:  # a stale row of a now unreadable video is dropped, never kept under its id
             cache.pop(items[k].video_id, None)
         if path is not None and (todo_pos or stats.cache_discarded):
-            feature_cache.save(path, cache)
+            feature_cache.save(path, cache, key=key)
     if not todo_pos:
         log.info("%s: all %d videos cached in %s", desc, len(items), path)
     if stats.skipped:
@@ -219,6 +270,8 @@ def embed_videos(model: torch.nn.Module, items: list, view: ViewConfig, *, path:
     rows = [k for k in range(len(items)) if k not in bad]
     ids = [items[k].video_id for k in rows]
     feats = torch.stack([got[k] if k in got else cache[ids[r]][1] for r, k in enumerate(rows)])  # (M, D)
+    if not bool(torch.isfinite(feats).all()):  # rows served from a cache file written by something else
+        raise UserError(f"feature cache {path} holds non-finite (NaN/inf) features; delete it and rerun")
     return feats, {v: r for r, v in enumerate(ids)}, stats
 
 

@@ -74,10 +74,25 @@ class MethodResult:
     feature_cache: str
 
 
+def constant_features(feats, *, rtol: float = 1e-6) -> bool:
+    """True when every video has (nearly) the same feature (N, D): episodes then measure chance."""
+    if len(feats) < 2:
+        return False
+    spread = float((feats - feats.mean(0)).abs().max())
+    return spread <= rtol * max(1.0, float(feats.abs().max()))
+
+
 def evaluate_method(cfg, out: Path, sets: list[EpisodeSet], r: MethodResult, *, pretrained: str,
-                    pretrained_sha: str) -> list[tuple[Path, dict]]:
-    """Every protocol on every episode set with one method's features; writes and returns the records."""
+                    pretrained_sha: str, identity: dict | None = None) -> list[tuple[Path, dict]]:
+    """Every protocol on every episode set with one method's features; writes and returns the records.
+    `identity`: the records' data / model / settings identity fields. Features equal for every video
+    (a zeroed checkpoint) are warned about and the records marked `features_constant`."""
     written = []
+    constant = constant_features(r.feats)
+    if constant:
+        log.warning("[%s] every test video has the same features (spread <= 1e-6): the model ignores its input "
+                    "(zeroed or broken weights?); the accuracies are chance level; records marked features_constant",
+                    r.method)
     sim = similarity_table(r.feats)  # (N, N) cosine similarities: all both protocols need
     for s in sets:
         eps, dropped = answerable(s.episodes, r.row_of)
@@ -108,7 +123,8 @@ def evaluate_method(cfg, out: Path, sets: list[EpisodeSet], r: MethodResult, *, 
                 **r.model_info, stage_seconds=seconds, embedded=r.embed.embedded, embed_cached=r.embed.cached,
                 videos_skipped=len(r.embed.skipped), skipped_videos=r.embed.skipped[:100],
                 episodes_skipped=dropped, episodes_sampled=len(s.episodes), feature_cache=r.feature_cache,
-                recipe=cfg.recipe, config=dataclasses.asdict(cfg))
+                recipe=cfg.recipe, config=dataclasses.asdict(cfg), **(identity or {}),
+                **({"features_constant": True} if constant else {}))
             path = rec.write_record(out, record)
             written.append((path, record))
             log.info("[%s] %d-shot %s: %.2f ± %.2f %% over %d episodes -> %s", r.method, s.desc["shots"], protocol,

@@ -1,15 +1,27 @@
 """The stages of a few-shot run, in order; `run(cfg)` returns the printed table (see run.py).
 
-Every check on the inputs (weights, data, episode sets, impossible ways) runs before anything is
-written under --out; `commit` is the first write. Under torchrun every rank adapts (data-parallel,
-through fewshot.adapt) and embeds its shard of the test videos; rank 0 writes the export, the
-cache, the records and the table.
+    prepare                   every check on the inputs; nothing written           -> Plan
+    commit                    config.json, run.log, the sampled episode sets       (first write)
+    per method, METHOD_STAGES:
+      adapt     model, base/val videos -> trained adapters  resume: <out>/<method>/last.pt, keyed on
+                                                              `Plan.resume_identity` (settings, model,
+                                                              the train/val list contents)
+      merge     adapted model -> merged model (export)      rewritten each run (cheap, deterministic)
+      embed     model, test videos -> features (M, D)       <cache>/features/<model hash>/..., keyed on
+                                                              `fewshot.embed.cache_key` + per-video identity
+      evaluate  features, episode sets -> records           none: records are written anew each run
+    table     the records written -> markdown               (`fewshot.evaluate.run_table`)
+
+Each stage is one function `stage(plan, state)` reading and filling a `MethodState`. Under torchrun
+every rank adapts (data-parallel, through fewshot.adapt) and embeds its shard of the test videos;
+rank 0 writes the export, the cache, the records and the table.
 """
 from __future__ import annotations
 
 import dataclasses
 import logging
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -17,15 +29,15 @@ import torch
 from zeroi2v.training import distributed as D
 from zeroi2v.training.engine import to_input
 from zeroi2v.utils.errors import UserError
-from zeroi2v.utils.io import atomic_write_json, sha256_file
+from zeroi2v.utils.io import atomic_write_json, sha256_file, sha256_json
 from zeroi2v.model.toyvit import PretrainConfig, cache_dir, pretrain_toy_vit
 from zeroi2v.training.tracking import Tracker
 from zeroi2v.methods.table import method_model_kwargs
 
 from . import recipe as R
 from .adapt import AdaptConfig, adapt, check_adapt_resume
-from .embed import ViewConfig, cache_path, embed_videos, model_hash
-from .evaluate import MethodResult, episode_sets, evaluate_method, run_table, write_episode_sets
+from .embed import ViewConfig, cache_key, cache_path, embed_videos, model_hash
+from .evaluate import EpisodeSet, MethodResult, episode_sets, evaluate_method, run_table, write_episode_sets
 from .splitdata import FewShotData, load_fewshot_data
 
 log = logging.getLogger("fewshot")
@@ -83,31 +95,78 @@ def labelled(fs: FewShotData, split: str) -> list:
     return [dataclasses.replace(fs.items[e.video_id], label=e.label) for e in fs.splits[split]]
 
 
-def commit(cfg, out: Path, sets) -> None:
-    """The run's first writes (rank 0): config.json, run.log, the sampled episode sets."""
-    from .logs import attach_log_file
-
-    if not D.is_main():
-        return
-    attach_log_file(out)
-    atomic_write_json(out / "config.json", dataclasses.asdict(cfg))
-    log.info("config: %s", out / "config.json")
-    write_episode_sets(sets)
+def list_contents(items: list) -> str:
+    """sha256 of a list's contents (video id, label, class): swapping two labels changes it."""
+    return sha256_json(sorted([it.video_id, int(it.label), str(it.class_name)] for it in items))
 
 
-def run(cfg) -> str:
-    """Run every stage; the markdown table of this run's records (rank 0; "" on the other ranks)."""
-    written = run_stages(cfg)
-    return run_table(written) if D.is_main() else ""
+def data_fields(fs: FewShotData) -> dict:
+    """The record fields naming this run's data (`results.records.data_fields`): the generated toy
+    set by its settings, any other by its root and the contents of its three splits."""
+    from results.records import data_fields as fields
+    from zeroi2v.data.toy import read_meta
+
+    meta = read_meta(fs.root) if fs.dataset == "toy" else None
+    lists = {split: [(e.video_id, e.class_key) for e in entries] for split, entries in fs.splits.items()}
+    return fields(fs.root, lists, generated=meta["config"] if meta else None)
 
 
-def run_stages(cfg) -> list[tuple[Path, dict]]:
-    """Run every stage; the (path, record) pairs written (rank 0; [] on the other ranks)."""
+@dataclass
+class Plan:
+    """Everything `prepare` checked and resolved; read by every stage, changed by none."""
+
+    cfg: object  # RunConfig, with size filled from the model
+    out: Path
+    fs: FewShotData
+    sets: list[EpisodeSet]
+    train_items: list
+    val_items: list
+    test_items: list
+    n_base: int
+    model_kw: dict  # adapted methods' model kwargs (recipe)
+    acfg: AdaptConfig
+    val_eps: list  # val episodes selecting the adaptation epoch
+    view: ViewConfig
+    clip_key: dict  # the view settings in resume keys and records
+    data: dict  # record fields naming the data (`data_fields`)
+    lists: dict  # sha256 of the train / val list contents (resume key)
+    cache_root: Path
+    summary: str | None = None  # the adaptation settings in one line (logged by `commit`)
+    pretrained: str | None = None  # filled by `commit` (toy: the cached tiny ViT)
+    pretrained_sha: str | None = None
+
+    def resume_identity(self, method: str, **model_known) -> dict:
+        """The resume key of `method`'s adaptation: the settings, the train/val list contents, plus
+        what the built model adds (`model_known`)."""
+        cfg = self.cfg
+        return dict(backbone=cfg.backbone, timm_kwargs=cfg.timm_kwargs, frames=cfg.frames, method=method,
+                    head_dropout=self.model_kw["head_dropout"], **self.clip_key, lists=self.lists, **model_known)
+
+
+@dataclass
+class MethodState:
+    """What the stages of one method hand on: the model, then its features, then its records."""
+
+    method: str
+    model: torch.nn.Module
+    params: dict
+    adapters: dict | None = None
+    diff: dict | None = None
+    seconds: dict = field(default_factory=dict)
+    result: MethodResult | None = None
+    written: list = field(default_factory=list)
+
+    @property
+    def adapted(self) -> bool:
+        return self.method != "frozen"
+
+
+def prepare(cfg) -> Plan:
+    """Every check before the first write: data, weights, model settings, episodes (one line each)."""
     import zeroi2v
     from episodes.episode_set import sample_episode_set
 
     out = Path(cfg.out)
-    # every check before the first write: data, weights, model settings, episodes (one line each)
     fs = load_fewshot_data(cfg.dataset, cfg.data_root, on_error=cfg.on_error)
     check_weights(cfg)
     probe = probe_model(cfg)
@@ -126,90 +185,153 @@ def run_stages(cfg) -> list[tuple[Path, dict]]:
     cfg = dataclasses.replace(cfg, size=cfg.size or probe.backbone.patch_embed.img_size[0])  # the model's size
     view = ViewConfig(num_frames=cfg.frames, size=cfg.size, mean=dc["mean"], std=dc["std"], loader=cfg.loader,
                       **R.view_settings(cfg))
-    clip_key = dict(size=view.size, sampling=view.sampling, interval=view.interval, loader=cfg.loader)
-
-    def identity(method: str, **model_known) -> dict:
-        """The resume key of `method`'s adaptation: the settings, plus what the built model adds."""
-        return dict(backbone=cfg.backbone, timm_kwargs=cfg.timm_kwargs, frames=cfg.frames, method=method,
-                    head_dropout=model_kw["head_dropout"], **clip_key, **model_known)
-
+    plan = Plan(cfg=cfg, out=out, fs=fs, sets=sets, train_items=train_items, val_items=val_items,
+                test_items=test_items, n_base=n_base, model_kw=model_kw, acfg=acfg, val_eps=val_eps, view=view,
+                clip_key=dict(size=view.size, sampling=view.sampling, interval=view.interval, loader=cfg.loader),
+                data=data_fields(fs), lists=dict(train=list_contents(train_items), val=list_contents(val_items)),
+                cache_root=Path(cfg.cache_dir) if cfg.cache_dir else cache_dir())
     if adapted_methods and cfg.batch_size % D.get_world_size():
         raise UserError(f"--batch-size {cfg.batch_size} is the global adaptation batch: it must be divisible by "
                         f"the {D.get_world_size()} processes; pass a multiple of {D.get_world_size()}")
     if cfg.resume:  # an unreadable or foreign adaptation checkpoint: one line, nothing under --out rewritten
         for method in adapted_methods:
             check_adapt_resume(out / method, cfg=acfg, amp=cfg.amp, train_items=train_items, val_items=val_items,
-                               identity=identity(method))
-    commit(cfg, out, sets)  # every check passed: the first write under --out
+                               identity=plan.resume_identity(method))
     if adapted_methods:
-        log.info("adaptation (recipe %s): %s", cfg.recipe, R.summary(cfg, model_kw, adapt_kw))
-    cache_root = Path(cfg.cache_dir) if cfg.cache_dir else cache_dir()
-    pretrained = resolve_pretrained(cfg, fs, mean=dc["mean"], std=dc["std"], cache_root=cache_root)
-    pretrained_sha = sha256_file(pretrained)
-
-    written = []
-    for method in cfg.methods:
-        seconds: dict[str, float] = {}
-        t = time.perf_counter()
-        adapted = method != "frozen"
-        model = build_model(cfg, method, num_classes=n_base if adapted else 0, pretrained=pretrained,
-                            **(model_kw if adapted else {}))
-        params = zeroi2v.count_params(model)
-        adapters = dict(model.adapter_config) if adapted else None  # the trained adapters (merged away below)
-        diff = None
-        if adapted:
-            log.info("[%s] stage a: adapting on %d base-class videos (%d classes), %d epochs", method,
-                     len(train_items), n_base, cfg.epochs)
-            tracker = Tracker(out / method, tensorboard=cfg.tensorboard, wandb_project=cfg.wandb,
-                              run_name=f"{out.name}-{method}", config=dataclasses.asdict(cfg))  # metrics.csv too
-            try:
-                adapt(model, train_items=train_items, val_items=val_items, val_episodes=val_eps, view=view,
-                      cfg=acfg, out_dir=out / method, device=cfg.device, resume=cfg.resume,
-                      identity=identity(method, stdha=list(model.stdha_offsets), pretrained_sha256=pretrained_sha),
-                      on_error=cfg.on_error, amp=cfg.amp, tracker=tracker)
-            finally:
-                tracker.close()
-            seconds["adapt"] = time.perf_counter() - t
-            t = time.perf_counter()
-            model, diff = merge_stage(cfg, model, method, out, view, test_items, n_base)
-            seconds["merge"] = time.perf_counter() - t
-        t = time.perf_counter()
-        model.head = torch.nn.Identity()  # features only: episodes never see the base-class head
-        path = cache_path(cache_root, model_hash(model), cfg.dataset, view)
-        feats, row_of, stats = embed_videos(model, test_items, view, path=path, root=fs.root, device=cfg.device,
-                                            batch_size=cfg.batch_size, num_workers=cfg.num_workers,
-                                            on_error=cfg.on_error, amp=cfg.amp, desc=f"[{method}] embed test")
-        seconds["embed"] = time.perf_counter() - t
-        if not D.is_main():
-            continue  # evaluation and records: rank 0
-        info = dict(stdha=model.stdha_offsets, adapters=adapters,
-                    params_total=params["total"], params_trainable=params["trainable"] if adapted else 0,
-                    merge_max_abs_diff=diff and diff["max_abs"], merge_max_rel_diff=diff and diff["max_rel"],
-                    world_size=D.get_world_size(),
-                    adaptation=dict(dataclasses.asdict(acfg), **model_kw, **clip_key) if adapted else None)
-        result = MethodResult(method, feats, row_of, info, seconds, stats, str(path))
-        written += evaluate_method(cfg, out, sets, result, pretrained=pretrained, pretrained_sha=pretrained_sha)
-    return written
+        plan.summary = R.summary(cfg, model_kw, adapt_kw)
+    return plan
 
 
-def merge_stage(cfg, model, method: str, out: Path, view: ViewConfig, test_items: list, n_base: int):
-    """Fold the adapters into the image weights (rank 0 writes the export; every rank reads it back)
-    and check merged == unmerged on two readable test clips; returns (merged model, differences)."""
+def commit(plan: Plan) -> None:
+    """The run's first writes (rank 0): config.json, run.log, the sampled episode sets; then the
+    image weights (toy: the tiny ViT, trained once and cached)."""
+    from .logs import attach_log_file
+
+    cfg = plan.cfg
+    if D.is_main():
+        attach_log_file(plan.out)
+        atomic_write_json(plan.out / "config.json", dataclasses.asdict(cfg))
+        log.info("config: %s", plan.out / "config.json")
+        write_episode_sets(plan.sets)
+    if plan.summary:
+        log.info("adaptation (recipe %s): %s", cfg.recipe, plan.summary)
+    plan.pretrained = resolve_pretrained(cfg, plan.fs, mean=plan.view.mean, std=plan.view.std,
+                                         cache_root=plan.cache_root)
+    plan.pretrained_sha = sha256_file(plan.pretrained)
+
+
+def adapt_stage(plan: Plan, s: MethodState) -> None:
+    """Train the adapters on the base classes (epoch chosen on val episodes). Resume key:
+    `plan.resume_identity` + the model's STDHA offsets and the image weights' sha256."""
+    if not s.adapted:
+        return
+    cfg, out, t = plan.cfg, plan.out, time.perf_counter()
+    log.info("[%s] stage a: adapting on %d base-class videos (%d classes), %d epochs", s.method,
+             len(plan.train_items), plan.n_base, cfg.epochs)
+    tracker = Tracker(out / s.method, tensorboard=cfg.tensorboard, wandb_project=cfg.wandb,
+                      run_name=f"{out.name}-{s.method}", config=dataclasses.asdict(cfg))  # metrics.csv too
+    try:
+        adapt(s.model, train_items=plan.train_items, val_items=plan.val_items, val_episodes=plan.val_eps,
+              view=plan.view, cfg=plan.acfg, out_dir=out / s.method, device=cfg.device, resume=cfg.resume,
+              identity=plan.resume_identity(s.method, stdha=list(s.model.stdha_offsets),
+                                            pretrained_sha256=plan.pretrained_sha),
+              on_error=cfg.on_error, amp=cfg.amp, tracker=tracker)
+    finally:
+        tracker.close()
+    s.seconds["adapt"] = time.perf_counter() - t
+
+
+def merge_stage(plan: Plan, s: MethodState) -> None:
+    """Fold the adapters into the image weights (rank 0 writes <out>/<method>/merged.safetensors;
+    every rank reads it back) and check merged == unmerged on two readable test clips."""
     import zeroi2v
 
-    model.eval()
-    export = out / method / "merged.safetensors"
+    if not s.adapted:
+        return
+    cfg, t = plan.cfg, time.perf_counter()
+    model = s.model.eval()
+    export = plan.out / s.method / "merged.safetensors"
     if D.is_main():
         zeroi2v.save_merged(model, export)  # folds a copy, checks it, writes it: what follows uses the file
     D.barrier()
-    merged = zeroi2v.create_model(cfg.backbone, num_frames=cfg.frames, num_classes=n_base, adapters=None,
+    merged = zeroi2v.create_model(cfg.backbone, num_frames=cfg.frames, num_classes=plan.n_base, adapters=None,
                                   pretrained=str(export), **cfg.timm_kwargs).to(cfg.device).eval()
-    clips, norm = _check_clips(test_items, view, n=2)
+    clips, norm = _check_clips(plan.test_items, plan.view, n=2)
     batch = to_input(torch.utils.data.default_collate(clips), cfg.device, norm)  # (2, V, C, T, H, W)
-    diff = zeroi2v.check_merge(model, merged, batch.flatten(0, 1))
+    s.diff = zeroi2v.check_merge(model, merged, batch.flatten(0, 1))
     log.info("[%s] stage b: merged and exported to %s; max |merged - unmerged| = %.2e (relative %.2e) "
-             "on 2 test clips", method, export, diff["max_abs"], diff["max_rel"])
-    return merged, diff
+             "on 2 test clips", s.method, export, s.diff["max_abs"], s.diff["max_rel"])
+    s.model = merged
+    s.seconds["merge"] = time.perf_counter() - t
+
+
+def embed_stage(plan: Plan, s: MethodState) -> None:
+    """Features of every test video (cached by model content hash, dataset and view; rows by video
+    identity, `--verify-cache`: by content hash too)."""
+    cfg, t = plan.cfg, time.perf_counter()
+    s.model.head = torch.nn.Identity()  # features only: episodes never see the base-class head
+    key = model_hash(s.model)
+    path = cache_path(plan.cache_root, key, cfg.dataset, plan.view)
+    feats, row_of, stats = embed_videos(s.model, plan.test_items, plan.view, path=path, root=plan.fs.root,
+                                        device=cfg.device, batch_size=cfg.batch_size, num_workers=cfg.num_workers,
+                                        on_error=cfg.on_error, amp=cfg.amp, desc=f"[{s.method}] embed test",
+                                        key=cache_key(key, cfg.dataset, plan.view), verify=cfg.verify_cache)
+    s.seconds["embed"] = time.perf_counter() - t
+    adapted, params = s.adapted, s.params
+    info = dict(stdha=s.model.stdha_offsets, adapters=s.adapters,
+                params_total=params["total"], params_trainable=params["trainable"] if adapted else 0,
+                merge_max_abs_diff=s.diff and s.diff["max_abs"], merge_max_rel_diff=s.diff and s.diff["max_rel"],
+                world_size=D.get_world_size(),
+                adaptation=dict(dataclasses.asdict(plan.acfg), **plan.model_kw, **plan.clip_key) if adapted else None)
+    s.result = MethodResult(s.method, feats, row_of, info, s.seconds, stats, str(path))
+
+
+def evaluate_stage(plan: Plan, s: MethodState) -> None:
+    """Every protocol on every episode set -> one record each (rank 0)."""
+    if not D.is_main():
+        return
+    s.written = evaluate_method(plan.cfg, plan.out, plan.sets, s.result, pretrained=plan.pretrained,
+                                pretrained_sha=plan.pretrained_sha, identity=record_identity(plan, s))
+
+
+METHOD_STAGES = (adapt_stage, merge_stage, embed_stage, evaluate_stage)
+
+
+def record_identity(plan: Plan, s: MethodState) -> dict:
+    """The identity fields of `s`'s records: the data, the model, the settings (without the seed)."""
+    cfg = plan.cfg
+    model = dict(backbone=cfg.backbone, timm_kwargs=cfg.timm_kwargs, frames=cfg.frames,
+                 stdha=list(s.model.stdha_offsets), pretrained_sha256=plan.pretrained_sha, adapters=s.adapters)
+    adaptation = s.result.model_info["adaptation"]
+    settings = dict(view=dataclasses.asdict(plan.view), protocols=list(cfg.protocols),
+                    adaptation={k: v for k, v in (adaptation or {}).items() if k not in ("seed", "num_workers")}
+                    if s.adapted else None)
+    return dict(plan.data, model_sha256=sha256_json(model), settings_sha256=sha256_json(settings))
+
+
+def run(cfg) -> str:
+    """Run every stage; the markdown table of this run's records (rank 0; "" on the other ranks)."""
+    written = run_stages(cfg)
+    return run_table(written) if D.is_main() else ""
+
+
+def run_stages(cfg) -> list[tuple[Path, dict]]:
+    """prepare -> commit -> METHOD_STAGES per method; the (path, record) pairs written (rank 0)."""
+    import zeroi2v
+
+    plan = prepare(cfg)
+    commit(plan)
+    written = []
+    for method in plan.cfg.methods:
+        adapted = method != "frozen"
+        model = build_model(plan.cfg, method, num_classes=plan.n_base if adapted else 0, pretrained=plan.pretrained,
+                            **(plan.model_kw if adapted else {}))
+        s = MethodState(method, model, zeroi2v.count_params(model),
+                        adapters=dict(model.adapter_config) if adapted else None)  # (merged away below)
+        for stage in METHOD_STAGES:
+            stage(plan, s)
+        written += s.written
+    return written
 
 
 def _check_clips(items: list, view: ViewConfig, *, n: int) -> tuple[list[torch.Tensor], tuple | None]:

@@ -1,15 +1,17 @@
 """Few-shot cells: the records of one (row, column) of the few-shot table, aggregated over seeds.
 
-A row is (method, backbone, pretrained sha256); a column is (dataset, ways, shots, protocol) plus
-the evaluation setting (queries, number of episodes) when the records of that column disagree on
-it -- records that differ there are different measurements and get different columns, never one
-cell.
+A row is (method, backbone, pretrained sha256, variant), the variant naming the model and settings
+(`model_sha256`, `settings_sha256`) where one (method, backbone, weights) has several; a column is
+(dataset, ways, shots, protocol) plus the evaluation setting (queries, number of episodes, recipe,
+data) when the records of that column disagree on it -- records that differ there are different
+measurements and get different columns, never one cell: different data (`data_sha256`) above all.
 
-Inside a cell every record is a run (after `load.dedupe`, two runs never share every identity
-field): one run -> its accuracy ± its CI over episodes (n = episodes); several runs (seeds) ->
-mean over runs ± 95 % t-interval over the run accuracies (`compare.t_interval`, n = runs, shown
-as "n seeds"). Nothing is dropped. Two multi-seed cells are paired seed by seed (same seeds,
-same episode set per seed): the paired difference is the t-interval of the per-seed differences.
+Inside a cell the runs are counted from the seed field: the records of one seed are one run (a
+seed evaluated on several episode sets: their episodes pooled, mean and CI over all of them, with
+a warning). One seed -> its accuracy ± its CI over episodes (n = episodes); several seeds -> mean
+over the per-seed accuracies ± 95 % t-interval (`compare.t_interval`, n = seeds, shown as
+"n seeds"). Nothing is dropped. Two multi-seed cells are paired seed by seed (same seeds, same
+episode set per seed): the paired difference is the t-interval of the per-seed differences.
 """
 from __future__ import annotations
 
@@ -23,38 +25,61 @@ import pandas as pd
 from . import compare as cmp
 from . import records as rec
 
-SETTING_FIELDS = (("queries", "{}-query"), ("n_episodes", "{} episodes"), ("recipe", "recipe {}"))
+SETTING_FIELDS = (("queries", "{}-query"), ("n_episodes", "{} episodes"), ("recipe", "recipe {}"),
+                  ("data_sha256", "data {}"))
+VARIANT_FIELDS = (("model_sha256", "model"), ("settings_sha256", "settings"))
 
 
 @dataclass
 class FewshotCell:
-    row: tuple[str, str, str | None]           # method, backbone, pretrained sha256
+    row: tuple[str, str, str | None, str]      # method, backbone, pretrained sha256, variant label
     column: tuple                              # dataset, ways, shots, protocol, setting label
     records: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def n_runs(self) -> int:
-        return len(self.records)
+        """Runs = distinct seeds (the seed field, not the number of record files)."""
+        return len(self.seeds)
 
     @property
     def seeds(self) -> list[int]:
         return sorted({int(r["seed"]) for r in self.records})
 
-    def interval(self) -> cmp.Interval:
-        """Single run: the record's own mean and CI over episodes; several: t over runs."""
-        if self.n_runs == 1:
-            r = self.records[0]
+    def by_seed(self) -> dict[int, list[dict[str, Any]]]:
+        out: dict[int, list[dict[str, Any]]] = {}
+        for r in self.records:
+            out.setdefault(int(r["seed"]), []).append(r)
+        return out
+
+    def seed_interval(self, records: list[dict[str, Any]]) -> cmp.Interval:
+        """One seed's mean and CI over its episodes (several episode sets: all episodes pooled)."""
+        if len(records) == 1:
+            r = records[0]
             return cmp.Interval(float(r["accuracy"]), float(r["ci95"]), int(r["n_episodes"]))
-        return cmp.t_interval([float(r["accuracy"]) for r in self.records])
+        n = np.array([float(r["n_episodes"]) for r in records])
+        m = np.array([float(r["accuracy"]) for r in records])
+        sd = np.array([float(r["std"]) if r.get("std") is not None
+                       else float(r["ci95"]) * np.sqrt(nr) / 1.96 for r, nr in zip(records, n)])
+        total, mean = n.sum(), float((n * m).sum() / n.sum())
+        ss = ((n - 1) * sd**2 + n * (m - mean) ** 2).sum()  # pooled sum of squares about the mean
+        std = float(np.sqrt(ss / max(total - 1, 1)))
+        return cmp.Interval(mean, 1.96 * std / float(np.sqrt(total)), int(total))
+
+    def interval(self) -> cmp.Interval:
+        """One seed: its mean and CI over episodes; several: t over the per-seed accuracies."""
+        runs = self.by_seed()
+        if len(runs) == 1:
+            return self.seed_interval(next(iter(runs.values())))
+        return cmp.t_interval([self.seed_interval(rs).mean for _, rs in sorted(runs.items())])
 
     def entry(self) -> cmp.Entry:
-        if self.n_runs == 1:
+        if self.n_runs == 1 and len(self.records) == 1:
             r = self.records[0]
             loader = _episode_loader(r["_path"], r) if r.get("episode_accuracies") else None
             return cmp.Entry(key=self.row[0], mean=float(r["accuracy"]),
                              episode_set_hash=r.get("episode_set_hash"), load_episodes=loader)
-        runs = tuple(sorted((int(r["seed"]), str(r.get("episode_set_hash")), float(r["accuracy"]))
-                            for r in self.records))
+        runs = tuple(sorted((seed, ",".join(sorted(str(r.get("episode_set_hash")) for r in rs)),
+                             self.seed_interval(rs).mean) for seed, rs in self.by_seed().items()))
         return cmp.Entry(key=self.row[0], mean=self.interval().mean, runs=runs)
 
 
@@ -75,11 +100,16 @@ def clean(record: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in record.items() if not (isinstance(v, float) and np.isnan(v))}
 
 
-def _setting_label(record: dict[str, Any], varying: list[tuple[str, str]]) -> str:
-    def show(v):
-        return "?" if v is None else int(v) if isinstance(v, (int, float)) else v
+def _show(v):
+    if v is None:
+        return "?"
+    if isinstance(v, (int, float)):
+        return int(v)
+    return v[:8] if len(v) == 64 and all(c in "0123456789abcdef" for c in v) else v  # a sha256: its prefix
 
-    return ", ".join(fmt.format(show(record.get(k))) for k, fmt in varying)
+
+def _setting_label(record: dict[str, Any], varying: list[tuple[str, str]]) -> str:
+    return ", ".join(fmt.format(_show(record.get(k))) for k, fmt in varying)
 
 
 def fewshot_cells(df: pd.DataFrame) -> dict[tuple, dict[tuple, FewshotCell]]:
@@ -91,16 +121,23 @@ def fewshot_cells(df: pd.DataFrame) -> dict[tuple, dict[tuple, FewshotCell]]:
     for r in records:
         for k, _ in SETTING_FIELDS:
             values.setdefault(base(r), {}).setdefault(k, set()).add(r.get(k))
+    model = lambda r: (r["method"], r["backbone"], r.get("pretrained_sha256"))  # noqa: E731
+    variants: dict[tuple, dict[str, set]] = {}
+    for r in records:
+        for k, _ in VARIANT_FIELDS:
+            variants.setdefault(model(r), {}).setdefault(k, set()).add(r.get(k))
     out: dict[tuple, dict[tuple, FewshotCell]] = {}
     for r in records:
         varying = [(k, fmt) for k, fmt in SETTING_FIELDS if len(values[base(r)][k]) > 1]
         col = base(r) + (_setting_label(r, varying),)
-        row = (r["method"], r["backbone"], r.get("pretrained_sha256"))
+        variant = ", ".join(f"{name} {_show(r.get(k))}" for k, name in VARIANT_FIELDS
+                            if len(variants[model(r)][k]) > 1)
+        row = model(r) + (variant,)
         out.setdefault(col, {}).setdefault(row, FewshotCell(row, col)).records.append(r)
     for cells in out.values():
         for cell in cells.values():
             cell.records.sort(key=lambda r: (int(r["seed"]), str(r.get("episode_set_hash"))))
-            if len(cell.seeds) != cell.n_runs:
+            if len(cell.records) != cell.n_runs:
                 warnings.warn(_repeated_seed_message(cell), _record_warning(), stacklevel=2)
     return out
 
@@ -113,9 +150,9 @@ def _record_warning():
 
 def _repeated_seed_message(cell: FewshotCell) -> str:
     d, w, s, p, _ = cell.column
-    return (f"{cell.row[0]} {d} {w}-way {s}-shot {p}: {cell.n_runs} runs but only "
-            f"{len(cell.seeds)} distinct seed(s) (same seed on different episode sets); "
-            "all are averaged as runs")
+    return (f"{cell.row[0]} {d} {w}-way {s}-shot {p}: {len(cell.records)} records but only "
+            f"{cell.n_runs} distinct seed(s) (same seed on different episode sets); "
+            "each seed's episodes are pooled into one run")
 
 
 def sorted_columns(cells: dict[tuple, Any]) -> list[tuple]:

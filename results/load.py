@@ -1,13 +1,16 @@
 """Read result records and benchmark JSON files from run directories into pandas.
 
 Every record file found by `records.iter_record_files` is parsed and validated; a file that is
-not JSON, is truncated, or does not follow the schema is skipped with a `RecordWarning` naming
+not JSON, is truncated, does not follow the schema, or (few-shot) whose accuracy, std, ci95 or
+n_episodes contradicts its per-episode array (`records.check_episode_accuracies`) is skipped with a `RecordWarning` naming
 the file and counted in `Loaded.skipped` -- one bad file never stops the tables.
 
 Duplicates: two records are the SAME MEASUREMENT only when every field of `IDENTITY_KEYS[kind]`
 agrees -- for few-shot: dataset, method, backbone, protocol, ways, shots, queries, number of
-episodes, episode-set hash, seed, pretrained sha256 and training recipe (a field absent from a
-record counts as the value "absent"; records from before recipes have none). Only then is one a
+episodes, episode-set hash, seed, pretrained sha256, training recipe, the data (`data_sha256`,
+`data_seed`: root and list contents, see `records.data_fields`), the model (`model_sha256`) and
+the settings (`settings_sha256`) (a field absent from a record counts as the value "absent";
+records from before recipes or data identity have none). Only then is one a
 rerun of the other: the NEWEST is kept (`created`, parsed as a time; equal times are ordered by a
 hash of the record's content, never by its random file name) and the others are reported as
 superseded. Records that differ in any identity field --
@@ -19,10 +22,11 @@ embedding/evaluation, timings, version and commit. Evaluation is sharded determi
 (episode i is the same draw on any number of processes, embeddings are gathered back into one
 table), so a run on 1 GPU and its rerun on 8 GPUs measure the same numbers; counting them as two
 replicates would shrink the interval with a copy of the same measurement. For trained runs the
-training settings that matter are named by the recipe (`--recipe`: frames, augmentation,
-optimiser, ...): runs of two recipes are two measurements, labelled by recipe in the tables; a
-rerun of one recipe with changed single flags (global batch, lr, epochs, ...) supersedes the older
-one (newest wins).
+training settings are named by the recipe (`--recipe`) and, for few-shot records, by
+`settings_sha256` (every adaptation setting but the seed, and the test view): runs of two recipes
+or with changed single flags (global batch, lr, epochs, ...) are two measurements, labelled in the
+tables; only a rerun of the same settings on the same data supersedes the older one (newest wins).
+Different data never share a cell (`results.aggregate`).
 """
 from __future__ import annotations
 
@@ -43,13 +47,15 @@ BENCH_SCHEMA = " or ".join(BENCH_SCHEMAS)
 
 # The fields that make two records the same measurement (see the module docstring); the
 # replicates -- seeds, all-way folds -- are part of it, so they are never deduplicated away.
+DATA_KEYS = ("data_sha256", "data_seed")  # records.data_fields: which data (absent before data identity)
 IDENTITY_KEYS = {
     "fewshot": ("kind", "dataset", "method", "backbone", "protocol", "ways", "shots", "queries",
-                "n_episodes", "episode_set_hash", "seed", "pretrained_sha256", "recipe"),
+                "n_episodes", "episode_set_hash", "seed", "pretrained_sha256", "recipe", *DATA_KEYS,
+                "model_sha256", "settings_sha256"),
     "kshot-allway": ("kind", "dataset", "method", "backbone", "protocol", "shots", "fold", "seed",
-                     "views", "pretrained_sha256", "recipe"),
+                     "views", "pretrained_sha256", "recipe", *DATA_KEYS),
     "full": ("kind", "dataset", "method", "backbone", "protocol", "seed", "views",
-             "pretrained_sha256", "recipe"),
+             "pretrained_sha256", "recipe", *DATA_KEYS),
 }
 ABSENT = "<absent>"
 
@@ -90,7 +96,10 @@ def read_record_file(path: Path) -> dict[str, Any]:
         raise rec.RecordError(f"not valid JSON ({e.msg} at line {e.lineno})") from e
     except RecursionError:
         raise rec.RecordError("nested too deeply to be a record") from None
-    return rec.validate(record)
+    rec.validate(record)
+    if record["kind"] == "fewshot":
+        rec.check_episode_accuracies(path, record)  # accuracy / n_episodes agree with the array
+    return record
 
 
 def read_bench_file(path: Path) -> dict[str, Any] | None:

@@ -10,6 +10,10 @@ kind == "fewshot"   ways, shots, queries, protocol ("prototype" | "finetune"), a
                     ci95 (% half-width, 1.96*std/sqrt(n)), std (%), n_episodes, episode_set_hash
 kind == "full"      protocol ("full"), top1, top5 (%), top1_merged, top5_merged, views ("CxS")
 kind == "kshot-allway"  as "full", plus shots (K per class) and fold
+identity (optional)  data_root, data_sha256, data_seed (`data_fields`: which data), model_sha256
+                    (few-shot: backbone, timm kwargs, frames, STDHA, weights, adapters), settings_sha256
+                    (few-shot: adaptation settings without the seed, and the test view) -- records
+                    differing in any of them are never one measurement (`results.load`)
 optional            pretrained, pretrained_sha256, stdha, adapters, params_total, params_trainable,
                     params_new, gflops_per_view, throughput, merge_max_abs_diff,
                     merge_max_rel_diff, stage_seconds, version, git_commit, config,
@@ -132,6 +136,26 @@ def validate(record: dict[str, Any]) -> dict[str, Any]:
         raise RecordError(f"missing field(s): {', '.join(missing)}")
     _check_types(record, REQUIRED_FIELDS[kind])
     return record
+
+
+def data_fields(root: str | os.PathLike, lists: dict[str, list], *, generated: dict | None = None) -> dict[str, Any]:
+    """The record fields naming the data a number was measured on.
+
+    data_root: the root as resolved. data_sha256: sha256 of the resolved root and the contents of
+    the lists the run read (`lists`: per split, its (video id, class) rows; order ignored) -- another
+    dataset, another copy of it, or other lists never share it. A generated data set (`generated`:
+    its generation settings, e.g. the toy's) is named by those settings instead, without their
+    seed, which goes to data_seed: the toy set of each `--seeds` seed is the same data set drawn
+    anew, so its seeds aggregate in one cell."""
+    from zeroi2v.utils.io import sha256_json
+
+    if generated is not None:
+        settings = {k: v for k, v in generated.items() if k != "seed"}
+        return dict(data_root=str(root), data_sha256=sha256_json({"generated": settings}),
+                    data_seed=generated.get("seed"))
+    body = {split: sorted([str(v) for v in row] for row in rows) for split, rows in sorted(lists.items())}
+    return dict(data_root=str(root),
+                data_sha256=sha256_json({"root": str(Path(root).expanduser().resolve()), "lists": body}))
 
 
 def git_commit() -> str | None:
@@ -262,6 +286,28 @@ def episode_accuracies_path(record_path: str | os.PathLike, record: dict[str, An
         return None
     _check_relative(rel)
     return Path(record_path).resolve().parent.parent / rel
+
+
+def check_episode_accuracies(record_path: str | os.PathLike, record: dict[str, Any], *,
+                             tol: float = 1e-6) -> None:
+    """RecordError when a few-shot record contradicts its per-episode array: another length than
+    `n_episodes`, or `accuracy` (and `std`, `ci95` where given) not the array's mean (sample std,
+    1.96·std/sqrt(n)) within `tol` percent. A record without an array, or whose array file is
+    missing, is not checked here (tables then give it no paired comparison)."""
+    path = episode_accuracies_path(record_path, record)
+    if path is None or not path.is_file():
+        return
+    arr = load_episode_accuracies(record_path, record)
+    n = arr.size
+    expect = {"accuracy": float(arr.mean())}
+    if n > 1:
+        std = float(arr.std(ddof=1))
+        expect.update(std=std, ci95=1.96 * std / math.sqrt(n))
+    for k, v in expect.items():
+        got = record.get(k)
+        if got is not None and not abs(float(got) - v) <= tol + 1e-9 * abs(v):
+            raise RecordError(f"{k}={got!r} contradicts its {n} per-episode accuracies ({path.name}: {k} "
+                              f"{v:.6g}); the record was edited or belongs to another array")
 
 
 def load_episode_accuracies(record_path: str | os.PathLike, record: dict[str, Any]) -> Any:

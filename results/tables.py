@@ -100,11 +100,12 @@ def with_variant(df: pd.DataFrame) -> pd.DataFrame:
     sha = _present(df, "pretrained_sha256").map(lambda h: h[:8] if isinstance(h, str) else "none")
     views = _present(df, "views").map(lambda v: v if isinstance(v, str) else "?")
     recipe = _present(df, "recipe").map(lambda v: v if isinstance(v, str) else "none")
+    data = _present(df, "data_sha256").map(lambda h: h[:8] if isinstance(h, str) else "?")
     group = [df["dataset"], df["method"], df["backbone"]]
-    many = [part.groupby(group).transform("nunique") > 1 for part in (sha, views, recipe)]
+    many = [part.groupby(group).transform("nunique") > 1 for part in (sha, views, recipe, data)]
     df["_variant"] = [", ".join(([f"weights {h}"] if ms else []) + ([f"{v} views"] if mv else [])
-                                + ([f"recipe {r}"] if mr else []))
-                      for h, v, r, ms, mv, mr in zip(sha, views, recipe, *many)]
+                                + ([f"recipe {r}"] if mr else []) + ([f"data {d}"] if md else []))
+                      for h, v, r, d, ms, mv, mr, md in zip(sha, views, recipe, data, *many)]
     return df
 
 
@@ -156,17 +157,19 @@ def _column_header(col: tuple) -> tuple[str, ...]:
 
 
 def _fs_label(row: tuple, *, show_backbone: bool, sha: bool) -> str:
-    m, b, h = row
+    m, b, h = row[:3]
     label = _row_label(m, b, show_backbone=show_backbone)
     if sha:
         label += f" [weights {str(h)[:8] if h else 'none'}]"
+    if len(row) > 3 and row[3]:
+        label += f" [{row[3]}]"  # model / settings hashes where one method ran with several
     return label
 
 
 def _fs_rows(cells: dict[tuple, dict[tuple, agg.FewshotCell]]) -> list[tuple]:
     rows = {r for col in cells.values() for r in col}
     order = method_order([r[0] for r in rows])
-    return sorted(rows, key=lambda r: (order.index(r[0]), r[1], str(r[2])))
+    return sorted(rows, key=lambda r: (order.index(r[0]), r[1], str(r[2]), str(r[3:])))
 
 
 def fewshot_table(df: pd.DataFrame) -> Table | None:

@@ -1,4 +1,4 @@
-"""Issue 12 items 10, 12, 13: listed paths cannot leave the root, non-UTF-8 / truncated / hostile
+"""Listed paths cannot leave the root, non-UTF-8 / truncated / hostile
 annotation and data files are one-line errors naming the file (and line), and `fewshot.data check`
 reports what a run would reject."""
 from __future__ import annotations
@@ -26,7 +26,7 @@ def copy(tiny, tmp_path):
     return shutil.copytree(tiny, tmp_path / "copy")
 
 
-# ---------------------------------------------------------------- item 10: paths leave the root
+# ---------------------------------------------------------------- paths leave the root
 
 @pytest.mark.parametrize("line", ["../../../etc/passwd 0", "/etc/passwd 0", "a/../../x.mp4 0",
                                   "..\\..\\x.mp4 0"])
@@ -63,7 +63,7 @@ def test_hmdb51_and_ssv2_refuse_escapes(tmp_path):
         data.list_videos("ssv2", root, "train")
 
 
-# ---------------------------------------------------------------- item 12: bytes and files
+# ---------------------------------------------------------------- bytes and files
 
 def test_non_utf8_list_and_split_files_name_the_line(copy, tmp_path):
     lists = copy / "ucfTrainTestlist" / "trainlist01.txt"
@@ -121,7 +121,7 @@ def test_kinetics_csv_nan_time_and_nul_byte(tmp_path):
         data.list_videos("kinetics", root, "train")
 
 
-# ---------------------------------------------------------------- item 13: check reports it all
+# ---------------------------------------------------------------- check reports it all
 
 def _problems(capsys):
     out = capsys.readouterr().out

@@ -62,10 +62,10 @@ def test_two_gloo_processes(tmp_path):
     sys.path.insert(0, os.path.dirname(__file__))
     mp.spawn(_worker, args=(2, free_port(), str(tmp_path)), nprocs=2, join=True)
     r = [json.loads((tmp_path / f"rank{i}.json").read_text()) for i in range(2)]
-    from test_engine import hand_scores
+    from test_engine import aggregate_views, hand_scores
 
     scores, labels = hand_scores(n=7, v=2, k=5)
-    ref = engine.aggregate_views(scores, labels)
+    ref = aggregate_views(scores, labels)
     for i, x in enumerate(r):
         assert x["info"] == [i, 2, "gloo"]
         assert x["summed"] == [3.0, 2.0]

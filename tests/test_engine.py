@@ -12,13 +12,24 @@ from zeroi2v.training import engine
 # ---------------------------------------------------------------- aggregation on hand-made scores
 
 
+def aggregate_views(scores, labels, *, from_logits=True):
+    """Reference multi-view accuracy of (N, V, K) scores: per-view softmax, mean per video, top-1/top-5 (%)."""
+    probs = engine.video_probs(scores, from_logits=from_logits)  # (N, K)
+    labels = torch.as_tensor(labels).long()
+    if labels.shape != (probs.shape[0],):
+        raise ValueError(f"labels shape {tuple(labels.shape)} does not match {probs.shape[0]} videos")
+    c = engine.topk_correct(probs, labels)
+    n = probs.shape[0]
+    return dict(top1=100.0 * c[1] / max(n, 1), top5=100.0 * c[5] / max(n, 1), n=n)
+
+
 def test_aggregate_views_averages_softmax_not_logits():
     # one video, two views, three classes. Logit mean picks class 0 (one huge logit),
     # softmax mean picks class 1 (two views fairly sure of 1 vs one view certain of 0).
     scores = torch.tensor([[[20.0, 0.0, 0.0], [0.0, 3.0, 0.0], [0.0, 3.0, 0.0]]])  # (N=1, V=3, K=3)
     labels = torch.tensor([1])
     assert scores.mean(1).argmax(1).item() == 0
-    out = engine.aggregate_views(scores, labels)
+    out = aggregate_views(scores, labels)
     probs = engine.video_probs(scores)
     assert probs.argmax(1).item() == 1
     assert out["top1"] == 100.0 and out["n"] == 1
@@ -40,17 +51,17 @@ def test_aggregate_views_top1_top5_by_hand():
     scores[3, 0, 5] = 10.0
     scores[3, 1, 4] = 1.0
     labels = torch.tensor([3, 2, 6, 5])
-    out = engine.aggregate_views(scores, labels)
+    out = aggregate_views(scores, labels)
     assert out["top1"] == pytest.approx(50.0)
     assert out["top5"] == pytest.approx(75.0)
 
 
 def test_topk_capped_at_class_count_and_probability_input():
     probs = torch.tensor([[[0.2, 0.8]], [[0.9, 0.1]]])  # (2, 1, 2) already probabilities
-    out = engine.aggregate_views(probs, torch.tensor([0, 0]), from_logits=False)
+    out = aggregate_views(probs, torch.tensor([0, 0]), from_logits=False)
     assert out["top1"] == 50.0 and out["top5"] == 100.0
     with pytest.raises(ValueError):
-        engine.aggregate_views(torch.zeros(2, 3), torch.tensor([0, 1]))
+        aggregate_views(torch.zeros(2, 3), torch.tensor([0, 1]))
 
 
 def test_parse_views():
@@ -94,7 +105,7 @@ def test_evaluate_matches_aggregate_views(with_index):
     scores, labels = hand_scores()
     loader = DataLoader(ViewData(scores, labels, with_index), batch_size=4)
     out = engine.evaluate(Flatten(), loader, device="cpu", views="3x1", progress=False, return_scores=True)
-    ref = engine.aggregate_views(scores, labels)
+    ref = aggregate_views(scores, labels)
     assert out["n"] == 9 and out["views"] == "3x1"
     assert out["top1"] == pytest.approx(ref["top1"]) and out["top5"] == pytest.approx(ref["top5"])
     assert torch.allclose(out["probs"], engine.video_probs(scores), atol=1e-6)
@@ -108,7 +119,7 @@ def test_evaluate_counts_padded_duplicates_once():
     sampler = [0, 1, 2, 3, 4, 0, 1]  # padded with repeats
     loader = DataLoader(ViewData(scores, labels, with_index=True), batch_size=3, sampler=sampler)
     out = engine.evaluate(Flatten(), loader, device="cpu", progress=False)
-    ref = engine.aggregate_views(scores, labels)
+    ref = aggregate_views(scores, labels)
     assert out["n"] == 5 and out["top1"] == pytest.approx(ref["top1"])
 
 

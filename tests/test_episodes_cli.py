@@ -59,7 +59,7 @@ def test_sample_errors_exit_2_one_line(tmp_path, capsys, args, message):
 
 
 def test_acceptance_subprocess(tmp_path):
-    """The issue's acceptance command (timed) and `--ways 30` on HMDB51 test in a real process."""
+    """`python -m episodes sample` of 10 000 episodes (timed) and `--ways 30` on HMDB51 test in a real process."""
     out = tmp_path / "F.jsonl"
     cmd = [sys.executable, "-m", "episodes", "sample", "--dataset", "ssv2_full", "--split", "test",
            "--ways", "5", "--shots", "5", "--queries", "1", "--episodes", "10000", "--seed", "0",

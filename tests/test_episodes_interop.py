@@ -17,14 +17,16 @@ CLASSES, PER_CLASS, DIM = 8, 12, 16
 
 
 def cached_features(tmp_path, seed=0):
-    """A feature cache file as fewshot's embedding step writes it (format 2: ids, identities, features):
+    """A feature cache file as fewshot's embedding step writes it (`zeroi2v.data.feature_cache.save`):
     class-structured noisy features, rows sorted by id."""
     g = torch.Generator().manual_seed(seed)
     centres = torch.randn(CLASSES, DIM, generator=g)
     ids = sorted(f"class{c}/v{i:02d}.mp4" for c in range(CLASSES) for i in range(PER_CLASS))
     feats = torch.stack([centres[int(v[5])] + 1.5 * torch.randn(DIM, generator=g) for v in ids])
     path = tmp_path / "toy-abc.pt"
-    torch.save({"format": 2, "ids": ids, "identities": [f"{v}|1|1" for v in ids], "features": feats}, path)
+    from zeroi2v.data import feature_cache
+
+    feature_cache.save(path, {v: (f"{v}|1|1", f) for v, f in zip(ids, feats)}, key={"model": "abc"})
     return path
 
 
@@ -100,11 +102,10 @@ def test_meta_dataset_view_has_learn2learn_attributes(tmp_path):
 
 
 def test_video_dataset_labels_feed_the_meta_view():
+    from types import SimpleNamespace
+
     from zeroi2v.data.dataset import VideoClipDataset
 
-    if not hasattr(VideoClipDataset, "get_labels"):
-        pytest.skip("VideoClipDataset.get_labels not there yet")
-    from types import SimpleNamespace
 
     ds = SimpleNamespace(items=[SimpleNamespace(label=y) for y in (2, 0, 2)])
     labels = VideoClipDataset.get_labels(ds)

@@ -6,7 +6,7 @@ import pytest
 from episodes import splits
 from zeroi2v.utils.errors import UserError
 
-# (classes, videos) for train/val/test, from the issue / the papers that introduced the splits
+# (classes, videos) for train/val/test, from the papers that introduced the splits
 EXPECTED = {
     "ssv2_full": ((64, 67013), (12, 1926), (24, 2857)),
     "ssv2_small": ((64, 6400), (12, 1200), (24, 2400)),

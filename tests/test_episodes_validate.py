@@ -1,4 +1,4 @@
-"""Issue 12 items 5 and 6: episode files validated against the split (one line naming the file
+"""Episode files validated against the split (one line naming the file
 line), non-UTF-8 / non-JSON / hostile lines refused, 1-way refused, --out a directory refused."""
 import json
 
@@ -58,7 +58,8 @@ def test_base_class_video_in_test_episode(tmp_path):
 
 
 def test_mixed_shot_counts_across_episodes(tmp_path):
-    eps = _good() + episode_set.sample_episode_set(TEST, ways=2, shots=1, queries=1, episodes=1, seed=9)
+    eps = _good() + [dict(episode_set.sample_episode_set(TEST, ways=2, shots=1, queries=1, episodes=1, seed=9)[0],
+                          index=3)]
     _check(tmp_path, eps, r"eps.jsonl:4: 2 ways, 1 shots, 1 queries, but the first episode has 2, 2, 1")
 
 

@@ -56,7 +56,7 @@ def test_a_corrupt_video_gets_no_features_and_the_others_keep_their_own(num_work
     bad = items[4]
     cache = tmp_path / "cache.pt"
     embed(model, toy, cache, num_workers=num_workers)  # cached while it was readable
-    bad.path.write_bytes(os.urandom(5000))  # as in the issue: random bytes in place of the video
+    bad.path.write_bytes(os.urandom(5000))  # random bytes in place of the video
     feats, rows, stats = embed(model, toy, cache, on_error="skip", num_workers=num_workers)
     assert stats.skipped == [bad.video_id] and (stats.embedded, stats.cached) == (0, len(items) - 1)
     assert bad.video_id not in rows and len(rows) == len(items) - 1 == len(feats)

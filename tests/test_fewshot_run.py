@@ -62,7 +62,13 @@ def test_end_to_end_writes_a_record_per_method_shots_and_protocol(reference, cap
     assert json.loads((reference / "run" / "config.json").read_text())["dataset"] == "toy"
 
 
-def test_second_run_embeds_nothing_and_resume_skips_finished_stages(toy, reference):
+def test_second_run_embeds_nothing_and_resume_skips_finished_stages(toy, reference, monkeypatch):
+    import zeroi2v.training.engine as engine
+
+    def no_training(*a, **k):
+        raise AssertionError("a finished adaptation was trained again on --resume")
+
+    monkeypatch.setattr(engine, "train_one_epoch", no_training)
     out = reference / "run"
     before = set((out / "records").glob("*.json"))
     assert fsrun.main(args(toy, out, reference / "cache", "--resume")) == 0
@@ -71,7 +77,6 @@ def test_second_run_embeds_nothing_and_resume_skips_finished_stages(toy, referen
     assert sum(r["embedded"] for r in new) == 0
     n_test = len((toy / "splits" / "test.txt").read_text().splitlines())
     assert all(r["embed_cached"] == n_test for r in new)
-    assert all("adapt" not in r["stage_seconds"] or r["stage_seconds"]["adapt"] < 30 for r in new)
 
 
 def test_resume_after_an_interruption_gives_the_same_records(toy, reference, tmp_path, monkeypatch):

@@ -21,7 +21,7 @@ def test_hmdb51_clips_unused_by_every_fold_are_found_in_the_video_folder(tmp_pat
     assert item.path == tmp_path / "videos" / "fencing" / "a.avi" and item.class_name == "fencing"
 
 
-# ---------------------------------------------------------------- list datasets (issue 14 item 1)
+# ---------------------------------------------------------------- list datasets (your own base / val / novel lists)
 
 import json  # noqa: E402
 

@@ -1,4 +1,4 @@
-"""Issue 14 item 4 (results side): training curves from metrics.csv next to the accuracy plot."""
+"""Training curves from metrics.csv next to the accuracy plot."""
 import numpy as np
 import pytest
 

@@ -1,4 +1,4 @@
-"""Issue 12 items 4 and 17: records are the same measurement only when every identity field
+"""Records are the same measurement only when every identity field
 agrees; seeds are aggregated (never dropped); ties are broken by content; hostile files skipped."""
 import contextlib
 import json
@@ -23,7 +23,8 @@ def _fewshot(tmp_path):
 def test_identity_fields_are_the_documented_ones():
     assert set(IDENTITY_KEYS["fewshot"]) == {
         "kind", "dataset", "method", "backbone", "protocol", "ways", "shots", "queries",
-        "n_episodes", "episode_set_hash", "seed", "pretrained_sha256", "recipe"}
+        "n_episodes", "episode_set_hash", "seed", "pretrained_sha256", "recipe", "data_sha256", "data_seed",
+        "model_sha256", "settings_sha256"}
     for keys in IDENTITY_KEYS.values():
         assert "seed" in keys and "world_size" not in keys
 
@@ -160,3 +161,89 @@ def test_two_recipes_are_two_measurements_labelled_by_recipe(tmp_path):
     labels = sorted(row[0][1] for row in full.rows)
     assert len(labels) == 2 and labels[0].endswith("[recipe clip_b16_hmdb51_u32]")
     assert sorted(row[1][0].mean for row in full.rows) == [70.0, 80.0]
+
+
+def _data(name):
+    return rec.data_fields(f"/data/{name}", {"test": [(f"videos/{name}/a.mp4", "a")]})
+
+
+def test_four_list_datasets_of_one_seed_are_four_cells_not_one(tmp_path, capsys):
+    """Frozen runs on four different list datasets, all seed 0: four measurements, none dropped,
+    never one cell with a t-interval over 'seeds'."""
+    for i, name in enumerate("abcd"):
+        rec.write_record(tmp_path / name, T.fewshot_record(dataset="list", method="frozen", accuracy=10.0 + 20 * i,
+                                                           episode_set_hash=f"h{name}", **_data(name)))
+    t, loaded = _fewshot(tmp_path)
+    assert loaded.n_read == 4 and loaded.superseded == []
+    cells = [c for _, cs in t.rows for c in cs if c.mean is not None]
+    assert sorted(c.mean for c in cells) == [10.0, 30.0, 50.0, 70.0] and all(c.n_seeds is None for c in cells)
+    assert len(t.columns) == 4 and all("data " in " ".join(map(str, c)) for c in t.columns)
+    assert main([str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    assert " seeds)" not in captured.out and "a newer record" not in captured.err
+
+
+def test_same_data_root_and_lists_is_one_identity_and_seeds_aggregate(tmp_path):
+    a, b = _data("a"), _data("a")
+    assert a == b and a["data_sha256"] != _data("b")["data_sha256"]
+    assert rec.data_fields("/data/a", {"test": [("x", "c1"), ("y", "c2")]}) != \
+        rec.data_fields("/data/a", {"test": [("x", "c2"), ("y", "c1")]})  # swapped labels: other data
+    assert rec.data_fields("/data/a", {"test": [("x", "c1")]}) != rec.data_fields("/data/b", {"test": [("x", "c1")]})
+    for seed in (0, 1):
+        rec.write_record(tmp_path, T.fewshot_record(seed=seed, accuracy=50.0 + seed, episode_set_hash=f"s{seed}", **a))
+    t, loaded = _fewshot(tmp_path)
+    [cell] = [c for _, cs in t.rows for c in cs]
+    assert cell.n_seeds == 2 and cell.mean == pytest.approx(50.5)
+
+
+def test_generated_toy_sets_of_each_seed_aggregate_but_toy_seeds_are_kept_apart(tmp_path):
+    toy = dict(videos_per_class=20, size=64)
+    f0 = rec.data_fields("/c/toy", {}, generated={**toy, "seed": 0})
+    f1 = rec.data_fields("/c/toy-seed1", {}, generated={**toy, "seed": 1})
+    assert f0["data_sha256"] == f1["data_sha256"] and (f0["data_seed"], f1["data_seed"]) == (0, 1)
+    assert rec.data_fields("/c/t", {}, generated={**toy, "size": 32, "seed": 0})["data_sha256"] != f0["data_sha256"]
+    rec.write_record(tmp_path, T.fewshot_record(seed=0, accuracy=40.0, **f0))
+    rec.write_record(tmp_path, T.fewshot_record(seed=0, accuracy=60.0, **f1))  # same run seed, other toy set
+    with pytest.warns(RecordWarning, match="only 1 distinct seed"):
+        _, loaded = _fewshot(tmp_path)
+    assert loaded.superseded == [] and loaded.n_read == 2
+
+
+def test_seeds_are_counted_from_the_seed_field(tmp_path):
+    """Two records of seed 0 (two episode sets) and one of seed 1: two seeds, seed 0's episodes pooled."""
+    acc = {"a": np.array([40.0, 60.0, 80.0, 20.0]), "b": np.array([60.0, 60.0, 100.0, 40.0]),
+           "c": np.array([80.0, 60.0, 40.0, 100.0])}
+    for (seed, h) in ((0, "a"), (0, "b"), (1, "c")):
+        T.fewshot_from_episodes(tmp_path / f"{seed}{h}", acc[h], seed=seed, episode_set_hash=h)
+    with pytest.warns(RecordWarning, match="3 records but only 2 distinct seed"):
+        t, loaded = _fewshot(tmp_path)
+    [cell] = [c for _, cs in t.rows for c in cs]
+    seed0 = np.concatenate([acc["a"], acc["b"]]).mean()
+    assert cell.n_seeds == 2 and cell.mean == pytest.approx((seed0 + acc["c"].mean()) / 2)
+    only0 = tmp_path / "only0"
+    for h in ("a", "b"):
+        T.fewshot_from_episodes(only0 / h, acc[h], seed=0, episode_set_hash=h)
+    with pytest.warns(RecordWarning, match="2 records but only 1 distinct seed"):
+        t, _ = _fewshot(only0)
+    [cell] = [c for _, cs in t.rows for c in cs]
+    pooled = np.concatenate([acc["a"], acc["b"]])
+    assert cell.n_seeds is None and cell.n == 8 and cell.mean == pytest.approx(pooled.mean())
+    assert cell.half_width == pytest.approx(1.96 * pooled.std(ddof=1) / math.sqrt(8))
+
+
+def test_other_settings_of_one_method_are_two_labelled_rows(tmp_path):
+    for i, acc in enumerate((50.0, 70.0)):
+        rec.write_record(tmp_path, T.fewshot_record(accuracy=acc, settings_sha256=f"{i}" * 64))
+    t, loaded = _fewshot(tmp_path)
+    assert loaded.n_read == 2 and loaded.superseded == []
+    assert [r[0][0] for r in t.rows] == ["ZeroI2V [settings 00000000]", "ZeroI2V [settings 11111111]"]
+    assert sorted(cs[0].mean for _, cs in t.rows) == [50.0, 70.0]
+
+
+def test_full_records_of_other_data_are_two_rows(tmp_path):
+    for name, top1 in (("a", 60.0), ("b", 80.0)):
+        rec.write_record(tmp_path, T.full_record(dataset="list", top1=top1, **_data(name)))
+    loaded = read_records(tmp_path)
+    full = {t.name: t for t in build_tables(loaded.records)}["full"]
+    assert loaded.superseded == [] and len(full.rows) == 2
+    assert all("data " in row[0][1] for row in full.rows)

@@ -88,3 +88,32 @@ def test_bench_schema_2_and_data_only_documents(tmp_path):
 
     table = efficiency_table(loaded.bench)
     assert table is not None and len(table.rows) == 1  # the data-only document adds no model row
+
+
+@pytest.mark.parametrize("edit,reason", [
+    ({"accuracy": 99.0}, "accuracy=99.0 contradicts its 30 per-episode accuracies"),
+    ({"n_episodes": 1_000_000}, "30 episode accuracies, record says n_episodes=1000000"),
+    ({"ci95": 0.01}, "ci95=0.01 contradicts"),
+    ({"std": 0.5}, "std=0.5 contradicts"),
+])
+def test_record_contradicting_its_episode_array_is_skipped(tmp_path, edit, reason):
+    import numpy as np
+
+    acc = np.random.default_rng(0).choice([0.0, 20.0, 40.0, 60.0, 80.0, 100.0], size=30)
+    good = T.fewshot_from_episodes(tmp_path / "good", acc, method="frozen")
+    bad = T.fewshot_from_episodes(tmp_path / "bad", acc, method="zeroi2v")
+    bad.write_text(json.dumps({**json.loads(bad.read_text()), **edit}))
+    with pytest.warns(RecordWarning, match="skipping .*" + reason.replace("(", r"\(")):
+        loaded = read_records(tmp_path)
+    assert list(loaded.records["_path"]) == [str(good)]
+    assert [s.path for s in loaded.skipped] == [bad] and reason in loaded.skipped[0].reason
+
+
+def test_record_agreeing_with_its_episode_array_is_read(tmp_path):
+    import numpy as np
+    import warnings
+
+    T.fewshot_from_episodes(tmp_path, np.array([20.0, 40.0, 100.0]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert read_records(tmp_path).n_read == 1

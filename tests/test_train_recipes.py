@@ -1,5 +1,5 @@
-"""zeroi2v.train --recipe on a tiny generated SSv2 tree with tiny OpenAI-format CLIP weights (issue 13
-acceptance): label smoothing 0.1, adapter scale 1, 16 frames, RandAugment + RandomErasing, 1x3 test views,
+"""zeroi2v.train --recipe on a tiny generated SSv2 tree with tiny OpenAI-format CLIP weights: the
+recipe's label smoothing 0.1, adapter scale 1, 16 frames, RandAugment + RandomErasing, 1x3 test views,
 a QuickGELU backbone -- read back from the saved config, the record and the log."""
 import json
 

@@ -31,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--fewshot", action="store_true",
                    help="the splits are few-shot base / val / novel splits (e.g. --dataset list): a class in "
                         "two splits is a problem (fewshot.run refuses it)")
+    c.add_argument("--content", action="store_true",
+                   help="also hash every listed file: byte-identical files under two names are a duplicate "
+                        "(one split) or a leak (two splits) (default: off)")
     t = sub.add_parser("make-toy", help="generate the synthetic motion dataset (H.264 mp4 + UCF101-style lists)")
     d = ToyConfig()
     t.add_argument("--out", required=True, help="output folder (created atomically)")
@@ -55,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         root = resolve_root(args.dataset, args.data_root)
         if args.dataset == "toy" and args.data_root is None:
             print(f"checking the toy dataset at {root}")
-        reports = check_dataset(reader, root, fold=args.fold, decode=args.decode, fewshot=args.fewshot)
+        reports = check_dataset(reader, root, fold=args.fold, decode=args.decode, fewshot=args.fewshot,
+                                content=args.content)
         status = print_report(reader, root, reports, fold=args.fold)
         shared = shared_classes(reports)
         if shared and not args.fewshot and args.dataset == "list":

@@ -39,7 +39,7 @@ def bench_episodes(cfg: BenchConfig) -> dict:
     out = dict(episodes=cfg.episode_count, ways=cfg.ways, shots=cfg.shots, queries=cfg.queries, dim=D,
                cache=dict(classes=C, videos_per_class=n, class_separation=cfg.class_separation, synthetic=True),
                torch_threads=torch.get_num_threads(), sample_s=t_sample, gather_s=t_gather, protocols={})
-    # issue 8 targets for 10 000 episodes on 2 cores, scaled to the number of episodes run
+    # the targets for 10 000 episodes on 2 cores, scaled to the number of episodes run
     targets = {k: v * cfg.episode_count / 10_000 for k, v in EPISODE_TARGETS_S.items()}
     for name in protocols.PROTOCOLS:
         kwargs, settings = {}, {}

@@ -4,8 +4,11 @@ Per split: number of videos, classes, per-class counts, and every problem a run 
 (malformed / non-UTF-8 annotation line, a path leaving the root, missing file, unreadable /
 truncated / zero-frame video, an empty split, a video listed twice in one list, a video in two
 splits; for the toy set's episodic splits and `--fewshot` list datasets also a class in two of
-the base / val / novel splits). Exit status 0 when all is well, 2 when anything is wrong (the
-problems are listed by file name).
+the base / val / novel splits). Video ids are compared in their normalised spelling
+(`videos/./a.mp4` = `videos//a.mp4` = `videos/a.mp4`). With `content=True` (`--content`) every
+listed file is also hashed (sha256): byte-identical files under different names are one video
+listed twice (within a split) or a leak (across splits). Exit status 0 when all is well, 2 when
+anything is wrong (the problems are listed by file name).
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from pathlib import Path
 from zeroi2v.utils.errors import UserError
 
 from zeroi2v.data.common import BadData, Problem
+from zeroi2v.data.listfile import normalise_id
 from zeroi2v.data.registry import Reader, check_fold, resolve_dir
 from zeroi2v.data.decode import VideoError, probe
 
@@ -71,7 +75,7 @@ def check_toy_splits(root: Path, known: set[str]) -> list[str]:
 
 def duplicate_problems(split: str, items) -> list[str]:
     """A video listed more than once in one split's lists."""
-    counts = collections.Counter(item.video_id for item in items)
+    counts = collections.Counter(normalise_id(item.video_id) for item in items)
     return [f"video {vid} is listed {n} times in the {split} list(s); list each video once"
             for vid, n in counts.items() if n > 1]
 
@@ -89,6 +93,28 @@ def overlap_problems(ids_by_split: dict[str, set[str]]) -> list[str]:
     return problems
 
 
+def content_problems(items_by_split: dict[str, list]) -> list[str]:
+    """Byte-identical files listed under different ids: twice in one split, or in two splits (a leak)."""
+    from zeroi2v.utils.io import sha256_file
+
+    by_hash: dict[str, dict[str, str]] = {}  # sha256 -> {video id: split}
+    for split, items in items_by_split.items():
+        for item in items:
+            try:
+                digest = sha256_file(item.path)
+            except OSError:
+                continue  # missing or unreadable: reported by the listing and decoding checks
+            by_hash.setdefault(digest, {}).setdefault(normalise_id(item.video_id), split)
+    problems = []
+    for digest, ids in sorted(by_hash.items()):
+        if len(ids) > 1:
+            (a, sa), (b, sb) = sorted(ids.items())[:2]
+            where = f"both in the {sa} list" if sa == sb else f"in the {sa} and the {sb} list (a leak)"
+            problems.append(f"{len(ids)} listed files have identical bytes (sha256 {digest[:12]}): {a} and {b}, "
+                            f"{where}; the same video under two names -- list it once")
+    return problems
+
+
 def class_overlap_problems(classes_by_split: dict[str, set[str]]) -> list[str]:
     """Few-shot list datasets: base / val / novel classes must be disjoint."""
     problems = []
@@ -103,13 +129,14 @@ def class_overlap_problems(classes_by_split: dict[str, set[str]]) -> list[str]:
 
 
 def check_dataset(reader: Reader, root, *, fold: int = 1, decode: str = "ends", show=print,
-                  fewshot: bool = False) -> list[SplitReport]:
+                  fewshot: bool = False, content: bool = False) -> list[SplitReport]:
     from tqdm import tqdm
 
     root = resolve_dir(root, reader)
     check_fold(reader, fold)
     reports, seen = [], set()
     ids_by_split: dict[str, set[str]] = {}
+    items_by_split: dict[str, list] = {}
     classes_by_split: dict[str, set[str]] = {}
     for split in reader.splits_at(root):
         bad = BadData("skip", what=f"{reader.name} {split}", log_each=False)
@@ -122,7 +149,8 @@ def check_dataset(reader: Reader, root, *, fold: int = 1, decode: str = "ends", 
             continue
         report.problems.extend(str(p) for p in bad.problems)
         report.problems.extend(duplicate_problems(split, items))
-        ids_by_split[split] = {item.video_id for item in items}
+        ids_by_split[split] = {normalise_id(item.video_id) for item in items}
+        items_by_split[split] = items
         classes_by_split[split] = {item.class_name for item in items}
         for item in tqdm(items, desc=f"{reader.name} {split}", unit="video", file=sys.stderr, leave=False):
             if item.path in seen:
@@ -139,6 +167,8 @@ def check_dataset(reader: Reader, root, *, fold: int = 1, decode: str = "ends", 
             report.problems.append(f"split {split} lists no videos")
         reports.append(report)
     cross = overlap_problems(ids_by_split)
+    if content:
+        cross += content_problems(items_by_split)
     if fewshot:
         cross += class_overlap_problems(classes_by_split)
     if cross:

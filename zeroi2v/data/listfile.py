@@ -16,10 +16,13 @@ order over all list files of the root (so train/val/test agree); one root uses o
 Splits (full-supervised): train -> train.txt, val -> val.txt (test.txt if there is no val.txt),
 test -> test.txt (val.txt if there is no test.txt). Few-shot (episodes / fewshot.run) reads the
 three files as base / val / novel classes, without aliases (`fewshot_split_file`).
-Video id: the relative path as written. Paths that are absolute or leave the root are refused.
+Video id: the relative path, normalised (`normalise_id`: `videos/./a.mp4`, `videos//a.mp4` and
+`videos/x/../a.mp4` are all `videos/a.mp4`), so every duplicate and leak check sees one video under
+one name. Paths that are absolute or leave the root are refused.
 """
 from __future__ import annotations
 
+import posixpath
 from pathlib import Path
 
 from zeroi2v.utils.errors import UserError
@@ -62,6 +65,11 @@ def read_classes(root: Path) -> list[str] | None:
             raise UserError(f"{path}: class {n!r} is listed twice; one class per line")
         seen.add(n)
     return names
+
+
+def normalise_id(rel: str) -> str:
+    """A listed relative path in its one spelling: `/` separators, no `.`, empty or `x/..` parts."""
+    return posixpath.normpath(rel.replace("\\", "/"))
 
 
 def _split_line(line: str) -> tuple[str, str] | None:
@@ -121,10 +129,12 @@ def read_list(root: Path, path: Path, *, bad: BadData) -> list[VideoItem]:
                 bad.report(where, f"class {text!r} is not in {root / 'classes.txt'}")
                 continue
             label, name = by_name[text], text
-        file = listed_path(root, rel, where=where)
+        listed_path(root, rel, where=where)  # refuses a path leaving the root
+        vid = normalise_id(rel)
+        file = root / vid
         if not bad.video_exists(file, f"{path.name}:{number}"):
             continue
-        items.append(VideoItem(video_id=rel, path=file, label=label, class_name=name))
+        items.append(VideoItem(video_id=vid, path=file, label=label, class_name=name))
     return items
 
 

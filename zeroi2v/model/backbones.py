@@ -15,9 +15,6 @@ from zeroi2v.utils.errors import UserError
 
 SUPPORTED = ("CLIP ViT-B/L (vit_*_clip_*, incl. *_clip_quickgelu_*)", "DINOv2 (vit_*_dinov2, incl. *_reg4_dinov2)",
              "SigLIP (vit_*_siglip_*)", "DeiT (deit_*, not distilled)", "ImageNet/AugReg ViT (vit_*_patch*_*)")
-TESTED = ("vit_base_patch16_clip_224", "vit_base_patch16_clip_quickgelu_224", "vit_large_patch14_clip_224",
-          "vit_large_patch14_clip_quickgelu_224", "vit_small_patch14_dinov2", "vit_small_patch14_reg4_dinov2",
-          "vit_base_patch16_siglip_224", "deit_tiny_patch16_224", "vit_tiny_patch16_224", "vit_small_patch16_224")
 _MODULES = ("timm.models.vision_transformer", "timm.models.deit")
 _FAMILY_HINTS = (("eva", "EVA/EVA02 or RoPE ViT"), ("swin", "Swin"), ("relpos", "relative-position ViT"),
                  ("hybrid", "hybrid CNN-ViT"))

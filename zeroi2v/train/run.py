@@ -1,10 +1,19 @@
-"""One zeroi2v.train run: data, model, the one trainer (`zeroi2v.training.trainer.fit`), then evaluate/merge/export."""
+"""One zeroi2v.train run as stages, in order (`STAGES`, run by `run`):
+
+    prepare  config, --out/--resume, checkpoint settings, model flags; nothing written  -> Run
+    data     train/test videos, class names, the data identity of the record
+    model    the video model on the device (seeded: same weights on every rank and resume)
+    train    the one trainer (`zeroi2v.training.trainer.fit`); resume: <out>/checkpoint.pt keyed on
+             `identity` (settings, model, train list contents); config.json once that check passed
+    export   evaluate, merge, evaluate merged, export, cost, the record (`zeroi2v.train.export`)
+"""
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import os
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -113,7 +122,36 @@ def identity(cfg: TrainConfig, model, *, pretrained_sha256: str | None, train_it
                                   "interval", "train_subset", "loader", "num_classes", "train_videos")}  # named first
 
 
-def run(args: argparse.Namespace, info: D.DistInfo) -> int:
+@dataclass
+class Run:
+    """What the stages of one supervised run hand on (filled in order; see `run`)."""
+
+    cfg: TrainConfig
+    info: D.DistInfo
+    out: Path
+    pretrained_sha: str | None = None  # sha256 of --pretrained, hashed once (a CLIP file is ~600 MB)
+    t0: float = 0.0
+    stages: dict = field(default_factory=dict)  # seconds per stage, in the record
+    train_items: list = field(default_factory=list)
+    test_items: list = field(default_factory=list)
+    class_names: list = field(default_factory=list)
+    root: Path | None = None
+    data: dict = field(default_factory=dict)  # the record's data identity (results.records.data_fields)
+    model: torch.nn.Module | None = None
+    params: dict = field(default_factory=dict)
+    dc: dict = field(default_factory=dict)  # the model's mean/std
+    state: dict = field(default_factory=dict)  # the trainer's final state (history)
+    test_loader: object = None
+    dtype: object = None
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+
+def prepare(args: argparse.Namespace, info: D.DistInfo) -> Run:
+    """The resolved config and every check that needs no data: --out/--resume, the checkpoint's
+    settings, the model flags, optional packages; nothing written (the toy ViT is cached)."""
     if args.resume and not args.out:
         raise UserError("--resume needs --out DIR, the folder of the run to continue")
     out = D.broadcast_object(args.out or default_out(args.dataset or "run", args.method or "zeroi2v"))
@@ -125,11 +163,10 @@ def run(args: argparse.Namespace, info: D.DistInfo) -> int:
         D.barrier()
     warmup_given = args.warmup_epochs is not None  # on the command line or replayed by --config
     cfg = resolve_config(args, out=out)
-    out = Path(cfg.out)
-    ckpt_path = out / "checkpoint.pt"
+    r = Run(cfg=cfg, info=info, out=Path(cfg.out))
+    ckpt_path = r.out / "checkpoint.pt"
     if ckpt_path.exists() and not cfg.resume:
         raise UserError(f"{ckpt_path} exists; pass --resume to continue that run or choose another --out")
-    pretrained_sha = None  # sha256 of --pretrained, hashed once (a CLIP file is ~600 MB)
     if cfg.resume and ckpt_path.is_file():  # an unreadable checkpoint or other settings: one line before any work
         from zeroi2v.training.checkpoint_state import load_state
         from zeroi2v.training.trainer import precheck_resume
@@ -139,14 +176,14 @@ def run(args: argparse.Namespace, info: D.DistInfo) -> int:
             cfg = keep_checkpoint_warmup(cfg, ck)
         early = config_identity(cfg)
         if cfg.pretrained and cfg.pretrained != TOY_PRETRAINED:
-            early["pretrained_sha256"] = pretrained_sha = sha256_file(cfg.pretrained)
+            early["pretrained_sha256"] = r.pretrained_sha = sha256_file(cfg.pretrained)
         precheck_resume(ckpt_path, fit_config(cfg), identity=early, ck=ck)
     if cfg.recipe:
         from zeroi2v.train.recipe import recipe_summary
 
         log(f"recipe {cfg.recipe} resolved: {recipe_summary(cfg)}")
     build_model(cfg, 2)  # a bad --backbone/--timm-kwargs/--stdha fails here, before anything is trained or written
-    from zeroi2v.training.tracking import Tracker, require_tensorboard, require_wandb
+    from zeroi2v.training.tracking import require_tensorboard, require_wandb
 
     if cfg.tensorboard:
         require_tensorboard()  # a missing optional package: one line before anything runs
@@ -162,46 +199,67 @@ def run(args: argparse.Namespace, info: D.DistInfo) -> int:
         torch.set_num_threads(cfg.threads)
     if cfg.pretrained == TOY_PRETRAINED:
         cfg = dataclasses.replace(cfg, pretrained=toy_pretrained(cfg, info))
-    stages: dict[str, float] = {}
-    t0 = time.perf_counter()
+    r.cfg, r.t0 = cfg, time.perf_counter()
+    return r
 
-    train_items, test_items, class_names, root = load_items(cfg)
-    num_classes = len(class_names)
-    if cfg.batch_size * info.world_size > len(train_items):
-        raise UserError(f"--batch-size {cfg.batch_size} x {info.world_size} process(es) is larger than the "
-                        f"{len(train_items)} training videos; lower --batch-size")
 
-    seed_everything(cfg.seed)  # same initial weights on every rank and every (resumed) run
-    model = build_model(cfg, num_classes, pretrained=cfg.pretrained)
+def data_stage(r: Run) -> None:
+    """The train/test videos and class names; the data identity of the record."""
+    from results.records import data_fields
+    from zeroi2v.data.toy import read_meta
+
+    r.train_items, r.test_items, r.class_names, r.root = load_items(r.cfg)
+    if r.cfg.batch_size * r.info.world_size > len(r.train_items):
+        raise UserError(f"--batch-size {r.cfg.batch_size} x {r.info.world_size} process(es) is larger than the "
+                        f"{len(r.train_items)} training videos; lower --batch-size")
+    meta = read_meta(r.root) if r.cfg.dataset == "toy" else None
+    r.data = data_fields(r.root, {"train": [(v.video_id, v.class_name) for v in r.train_items],
+                                  "test": [(v.video_id, v.class_name) for v in r.test_items]},
+                         generated=meta["config"] if meta else None)
+
+
+def model_stage(r: Run) -> None:
+    """The video model (same initial weights on every rank and every resumed run) on the device."""
+    cfg = r.cfg
+    seed_everything(cfg.seed)
+    r.model = build_model(cfg, r.num_classes, pretrained=cfg.pretrained)
     from zeroi2v.model.video import count_params, data_config
 
-    dc = data_config(model)
-    model.to(info.device)
-    params = count_params(model)
-    if pretrained_sha is None and cfg.pretrained:
-        pretrained_sha = sha256_file(cfg.pretrained)
+    r.dc = data_config(r.model)
+    r.model.to(r.info.device)
+    r.params = count_params(r.model)
+    if r.pretrained_sha is None and cfg.pretrained:
+        r.pretrained_sha = sha256_file(cfg.pretrained)
     log(f"model {cfg.backbone} {cfg.timm_kwargs or ''} method {cfg.method}, {cfg.frames}x{cfg.size}px, "
-        f"STDHA offsets {model.stdha_offsets}, {num_classes} classes; params {params['total']:,} "
-        f"(trainable {params['trainable']:,}); weights {cfg.pretrained or 'random init (no --pretrained)'}")
-    train_ds, test_loader = build_datasets(cfg, train_items, test_items, class_names, dc["mean"], dc["std"], info)
+        f"STDHA offsets {r.model.stdha_offsets}, {r.num_classes} classes; params {r.params['total']:,} "
+        f"(trainable {r.params['trainable']:,}); weights {cfg.pretrained or 'random init (no --pretrained)'}")
+
+
+def train_stage(r: Run) -> None:
+    """The one trainer (`fit`); resume: <out>/checkpoint.pt, keyed on `identity` (settings, model,
+    train list contents). config.json is written once the resume check passed."""
+    cfg, info, out = r.cfg, r.info, r.out
+    train_ds, r.test_loader = build_datasets(cfg, r.train_items, r.test_items, r.class_names, r.dc["mean"],
+                                             r.dc["std"], info)
     fcfg = fit_config(cfg)
+    from zeroi2v.training.tracking import Tracker
     from zeroi2v.training.trainer import amp_dtype, fit
 
-    dtype = amp_dtype(cfg.amp, info.device)
+    r.dtype = amp_dtype(cfg.amp, info.device)
 
     def on_start(state: dict) -> None:  # after the resume check: a refused run writes nothing
         if D.is_main():
             with disk_errors(out / "config.json"):
                 atomic_write_json(out / "config.json", dict(dataclasses.asdict(cfg), world_size=info.world_size,
-                                                            num_classes=num_classes, data_root=str(root),
-                                                            train_videos=len(train_items),
-                                                            test_videos=len(test_items)))
+                                                            num_classes=r.num_classes, data_root=str(r.root),
+                                                            train_videos=len(r.train_items),
+                                                            test_videos=len(r.test_items)))
             log(f"wrote {out / 'config.json'}")
 
     def on_epoch_end(epoch: int, m) -> dict | None:
         if not cfg.eval_every or epoch % cfg.eval_every or epoch >= cfg.epochs:
             return None
-        ev = engine.evaluate(m, test_loader, device=info.device, views=cfg.test_views, amp_dtype=dtype,
+        ev = engine.evaluate(m, r.test_loader, device=info.device, views=cfg.test_views, amp_dtype=r.dtype,
                              progress=cfg.progress, desc=f"eval epoch {epoch}")
         return dict(top1=ev["top1"], top5=ev["top5"], val_metric=ev["top1"], val_metric_name="test_top1")
 
@@ -209,15 +267,29 @@ def run(args: argparse.Namespace, info: D.DistInfo) -> int:
     tracker = Tracker(out, tensorboard=cfg.tensorboard, wandb_project=cfg.wandb, run_name=out.name,
                       config=dataclasses.asdict(cfg))  # writes nothing before the first epoch's metrics
     try:
-        state = fit(model, train_ds, fcfg, out_dir=out, device=info.device, resume=cfg.resume, tracker=tracker,
-                    identity=identity(cfg, model, pretrained_sha256=pretrained_sha, train_items=train_items,
-                                      num_classes=num_classes), on_start=on_start, on_epoch_end=on_epoch_end,
-                    log=log)
+        r.state = fit(r.model, train_ds, fcfg, out_dir=out, device=info.device, resume=cfg.resume, tracker=tracker,
+                      identity=identity(cfg, r.model, pretrained_sha256=r.pretrained_sha, train_items=r.train_items,
+                                        num_classes=r.num_classes), on_start=on_start, on_epoch_end=on_epoch_end,
+                      log=log)
     finally:
         tracker.close()
-    stages["train"] = time.perf_counter() - t_train
-    evaluate_merge_export(cfg, out, model=model, test_loader=test_loader, info=info, dtype=dtype, params=params,
-                          num_classes=num_classes, history=state["history"], stages=stages, t0=t0,
-                          pretrained_sha256=pretrained_sha)
+    r.stages["train"] = time.perf_counter() - t_train
+
+
+def export_stage(r: Run) -> None:
+    """Evaluate, merge, evaluate merged, export, cost, the record (`zeroi2v.train.export`)."""
+    evaluate_merge_export(r.cfg, r.out, model=r.model, test_loader=r.test_loader, info=r.info, dtype=r.dtype,
+                          params=r.params, num_classes=r.num_classes, history=r.state["history"], stages=r.stages,
+                          t0=r.t0, pretrained_sha256=r.pretrained_sha, extra=r.data)
+
+
+STAGES = (data_stage, model_stage, train_stage, export_stage)
+
+
+def run(args: argparse.Namespace, info: D.DistInfo) -> int:
+    """prepare (checks, nothing written) -> data -> model -> train -> export."""
+    r = prepare(args, info)
+    for stage in STAGES:
+        stage(r)
     D.barrier()
     return 0

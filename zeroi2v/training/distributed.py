@@ -35,10 +35,6 @@ class DistInfo:
         return self.world_size > 1 or self.backend is not None
 
 
-def env_world_size() -> int:
-    return int(os.environ.get("WORLD_SIZE", "1"))
-
-
 def pick_device(device: str | None = None, local_rank: int = 0) -> torch.device:
     """'auto'/None -> cuda:<local_rank> when CUDA is available, else cpu."""
     if device in (None, "auto"):
@@ -120,10 +116,6 @@ def all_reduce_sum(values: torch.Tensor | list[float] | tuple[float, ...]) -> to
         t = t.to(_comm_device())
         dist.all_reduce(t, op=dist.ReduceOp.SUM)
     return t.cpu()
-
-
-def all_reduce_mean(values) -> torch.Tensor:
-    return all_reduce_sum(values) / get_world_size()
 
 
 def all_gather_object(obj: Any) -> list[Any]:

@@ -65,17 +65,6 @@ def video_probs(scores: torch.Tensor, *, from_logits: bool = True) -> torch.Tens
     return probs.mean(1)
 
 
-def aggregate_views(scores: torch.Tensor, labels: torch.Tensor, *, from_logits: bool = True) -> dict[str, float]:
-    """Multi-view accuracy: softmax each view's logits (N, V, K), average per video, then top-1/top-5 (%)."""
-    probs = video_probs(scores, from_logits=from_logits)  # (N, K)
-    labels = torch.as_tensor(labels).long()
-    if labels.shape != (probs.shape[0],):
-        raise ValueError(f"labels shape {tuple(labels.shape)} does not match {probs.shape[0]} videos")
-    n = probs.shape[0]
-    c = topk_correct(probs, labels)
-    return dict(top1=100.0 * c[1] / max(n, 1), top5=100.0 * c[5] / max(n, 1), n=n)
-
-
 # ---------------------------------------------------------------- training
 
 
