@@ -48,6 +48,10 @@ def describe(cells: list[Cell], status: dict[str, str], jobs: list[CellJob], cfg
     threads = f", {jobs[0].threads} thread(s) per process" if jobs else ""
     lines = [f"grid {cfg.out}: {len(cells)} cells ({n['done']} done, {n['resume']} to resume, {n['run']} to run) "
              f"on {where}{threads}"]
+    if cfg.executor == "slurm":
+        from .slurm import executor_parameters
+
+        lines.append(f"submitit parameters: {executor_parameters(cfg, nproc=max(1, cfg.gpus_per_cell))}")
     by_name = {j.cell.name: j for j in jobs}
     for c in cells:
         what = f"{c.shots}-shot" if c.kind == "fewshot" else "supervised"
@@ -64,10 +68,24 @@ def _write_plan(cfg: GridConfig, settings: dict, cells: list[Cell], status: dict
                     out=c.out, log=c.log, status=status[c.name], identity=c.identity) for c in cells]))
 
 
-@cli
-def main(argv: list[str] | None = None) -> int:
+def _run(cfg: GridConfig, jobs: list[CellJob], *, n_cells: int, root: Path) -> list:
+    """Run the jobs with the chosen executor under a progress line over all cells."""
     from tqdm import tqdm
 
+    if not jobs:
+        return []
+    with tqdm(total=n_cells, initial=n_cells - len(jobs), desc="grid cells", unit="cell", file=sys.stderr) as progress:
+        if cfg.executor == "slurm":
+            from .slurm import run_slurm
+
+            return run_slurm(jobs, cfg, root=root, progress=progress)
+        from .local import run_local
+
+        return run_local(jobs, parallel=cfg.parallel, gpus_per_cell=cfg.gpus_per_cell, progress=progress)
+
+
+@cli
+def main(argv: list[str] | None = None) -> int:
     cfg, settings = parse_args(argv)
     root = Path(cfg.out)
     cells = expand(cfg, settings, root=root)
@@ -79,18 +97,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     _write_plan(cfg, settings, cells, status)
     print(describe(cells, status, [], cfg).splitlines()[0], file=sys.stderr)
-    results = []
-    if jobs:
-        with tqdm(total=len(cells), initial=len(cells) - len(jobs), desc="grid cells", unit="cell",
-                  file=sys.stderr) as progress:
-            if cfg.executor == "slurm":
-                from .slurm import run_slurm
-
-                results = run_slurm(jobs, cfg, root=root, progress=progress)
-            else:
-                from .local import run_local
-
-                results = run_local(jobs, parallel=cfg.parallel, gpus_per_cell=cfg.gpus_per_cell, progress=progress)
+    try:
+        results = _run(cfg, jobs, n_cells=len(cells), root=root)
+    except KeyboardInterrupt:
+        print("interrupted: rerun the same command; done cells are kept, started cells resume", file=sys.stderr)
+        return 130
     from .report import grid_tables, write_tables
 
     tables = grid_tables(cells, baseline=cfg.baseline)
