@@ -3,8 +3,9 @@
 minus the baseline, paired (one seed: per-episode differences on the same episode set; several:
 per-seed differences), plus the full-supervised table of --supervised cells. Only the records that
 measure the grid's cells (`cells.done_records`) are shown -- not older records of other settings.
-The cells share one --pretrained setting, so rows are not split by the weights' hash: on the toy
-without --pretrained each seed's image model is pretrained with that seed and is part of the replicate.
+The cells of one (dataset, method) share the grid's settings (each record was matched to its cell's
+identity), so rows are not split by weights/model/settings hashes: what differs between them is the
+seed (on the toy without --pretrained each seed's image model is pretrained with that seed).
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from .cells import Cell, done_records
 
 PAIRED_NOTE = ("Cells: method minus baseline in accuracy points on the same test episodes. One seed: mean of the "
                "per-episode differences ± 1.96·std/sqrt(n episodes); several seeds: mean of the per-seed differences "
-               "± 95% t-interval across seeds (n = seeds). Bold: the interval excludes 0. '--': no paired data.")
+               "± 95% t-interval across seeds (n = seeds). Bold: the interval excludes 0. '–': no paired data.")
 
 
 def grid_records(cells: list[Cell]) -> pd.DataFrame:
@@ -37,7 +38,7 @@ def baseline_table(df: pd.DataFrame, baseline: str):
     columns = agg.sorted_columns(cells)
     rows = {r for col in cells.values() for r in col}
     order = method_order([r[0] for r in rows])
-    others = sorted((r for r in rows if r[0] != baseline), key=lambda r: (order.index(r[0]), r[1], str(r[2])))
+    others = sorted((r for r in rows if r[0] != baseline), key=lambda r: (order.index(r[0]), *map(str, r[1:])))
     if not others or not any(r[0] == baseline for r in rows):
         return None
     label = lambda m: rec.METHOD_LABELS.get(m, m)  # noqa: E731
@@ -50,7 +51,7 @@ def baseline_table(df: pd.DataFrame, baseline: str):
     for row in others:
         out = []
         for col in columns:
-            a, b = cells[col].get(row), cells[col].get((baseline, row[1], row[2]))
+            a, b = cells[col].get(row), cells[col].get((baseline, *row[1:]))
             diff = cmp.compare(a.entry(), b.entry()) if a is not None and b is not None else None
             out.append(TCell() if diff is None else
                        TCell(mean=diff.mean, half_width=diff.half_width, n=diff.n, bold=diff.excludes_zero(),
@@ -67,9 +68,10 @@ def grid_tables(cells: list[Cell], *, baseline: str) -> list:
     if df.empty:
         return []
     df["created"] = df["created"].astype(str)
-    # One --pretrained for every cell; without one, each toy seed pretrains its own tiny ViT (as fewshot.run
-    # --seeds does): the weights belong to the seed's replicate, not to another row.
-    df = df.drop(columns=["pretrained_sha256"], errors="ignore")
+    # Every record was matched to its cell's full identity, and the cells of one (dataset, method) share the
+    # grid's settings: what still differs between their weights/model hashes is the seed (on the toy without
+    # --pretrained each seed pretrains its own tiny ViT, as fewshot.run --seeds does) -- one row, not several.
+    df = df.drop(columns=["pretrained_sha256", "model_sha256", "settings_sha256"], errors="ignore")
     built = []
     fs = df[df["kind"] == "fewshot"]
     for dataset in sorted(fs["dataset"].unique()) if not fs.empty else []:
