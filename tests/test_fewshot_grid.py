@@ -275,3 +275,36 @@ def test_a_failing_cell_is_listed_with_its_log_and_command_and_exit_1(local_grid
     assert "1 cell(s) failed" in p.stderr and "exit 2; log " in p.stderr and "command: " in p.stderr
     log = Path(p.stderr.split("; log ")[1].split()[0])
     assert "error:" in log.read_text() and str(tmp_path / "no-such-toy") in p.stderr
+
+
+def test_local_slots_give_each_cell_its_threads_and_gpus_and_torchrun_over_several(tmp_path):
+    """The executor's side of a cell, with a stand-in interpreter that records what it was started with."""
+    from fewshot.grid.job import CellJob
+    from fewshot.grid.local import run_local
+
+    fake = tmp_path / "python"
+    fake.write_text(f"#!{sys.executable}\nimport json, os, sys, time\ntime.sleep(0.5)\n"
+                    "out = sys.argv[sys.argv.index('--out') + 1]\nos.makedirs(os.path.dirname(out), exist_ok=True)\n"
+                    "open(out + '.json', 'w').write(json.dumps(dict(argv=sys.argv[1:], omp=os.environ['OMP_NUM_THREADS'],"
+                    " gpus=os.environ.get('CUDA_VISIBLE_DEVICES'))))\n")
+    fake.chmod(0o755)
+    cells = _cells(["--methods", "frozen", "--shots", "1", "--seeds", "0,1,2,3"], tmp_path)
+    jobs = [CellJob(c, threads=3, nproc=2, python=str(fake)) for c in cells]
+
+    class Count:
+        n = 0
+
+        def update(self, k):
+            self.n += k
+
+    progress = Count()
+    results = run_local(jobs, parallel=2, gpus_per_cell=2, progress=progress)
+    assert progress.n == 4 and sorted(r.rc for r in results) == [0] * 4
+    seen = [json.loads(Path(c.out + ".json").read_text()) for c in cells]
+    assert {s["omp"] for s in seen} == {"3"}
+    assert sorted(s["gpus"] for s in seen) == ["0,1", "0,1", "2,3", "2,3"]  # two slots of two GPUs each
+    for s, c in zip(seen, cells):
+        assert s["argv"][:6] == ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m"]
+        assert s["argv"][6] == "fewshot.run" and s["argv"][-2:] == ["--out", c.out]
+    (log,) = {Path(c.log).read_text().count("# exit 0") for c in cells}
+    assert log == 1
