@@ -21,8 +21,32 @@ def _root_file(name: str, links: dict[str, str]) -> str:
     return text
 
 
+def _recipe_summary() -> str:
+    from zeroi2v.settings.recipes import recipe_summary_markdown
+
+    return recipe_summary_markdown()
+
+
+def _flags() -> str:
+    """Every command's flags (help and default), from the parsers (`zeroi2v.settings.flags.reference_markdown`)."""
+    from episodes.__main__ import build_parser as episodes_parser
+    from fewshot.config import build_parser as run_parser
+    from fewshot.data.__main__ import build_parser as data_parser
+    from results.__main__ import build_parser as results_parser
+    from zeroi2v.bench.config import build_parser as bench_parser
+    from zeroi2v.settings.flags import reference_markdown
+    from zeroi2v.train.cli import build_parser as train_parser
+
+    parsers = {"python -m fewshot.run": run_parser(), "python -m fewshot.data": data_parser(),
+               "python -m episodes": episodes_parser(), "python -m zeroi2v.train": train_parser(),
+               "python -m zeroi2v.bench": bench_parser(), "python -m results": results_parser()}
+    return reference_markdown(parsers, level=2)
+
+
 GENERATORS = {
     "recipes": _recipes,
+    "recipe-summary": _recipe_summary,
+    "flags": _flags,
     "readme": lambda: _root_file("README.md", {"](docs/": "](", "](CHANGELOG.md)": "](changelog.md)"}),
     "changelog": lambda: _root_file("CHANGELOG.md", {}),
 }

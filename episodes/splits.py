@@ -1,18 +1,19 @@
 """Standard episodic few-shot splits, resolved to the data layer's video ids.
 
-The shipped files under `episodes/splits/` are copied unchanged from CLIP-FSAR (Apache-2.0, see
-`splits/NOTICE.md`). Each line is `<split><class index within the split>/<video>`:
+Which split sets exist, where their files are and how a line names a video is each dataset's
+record (`zeroi2v.settings.datasets`: `fewshot`, `split_ids`). The shipped files under
+`episodes/splits/` are copied unchanged from CLIP-FSAR (Apache-2.0, see `splits/NOTICE.md`). Each
+line is `<split><class index within the split>/<video>`; the record's `split_ids` maps `<video>`:
 
-    train8/78687                                              ssv2_*      -> "78687"
-    test0//videos/fencing/x.avi                               hmdb51/ucf101 -> "fencing/x.avi"
-    train0//train_256/air_drumming/-VtLx-mcPds_000012_000022.mp4  kinetics100 -> "-VtLx-mcPds"
-    val0//val_256/baking_cookies/-514AQUrSow.mp4              kinetics100 -> "-514AQUrSow"
-    train3//videos/<class>/<file>.mp4                         toy         -> "<class>/<file>.mp4"
+    train8/78687                                              numeric     -> "78687"
+    test0//videos/fencing/x.avi                               class_file  -> "fencing/x.avi"
+    train0//train_256/air_drumming/-VtLx-mcPds_000012_000022.mp4  youtube -> "-VtLx-mcPds"
+    val0//val_256/baking_cookies/-514AQUrSow.mp4              youtube     -> "-514AQUrSow"
 
-The toy dataset's split lives beside the toy data, in `<toy root>/splits/{train,val,test}.txt`.
-A list dataset (`--dataset list --data-root D`, your own videos) uses D/train.txt, val.txt, test.txt
-as base / val / novel classes (see zeroi2v.data.listfile); their classes must be disjoint
-(`check_fewshot_splits`).
+A split set without a folder lives under the data root: the toy dataset's in
+`<toy root>/splits/{train,val,test}.txt`; a list dataset (`--dataset list --data-root D`, your own
+videos) uses D/train.txt, val.txt, test.txt as base / val / novel classes (see
+zeroi2v.data.listfile); their classes must be disjoint (`check_fewshot_splits`).
 """
 from __future__ import annotations
 
@@ -22,12 +23,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Mapping
 
+from zeroi2v.settings import datasets as records
 from zeroi2v.utils.errors import UserError
 
-FEWSHOT_DATASETS = ("ssv2_full", "ssv2_small", "kinetics100", "hmdb51", "ucf101", "toy", "list")
-READER_OF = {"ssv2_full": "ssv2", "ssv2_small": "ssv2", "kinetics100": "kinetics",
-             "hmdb51": "hmdb51", "ucf101": "ucf101", "toy": "toy", "list": "list"}
-ROOTED = ("toy", "list")  # datasets whose split files live under --data-root
 SPLITS = ("train", "val", "test")
 SPLITS_DIR = Path(__file__).resolve().parent / "splits"
 
@@ -44,25 +42,35 @@ class SplitEntry:
     class_key: str
 
 
+def fewshot_dataset(dataset: str) -> str:
+    """The few-shot split set a dataset name means (any spelling: "ssv2" -> "ssv2_full"); UserError otherwise."""
+    return records.fewshot_name(dataset, what="dataset")
+
+
+def rooted(dataset: str) -> bool:
+    """Whether the dataset's few-shot split files live under --data-root (toy, list) rather than being shipped."""
+    return records.fewshot_splits(dataset)[1].path is None
+
+
 def check_dataset_split(dataset: str, split: str) -> None:
     """Raise a one-line UserError for an unknown dataset or split."""
-    if dataset not in FEWSHOT_DATASETS:
-        raise UserError(f"unknown dataset {dataset!r}; choose one of {', '.join(FEWSHOT_DATASETS)}")
+    fewshot_dataset(dataset)
     if split not in SPLITS:
         raise UserError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
 
 
 def resolve_video(dataset: str, video: str) -> tuple[str, str | None]:
-    """Map the `<video>` part of a split line to (video id, class folder or None for SSv2)."""
-    if dataset.startswith("ssv2"):
+    """Map the `<video>` part of a split line to (video id, class folder or None when the line has none)."""
+    style = records.find(dataset).split_ids
+    if style == "numeric":
         if not video.isdigit():
-            raise ValueError(f"SSv2 entry {video!r} is not a numeric video id")
+            raise ValueError(f"{dataset} entry {video!r} is not a numeric video id")
         return video, None
     parts = [p for p in video.split("/") if p]
     if len(parts) < 2:
         raise ValueError(f"entry {video!r} has no '<class>/<file>' part")
     cls, name = parts[-2], parts[-1]
-    if dataset == "kinetics100":
+    if style == "youtube":
         return _KINETICS_CLIP.sub("", name.rsplit(".", 1)[0]), cls
     return f"{cls}/{name}", cls
 
@@ -100,10 +108,10 @@ def parse_split_lines(lines: list[str], *, dataset: str, split: str, source: str
 
 
 @lru_cache(maxsize=32)
-def _load_shipped(dataset: str, split: str) -> tuple[SplitEntry, ...]:
-    path = SPLITS_DIR / dataset / f"{split}.txt"
+def _load_shipped(dataset: str, split: str, folder: str) -> tuple[SplitEntry, ...]:
+    path = SPLITS_DIR / folder / f"{split}.txt"  # an absolute folder (your own split files) stays as given
     if not path.is_file():
-        raise UserError(f"shipped split {path} is missing; reinstall the package")
+        raise UserError(f"split file {path} is missing; reinstall the package (or fix the dataset record's folder)")
     return tuple(parse_split_lines(_read_split_lines(path), dataset=dataset, split=split, source=str(path)))
 
 
@@ -121,7 +129,7 @@ def _read_split_lines(path: Path) -> list[str]:
 
 
 def toy_split_path(root: str | Path | None, split: str) -> Path:
-    """`<toy root>/splits/<split>.txt`; without a root the toy dataset is generated/cached first."""
+    """`<root>/splits/<split>.txt`; without a root the toy dataset is generated/cached first."""
     if root is None:
         from zeroi2v import data  # torch-heavy; only the toy dataset needs it
 
@@ -131,16 +139,19 @@ def toy_split_path(root: str | Path | None, split: str) -> Path:
 
 def load_split(dataset: str, split: str, *, root: str | Path | None = None,
                video_labels: Mapping[str, str] | None = None) -> list[SplitEntry]:
-    """Entries of a few-shot split, in file order. `root` is only used for the toy and list datasets."""
+    """Entries of a few-shot split, in file order. `root` is only used where the split files live
+    under the data root (toy, list)."""
     check_dataset_split(dataset, split)
-    if dataset == "list":
+    record, split_set = records.fewshot_splits(dataset)
+    dataset = split_set.name
+    if split_set.path is None and record.reader == "list":
         return load_list_split(root, split)
-    if dataset == "toy":
+    if split_set.path is None:
         path = toy_split_path(root, split)
         if not path.is_file():
-            raise UserError(f"toy split {path} not found; regenerate the toy dataset or fix --data-root")
+            raise UserError(f"{dataset} split {path} not found; regenerate the {dataset} dataset or fix --data-root")
         return parse_split_lines(_read_split_lines(path), dataset=dataset, split=split, source=str(path))
-    entries = list(_load_shipped(dataset, split))
+    entries = list(_load_shipped(dataset, split, split_set.path))
     if video_labels:
         entries = [SplitEntry(e.video_id, e.label, video_labels.get(e.video_id, e.class_key))
                    for e in entries]

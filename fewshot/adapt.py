@@ -4,8 +4,8 @@ Adaptation is training: it runs through the one trainer (`zeroi2v.training.train
 checkpoint format, resume rule and per-epoch metrics as `zeroi2v.train`. What is few-shot specific
 is the epoch-end hook: the val split (classes disjoint from the base classes, as in every few-shot
 benchmark) is embedded and scored with the prototype protocol on a fixed set of val episodes, and
-the best epoch's trainables are kept (`select="val"`; "last" keeps the last epoch).
-`<out>/last.pt` is written atomically every epoch, so an interrupted run continues with --resume
+the best epoch's trainables are kept (`keep="best"`; "last" keeps the last epoch).
+`<out>/checkpoint.pt` is written atomically every epoch, so an interrupted run continues with --resume
 and ends with the same weights; a checkpoint of another model (backbone, timm kwargs, frames,
 STDHA offsets, pretrained weights, method) or another adaptation config is refused in one line.
 Under torchrun (process group initialised by the program) adaptation is data-parallel and rank 0
@@ -20,43 +20,35 @@ from pathlib import Path
 import torch
 
 from episodes.protocols import episode_indices, mean_ci95, prototype_from_table, similarity_table
+from zeroi2v.settings.defaults import DatasetDefaults
+from zeroi2v.settings.training import TrainSettings
 from zeroi2v.training.checkpoint_state import disk_errors
-from zeroi2v.settings.defaults import defaults_for
 from zeroi2v.utils.errors import UserError
 
 from .embed import ViewConfig, readable_features
 
 log = logging.getLogger("fewshot")
-_REAL = defaults_for("hmdb51")
+_REAL = DatasetDefaults()  # the real-data row
 
 
 @dataclass(frozen=True)
 class AdaptConfig:
-    """One adaptation: the optimisation and augmentation of its recipe (fewshot/recipe.py) plus the
-    few-shot protocol's own settings (val episodes, selection)."""
+    """One adaptation: the one trainer's settings (`train`, its recipe's: fewshot/recipe.py), the
+    augmentation of its recipe, and the few-shot protocol's own settings (val episodes). `train.keep`
+    "best" keeps the epoch with the best val few-shot accuracy, "last" the last epoch; `train.batch_size`
+    is the global micro-batch (split over torchrun processes)."""
 
-    epochs: int = _REAL.adapt_epochs
-    batch_size: int = _REAL.adapt_batch_size  # global micro-batch (split over torchrun processes)
-    lr: float = _REAL.lr
-    weight_decay: float = _REAL.weight_decay
-    warmup_epochs: float = _REAL.adapt_warmup_epochs
-    label_smoothing: float = 0.0
-    accum: int = 1  # micro-batches per optimizer step
-    bias_decay: bool = False
-    warmup_start: float = 0.0
-    schedule: str = "cosine"  # per step | "cosine_epoch" (the originals)
-    backbone_lr_mult: float = 1.0
-    select: str = "val"  # "val": the epoch with the best val few-shot accuracy; "last": the last epoch
+    train: TrainSettings = TrainSettings(epochs=_REAL.adapt_epochs, batch_size=_REAL.adapt_batch_size, lr=_REAL.lr,
+                                         weight_decay=_REAL.weight_decay, warmup_epochs=_REAL.adapt_warmup_epochs,
+                                         keep=_REAL.adapt_keep, data_order="generator")
     val_episodes: int = 1000
     ways: int = 5
     shots: int = 5
-    num_workers: int = 0
-    seed: int = 0
     keep_decoded: bool = False  # small datasets (toy): decode every video once and keep it in memory
     # training clips (zeroi2v.data.VideoClipDataset): flip probability (flip_map: left/right classes swapped)
     flip: float = 0.5
     flip_map: tuple[int, ...] | None = None
-    crop_area: tuple[float, float] = _REAL.crop_scale
+    crop_area: tuple[float, float] = _REAL.crop_area
     crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)
     short_side: int | None = None
     randaugment: tuple[int, int] | None = None  # (magnitude, layers)
@@ -100,16 +92,11 @@ def model_identity(model) -> dict:
                 adapters=getattr(model, "adapter_config", None), num_classes=getattr(model, "num_classes", None))
 
 
-def fit_config(cfg: AdaptConfig, amp: str = "auto"):
-    """The one trainer's settings of an adaptation (zeroi2v.training.trainer.FitConfig)."""
-    from zeroi2v.training.trainer import FitConfig
-
-    return FitConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
-                     warmup_epochs=cfg.warmup_epochs, label_smoothing=cfg.label_smoothing, amp=amp, seed=cfg.seed,
-                     accum=cfg.accum, bias_decay=cfg.bias_decay, warmup_start=cfg.warmup_start,
-                     schedule=cfg.schedule, backbone_lr_mult=cfg.backbone_lr_mult,
-                     num_workers=cfg.num_workers, data_order="generator",
-                     select="max" if cfg.select == "val" else "last", progress=True)
+def fit_config(cfg: AdaptConfig) -> TrainSettings:
+    """The one trainer's settings of an adaptation: `cfg.train` (few-shot order: "generator")."""
+    if cfg.train.data_order != "generator":
+        raise ValueError("few-shot adaptation trains in the 'generator' data order (one global order)")
+    return cfg.train
 
 
 def adapt_key(cfg: AdaptConfig, train_items, val_items) -> dict:
@@ -117,14 +104,23 @@ def adapt_key(cfg: AdaptConfig, train_items, val_items) -> dict:
                 train_videos=len(train_items), val_videos=len(val_items))
 
 
-def check_adapt_resume(out_dir: Path, *, cfg: AdaptConfig, amp: str, identity: dict, train_items,
+def checkpoint_name(out_dir: Path) -> str:
+    """The method folder's training state: checkpoint.pt (every program's name), or the last.pt of a run
+    written before the names were the same (kept so such a run still resumes)."""
+    from zeroi2v.settings.runfolder import CHECKPOINT
+
+    old = Path(out_dir) / "last.pt"
+    return "last.pt" if old.is_file() and not (Path(out_dir) / CHECKPOINT).exists() else CHECKPOINT
+
+
+def check_adapt_resume(out_dir: Path, *, cfg: AdaptConfig, identity: dict, train_items,
                        val_items) -> None:
-    """--resume pre-flight (before the run writes anything): <out_dir>/last.pt, when present, must be
+    """--resume pre-flight (before the run writes anything): <out_dir>/checkpoint.pt, when present, must be
     readable and of the same adaptation config and of the `identity` keys known before the model is
     built (backbone, timm kwargs, frames, method); one line otherwise. adapt() checks it all again."""
     from zeroi2v.training.trainer import precheck_resume
 
-    precheck_resume(Path(out_dir) / "last.pt", fit_config(cfg, amp),
+    precheck_resume(Path(out_dir) / checkpoint_name(out_dir), fit_config(cfg),
                     identity=dict(identity, adapt=adapt_key(cfg, train_items, val_items)))
 
 
@@ -142,17 +138,16 @@ def adapt(model, *, train_items, val_items, val_episodes, view: ViewConfig, cfg:
     from zeroi2v import data
     from zeroi2v.training.trainer import fit
 
-    if cfg.select not in ("val", "last"):
-        raise UserError(f"select {cfg.select!r}: use val or last")
+    t = fit_config(cfg)
     out_dir = Path(out_dir)
     with disk_errors(out_dir):
         out_dir.mkdir(parents=True, exist_ok=True)
     model.to(device)
-    torch.manual_seed(cfg.seed)
-    ds = data.VideoClipDataset(train_items, **dict(view.dataset_kwargs(), train=True), seed=cfg.seed,
+    torch.manual_seed(t.seed)
+    ds = data.VideoClipDataset(train_items, **dict(view.dataset_kwargs(), train=True), seed=t.seed,
                                on_error=on_error, **cfg.train_data_kwargs())
-    if len(ds) < cfg.batch_size * cfg.accum:
-        raise UserError(f"a global batch of {cfg.batch_size} x {cfg.accum} accum is larger than the {len(ds)} "
+    if len(ds) < t.batch_size * t.accum:
+        raise UserError(f"a global batch of {t.batch_size} x {t.accum} accum is larger than the {len(ds)} "
                         f"base-class videos; lower --batch-size or --accum")
     val_ds = data.VideoClipDataset(val_items, **view.dataset_kwargs(), keep_decoded=cfg.keep_decoded,
                                    on_error=on_error)
@@ -167,17 +162,16 @@ def adapt(model, *, train_items, val_items, val_episodes, view: ViewConfig, cfg:
         val_skips.update(last=(skipped, dropped), videos=len(skipped), episodes_dropped=dropped)
 
     def score_val(epoch: int, m) -> dict:
-        return dict(val_metric=val_accuracy(m, val_ds, val_episodes, device=device, batch_size=cfg.batch_size,
-                                            num_workers=cfg.num_workers, on_error=on_error, amp=amp, report=report),
+        return dict(val_metric=val_accuracy(m, val_ds, val_episodes, device=device, batch_size=t.batch_size,
+                                            num_workers=t.num_workers, on_error=on_error, amp=amp, report=report),
                     val_metric_name=metric)
 
-    fcfg = fit_config(cfg, amp)
     ident = dict(model_identity(model), **(identity or {}), adapt=adapt_key(cfg, train_items, val_items))
     from zeroi2v.training.tracking import Tracker
 
     tracker = tracker if tracker is not None else Tracker(out_dir)  # <out>/<method>/metrics.csv, .jsonl
-    state = fit(model, ds, fcfg, out_dir=out_dir, device=device, identity=ident, resume=resume,
-                checkpoint_name="last.pt", on_epoch_end=score_val, tracker=tracker, log=log.info)
+    state = fit(model, ds, t, out_dir=out_dir, device=device, identity=ident, resume=resume,
+                checkpoint_name=checkpoint_name(out_dir), on_epoch_end=score_val, tracker=tracker, log=log.info)
     if ds.skipped:
         log.warning("adaptation skipped %d unreadable base-video reads in this process (--on-error skip)",
                     len(ds.skipped))
@@ -185,5 +179,5 @@ def adapt(model, *, train_items, val_items, val_episodes, view: ViewConfig, cfg:
                                 episodes_dropped=val_skips.get("episodes_dropped", 0))
     kept = state["history"][state["best_epoch"] - 1]
     log.info("adaptation done: kept epoch %d (%s; val acc %.2f%%)", state["best_epoch"],
-             "best val" if cfg.select == "val" else "last", kept["val_metric"])
+             "best val" if t.keep == "best" else "last", kept["val_metric"])
     return state

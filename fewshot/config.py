@@ -14,8 +14,11 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from zeroi2v.utils.errors import ArgumentParser, UserError, json_object
-from zeroi2v.settings.defaults import AMP, LOADERS
+from zeroi2v.utils import validate as V
+from zeroi2v.settings import flags
+from zeroi2v.utils.errors import ArgumentParser, UserError
+from zeroi2v.settings.defaults import AMP
+from zeroi2v.settings.runfolder import check_run_folder, default_run_folder
 from zeroi2v.utils.io import check_dir
 from zeroi2v.methods.table import METHODS
 
@@ -41,7 +44,7 @@ class RunConfig:
     recipe: str | None = None  # None -> the dataset's and backbone's original config ("toy" on toy); "none"
     protocols: tuple[str, ...] = ("prototype", "finetune")
     methods: tuple[str, ...] = METHODS
-    out: str | None = None  # None -> runs/fewshot-<dataset>
+    out: str | None = None  # None -> runs/fewshot-<dataset>-<time> (zeroi2v.settings.runfolder)
     resume: bool = False
     episodes_file: str | None = None
     epochs: int | None = None  # None -> the dataset's adaptation epochs (toy 30, real data 10)
@@ -51,125 +54,57 @@ class RunConfig:
     num_workers: int | None = None  # None -> 0 on toy (frames kept decoded), else min(8, cores - 1)
     loader: str | None = None  # None -> the dataset's: uint8+fast on real data, float32 on toy
     device: str = "auto"  # auto: cuda when torch sees a GPU, else cpu
-    amp: str = "auto"  # auto: bf16 on CUDA where supported, else fp16; none on CPU
+    amp: str = "auto"  # auto: fp16 + loss scaling on CUDA (the originals' AmpOptimWrapper); fp32 on CPU
     on_error: str = "error"
+    decoder: str = "auto"  # zeroi2v.data.decode: auto = the fastest installed
     cache_dir: str | None = None  # None -> $ZEROI2V_CACHE or ~/.cache/zeroi2v
     verify_cache: bool = False  # also hash every test video's bytes before reusing its cached features
     tensorboard: bool = False  # also TensorBoard events of the adaptation in <out>/<method>/tensorboard
     wandb: str | None = None  # also log the adaptation to this Weights & Biases project
 
 
-def _ints(s: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(x) for x in s.split(",") if x.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{s!r} is not a comma-separated list of integers") from None
-
-
-def _names(s: str) -> tuple[str, ...]:
-    return tuple(x.strip() for x in s.split(",") if x.strip())
-
-
-def _finite(s: str) -> float:
-    try:
-        x = float(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{s!r} is not a number") from None
-    if not math.isfinite(x):
-        raise argparse.ArgumentTypeError(f"{s!r} is not a finite number")
-    return x
-
-
 def build_parser() -> ArgumentParser:
     p = ArgumentParser(prog="python -m fewshot.run", formatter_class=argparse.RawDescriptionHelpFormatter,
                        description="Few-shot video recognition benchmark: adapt, merge, embed, evaluate episodes.",
-                       epilog="Unset flags take the recipe's values (fewshot/recipe.py, --list-recipes) or the dataset's "
-                              "defaults (zeroi2v/settings/defaults.py); the resolved values are saved in <out>/config.json "
-                              "and in every record.",
+                       epilog="Unset flags take the recipe's values (fewshot/recipe.py, --list-recipes: few-shot "
+                              "adaptation runs a recipe with its own epochs, 10 (toy 30), and one centre test view) "
+                              "or the dataset's defaults (zeroi2v/settings/datasets.py); --dataset defaults to toy, "
+                              "the generated demo set. The resolved values are saved in <out>/config.json and in "
+                              "every record.",
                        argument_default=argparse.SUPPRESS)  # only flags actually given reach the namespace
-    a = p.add_argument
-    a("--config", metavar="FILE", help="replay a run's saved config.json (or the run of a result record); flags "
-                                       "given beside it override single fields (default: none)")
-    a("--dataset", help="toy|ssv2_full|ssv2_small|hmdb51|ucf101|kinetics100|list (ssv2 = ssv2_full) "
-                        "(default: toy, the generated demo set)")
-    a("--shots", type=_ints, help="K, or a list like 1,5 (default: 1,5)")
-    a("--ways", type=int, help="N classes per episode, at least 2 (default: 5)")
-    a("--queries", type=int, help="query videos per class (default: 1)")
-    a("--episodes", type=int, help="test episodes per shot count (default: 10000)")
-    a("--seed", type=int, help="episodes, adaptation and model initialisation (default: 0)")
-    a("--seeds", type=_ints, help="several seeds, e.g. 0,1,2: each seed gets its own toy data (toy seed = run "
-                                  "seed) and run under <out>/seed<S>; the table shows the mean over seeds ± the "
-                                  "95%% t-interval across seeds (default: none = the single --seed)")
-    a("--recipe", help="adapt with this recipe (see --list-recipes; few-shot changes: fewshot/recipe.py) or none "
-                       "(the dataset's row of zeroi2v/settings/defaults.py) (default: the original config of the dataset and "
-                       "backbone, toy on toy)")
-    a("--list-recipes", action=_ListRecipes, nargs=0, help="print the recipe table and the few-shot changes, and exit (default: off)")
-    a("--backbone", help="timm ViT name (default: the recipe's: vit_tiny_patch16_224 as the toy ViT on toy, "
-                         "vit_base_patch16_clip_quickgelu_224 (OpenAI CLIP) for ViT-B recipes)")
-    a("--timm-kwargs", type=json_object,
-      help='JSON of timm.create_model arguments, e.g. \'{"img_size": 112}\' (default: the toy ViT\'s on toy '
-           'with the default backbone, {} otherwise)')
-    a("--pretrained", help="local image weights: OpenAI CLIP .pt, timm .pth/.safetensors (default: on toy the "
-                           "tiny ViT image-pretrained on toy frames, cached; required on real data)")
-    a("--data-root", help="dataset root (default: $ZEROI2V_<DATASET>_ROOT; toy: the generated set in the cache)")
-    a("--frames", type=int, help="frames per clip (default: the recipe's: 16 on SSv2, 8 elsewhere)")
-    a("--size", type=int, help="frame size in pixels (default: the backbone's input size)")
-    a("--stdha", help="default | ssv2 | '-1:1,1:1' (offset:heads) (default: the recipe's: ±1 and ±2 on SSv2, ±1 "
-                      "elsewhere)")
-    a("--protocols", type=_names, help="prototype,finetune (default: both)")
-    a("--methods", type=_names, help=f"{','.join(METHODS)} (default: all three)")
-    a("--out", help="run directory (default: runs/fewshot-<dataset>)")
-    a("--resume", action="store_true", help="continue finished and interrupted stages in --out (default: off)")
-    a("--episodes-file", help="evaluate this episode set (python -m episodes sample); it fixes ways, shots, "
-                              "queries and episodes (default: sample them)")
-    a("--epochs", type=int, help="adaptation epochs, at least 1 (0 is refused: --methods frozen evaluates the "
-                                 "unadapted model) (default: the few-shot recipe's: 30 on toy, 10 on real data)")
-    a("--batch-size", type=int, help="adaptation micro-batch and embedding batch; under torchrun the adaptation "
-                                     "batch is global, split evenly over the processes (default: the recipe's batch "
-                                     "per GPU x processes, at most its global batch; toy 8)")
-    a("--accum", type=int, help="micro-batches per optimizer step (default: the recipe's global batch / "
-                                "--batch-size, e.g. 64 / 4 = 16 on SSv2; toy 1)")
-    a("--batch", dest="batch_size", type=int, help=argparse.SUPPRESS)  # old spelling (zeroi2v.train)
-    a("--lr", type=_finite, help="adaptation peak learning rate, > 0 (0 is refused) (default: the recipe's at the "
-                                 "global batch: 2e-3 on toy, 3e-4 for the originals at 64)")
-    a("--num-workers", type=int, help="DataLoader worker processes; 0 loads in the main process (default: 0 on "
-                                      "toy, whose frames are kept decoded in memory; min(8, cores per process - 1) "
-                                      "otherwise)")
-    a("--workers", dest="num_workers", type=int, help=argparse.SUPPRESS)  # old spelling (zeroi2v.train)
-    a("--loader", choices=tuple(LOADERS), help="what loader workers hand over: float32 (normalised on the worker), "
-                                              "uint8 (normalised on the device; same numbers) or uint8+fast (and "
-                                              "resized in uint8, within one grey level: the fast path) (default: "
-                                              "uint8+fast on real data, float32 on toy)")
-    a("--device", help="auto (GPU if available), cpu, cuda, cuda:1, ... (default: auto)")
-    a("--amp", choices=AMP, help="mixed precision on CUDA: auto = bf16 where supported, else fp16; none on CPU "
-                                 "(default: auto)")
-    a("--on-error", choices=("error", "skip"), help="unreadable/missing videos: stop, or skip them (no "
-                                                    "features; episodes needing them are dropped) (default: error)")
-    a("--cache-dir", help="feature and weight cache (default: $ZEROI2V_CACHE or ~/.cache/zeroi2v)")
-    a("--verify-cache", action="store_true", help="also hash every test video's bytes before reusing its cached "
-                                                  "features (default: off: a video is re-embedded when its path, "
-                                                  "size or mtime changes, the make/rsync convention)")
-    a("--tensorboard", action="store_true", help="also write the adaptation's per-epoch metrics as TensorBoard "
-                                                 "events to <out>/<method>/tensorboard (needs tensorboard) (default: off)")
-    a("--wandb", metavar="PROJECT", help="also log the adaptation's per-epoch metrics to this Weights & Biases "
-                                         "project (needs wandb; offline unless WANDB_MODE or an API key says so) "
-                                         "(default: none)")
+    flags.add_group(p, "data", "dataset", "data_root", "frames", "size", "loader", "on_error", "decoder")
+    g = flags.add_group(p, "model", "recipe", "backbone", "timm_kwargs", "pretrained", "methods", "stdha")
+    flags.add(g, "list_recipes", action=_ListRecipes, nargs=0)
+    g = flags.add_group(p, "training", "shots", "ways", "queries", "episodes", "episodes_file", "seed", "seeds",
+                        "epochs", "batch_size", "accum", "lr")
+    g.add_argument("--protocols", type=flags.names, help="evaluation protocols, comma-separated: prototype,finetune "
+                                                         "(default: both)")
+    flags.add_group(p, "device", "device", "amp", "num_workers")
+    g = flags.add_group(p, "output", "out", "resume", "config", "cache_dir", "tensorboard", "wandb")
+    g.add_argument("--verify-cache", action="store_true", help="also hash every test video's bytes before reusing its "
+                                                               "cached features (default: off: a video is re-embedded "
+                                                               "when its path, size or mtime changes, the make/rsync "
+                                                               "convention)")
     return p
 
 
 class _ListRecipes(argparse.Action):
     def __call__(self, parser, namespace, values, option_string=None):
-        from zeroi2v.settings.recipes import FEWSHOT_CHANGES, recipe_table_markdown
+        from zeroi2v.settings.recipes import FEWSHOT_CHANGES, recipe_summary_markdown, recipe_table_markdown
 
+        print(recipe_summary_markdown())
         print(recipe_table_markdown())
         print("fewshot.run changes: " + "; ".join(f"{k}: {v}" for k, v in FEWSHOT_CHANGES.items()))
         parser.exit()
 
 
 def parse_args(argv: list[str] | None = None) -> RunConfig:
+    flags.NOTES.clear()
     given = vars(build_parser().parse_args(argv))
     base = load_config_file(given.pop("config")) if "config" in given else {}
-    return resolve(RunConfig(**{**base, **given}), given=set(given))
+    cfg = resolve(RunConfig(**{**base, **given}), given=set(given))
+    flags.emit_notes()  # old spellings: one note each, once the settings are accepted
+    return cfg
 
 
 def load_config_file(path: str) -> dict:
@@ -191,6 +126,7 @@ def load_config_file(path: str) -> dict:
         raise UserError(f"--config {path}: unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(fields))}")
     if "recipe" not in d:  # a run from before recipes and --loader: replay it as it ran
         d.update(recipe="none", accum=d.get("accum") or 1, loader=d.get("loader") or "float32")
+    d = V.check_config_fields(RunConfig, d, where=f"--config {path}")  # "ways": "5" -> one line
     for k in ("shots", "seeds", "protocols", "methods"):
         if isinstance(d.get(k), list):
             d[k] = tuple(d[k])
@@ -219,8 +155,9 @@ def _episode_file_values(path: str) -> dict:
     return dict(ways=d["ways"], shots=(d["shots"],), queries=d["queries"], episodes=d["episodes"])
 
 
-def resolve(cfg: RunConfig, *, given: set[str] = frozenset()) -> RunConfig:
-    """Fill every None from the dataset defaults and validate; the result is what gets saved and recorded."""
+def resolve(cfg: RunConfig, *, given: set[str] = frozenset(), check_out: bool = True) -> RunConfig:
+    """Fill every None from the dataset defaults and validate; the result is what gets saved and recorded.
+    `check_out=False`: --out is a seed's folder inside a run folder that was checked already."""
     from episodes.protocols import PROTOCOLS
     from zeroi2v.settings import defaults as zd
 
@@ -253,6 +190,10 @@ def resolve(cfg: RunConfig, *, given: set[str] = frozenset()) -> RunConfig:
         raise UserError("--seed and --seeds given together; pass one of them")
     if cfg.seed < 0:
         raise UserError(f"--seed must be a non-negative integer, got {cfg.seed}")
+    for seed in cfg.seeds or ():
+        V.check_seed("--seeds", seed)
+    V.check_bounds(seed=cfg.seed, episodes=cfg.episodes, frames=cfg.frames, size=cfg.size)
+    V.check_timm_kwargs("--timm-kwargs", cfg.timm_kwargs)
     for name in ("frames", "size", "batch_size", "accum"):
         if getattr(cfg, name) is not None and getattr(cfg, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(cfg, name)}")
@@ -267,16 +208,19 @@ def resolve(cfg: RunConfig, *, given: set[str] = frozenset()) -> RunConfig:
     if bad or not cfg.methods or not cfg.protocols:
         raise UserError(f"unknown method/protocol {bad[0] if bad else '(none given)'}; methods: "
                         f"{','.join(METHODS)}; protocols: {','.join(PROTOCOLS)}")
-    if cfg.amp not in AMP or cfg.on_error not in ("error", "skip"):
-        raise UserError(f"--amp {cfg.amp!r} / --on-error {cfg.on_error!r}: use {'|'.join(AMP)} / error|skip")
+    if cfg.amp not in AMP or cfg.on_error not in flags.ON_ERROR or cfg.decoder not in flags.DECODERS:
+        raise UserError(f"--amp {cfg.amp!r} / --on-error {cfg.on_error!r} / --decoder {cfg.decoder!r}: use "
+                        f"{'|'.join(AMP)} / {'|'.join(flags.ON_ERROR)} / {'|'.join(flags.DECODERS)}")
     from zeroi2v.training.tracking import require_tensorboard, require_wandb
 
     if cfg.tensorboard:
         require_tensorboard()  # a missing optional package: one line before anything runs
     if cfg.wandb:
         require_wandb()
-    out = cfg.out or f"runs/fewshot-{dataset}"
+    out = cfg.out or default_run_folder("fewshot", dataset)
     check_dir("--out", out)
+    if check_out:
+        check_run_folder(out, resume=cfg.resume)
     check_dir("--cache-dir", cfg.cache_dir)
     from zeroi2v.settings.recipes import get_recipe
 

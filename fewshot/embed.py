@@ -55,6 +55,7 @@ class ViewConfig:
     sampling: str = "uniform"
     interval: int | None = None
     loader: str = "float32"  # zeroi2v.settings.defaults.LOADERS: "uint8+fast" resizes in uint8 (within one grey level)
+    decoder: str = "auto"  # zeroi2v.data.decode (part of the key only when named: "auto" keeps earlier caches' keys)
 
     def dataset_kwargs(self) -> dict:
         """The VideoClipDataset keyword arguments of this view (test mode; besides items)."""
@@ -62,10 +63,13 @@ class ViewConfig:
 
         return dict(num_frames=self.num_frames, size=self.size, train=False, mean=self.mean, std=self.std,
                     num_clips=self.num_clips, num_crops=self.num_crops, sampling=self.sampling,
-                    interval=self.interval, **LOADERS[self.loader])
+                    interval=self.interval, decoder=self.decoder, **LOADERS[self.loader])
 
     def key(self) -> str:
-        return sha256_json(asdict(self))[:12]
+        d = asdict(self)
+        if d["decoder"] == "auto":
+            del d["decoder"]
+        return sha256_json(d)[:12]
 
 
 def model_hash(model: torch.nn.Module) -> str:

@@ -12,6 +12,8 @@ import logging.handlers
 import sys
 from pathlib import Path
 
+from zeroi2v.utils.io import writing
+
 log = logging.getLogger("fewshot")
 _FMT = logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S")
 
@@ -40,11 +42,25 @@ def setup_logging(*, main: bool = True) -> None:
     log.propagate = False
 
 
+class _LogFile(logging.FileHandler):
+    """run.log; a failed write (disk full) is one warning line on stderr, once, not logging's traceback."""
+
+    failed = False
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if not self.failed:
+            self.failed = True
+            e = sys.exc_info()[1]
+            print(f"warning: cannot write {self.baseFilename}: {getattr(e, 'strerror', None) or e}; "
+                  f"the log stops here (the run goes on)", file=sys.stderr)
+
+
 def attach_log_file(out: Path) -> Path:
     """From now on log everything to stderr and `<out>/run.log` (appending), starting with the held records."""
-    out.mkdir(parents=True, exist_ok=True)
     path = out / "run.log"
-    file = logging.FileHandler(path)
+    with writing(path):  # a read-only or full --out: one line, not a traceback
+        out.mkdir(parents=True, exist_ok=True)
+        file = _LogFile(path)
     file.setFormatter(_FMT)
     held: list[logging.LogRecord] = []
     for h in list(log.handlers):

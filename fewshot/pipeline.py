@@ -3,7 +3,7 @@
     prepare                   every check on the inputs; nothing written           -> Plan
     commit                    config.json, run.log, the sampled episode sets       (first write)
     per method, METHOD_STAGES:
-      adapt     model, base/val videos -> trained adapters  resume: <out>/<method>/last.pt, keyed on
+      adapt     model, base/val videos -> trained adapters  resume: <out>/<method>/checkpoint.pt, keyed on
                                                               `Plan.resume_identity` (settings, model,
                                                               the train/val list contents)
       merge     adapted model -> merged model (export)      rewritten each run (cheap, deterministic)
@@ -30,6 +30,7 @@ from zeroi2v.training import distributed as D
 from zeroi2v.training.engine import to_input
 from zeroi2v.utils.errors import UserError
 from zeroi2v.utils.io import atomic_write_json, sha256_file, sha256_json
+from zeroi2v.utils.validate import check_frame_size
 from zeroi2v.model.toyvit import PretrainConfig, cache_dir, pretrain_toy_vit
 from zeroi2v.training.tracking import Tracker
 from zeroi2v.methods.table import method_model_kwargs
@@ -153,6 +154,7 @@ class MethodState:
     adapters: dict | None = None
     diff: dict | None = None
     seconds: dict = field(default_factory=dict)
+    trained: dict | None = None  # the trainer's state after adaptation (kept epoch, precision, learning check)
     result: MethodResult | None = None
     written: list = field(default_factory=list)
 
@@ -175,16 +177,15 @@ def prepare(cfg) -> Plan:
     test_items = [fs.items[e.video_id] for e in fs.splits["test"]]
     n_base = len({it.label for it in train_items})
     model_kw, adapt_kw = R.adaptation(cfg, [n for _, n in sorted({(it.label, it.class_name) for it in train_items})])
-    acfg = AdaptConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, accum=cfg.accum, lr=cfg.lr,
-                       num_workers=cfg.num_workers, seed=cfg.seed,
-                       ways=min(cfg.ways, len({it.label for it in val_items})), **adapt_kw)
+    acfg = AdaptConfig(ways=min(cfg.ways, len({it.label for it in val_items})), **adapt_kw)
     adapted_methods = [m for m in cfg.methods if m != "frozen"]
     val_eps = sample_episode_set(fs.splits["val"], acfg.ways, acfg.shots, 1, acfg.val_episodes, cfg.seed + 1,
                                  source=f"{cfg.dataset} val") if adapted_methods else []  # select the epoch
     dc = zeroi2v.data_config(probe)
     cfg = dataclasses.replace(cfg, size=cfg.size or probe.backbone.patch_embed.img_size[0])  # the model's size
+    check_frame_size("--size", cfg.size, probe.backbone)  # a multiple of the patch, the model's input size
     view = ViewConfig(num_frames=cfg.frames, size=cfg.size, mean=dc["mean"], std=dc["std"], loader=cfg.loader,
-                      **R.view_settings(cfg))
+                      decoder=cfg.decoder, **R.view_settings(cfg))
     plan = Plan(cfg=cfg, out=out, fs=fs, sets=sets, train_items=train_items, val_items=val_items,
                 test_items=test_items, n_base=n_base, model_kw=model_kw, acfg=acfg, val_eps=val_eps, view=view,
                 clip_key=dict(size=view.size, sampling=view.sampling, interval=view.interval, loader=cfg.loader),
@@ -195,7 +196,7 @@ def prepare(cfg) -> Plan:
                         f"the {D.get_world_size()} processes; pass a multiple of {D.get_world_size()}")
     if cfg.resume:  # an unreadable or foreign adaptation checkpoint: one line, nothing under --out rewritten
         for method in adapted_methods:
-            check_adapt_resume(out / method, cfg=acfg, amp=cfg.amp, train_items=train_items, val_items=val_items,
+            check_adapt_resume(out / method, cfg=acfg, train_items=train_items, val_items=val_items,
                                identity=plan.resume_identity(method))
     if adapted_methods:
         plan.summary = R.summary(cfg, model_kw, adapt_kw)
@@ -231,7 +232,7 @@ def adapt_stage(plan: Plan, s: MethodState) -> None:
     tracker = Tracker(out / s.method, tensorboard=cfg.tensorboard, wandb_project=cfg.wandb,
                       run_name=f"{out.name}-{s.method}", config=dataclasses.asdict(cfg))  # metrics.csv too
     try:
-        adapt(s.model, train_items=plan.train_items, val_items=plan.val_items, val_episodes=plan.val_eps,
+        s.trained = adapt(s.model, train_items=plan.train_items, val_items=plan.val_items, val_episodes=plan.val_eps,
               view=plan.view, cfg=plan.acfg, out_dir=out / s.method, device=cfg.device, resume=cfg.resume,
               identity=plan.resume_identity(s.method, stdha=list(s.model.stdha_offsets),
                                             pretrained_sha256=plan.pretrained_sha),
@@ -281,7 +282,7 @@ def embed_stage(plan: Plan, s: MethodState) -> None:
     info = dict(stdha=s.model.stdha_offsets, adapters=s.adapters,
                 params_total=params["total"], params_trainable=params["trainable"] if adapted else 0,
                 merge_max_abs_diff=s.diff and s.diff["max_abs"], merge_max_rel_diff=s.diff and s.diff["max_rel"],
-                world_size=D.get_world_size(),
+                world_size=D.get_world_size(), **R.trained_fields(plan.acfg, s.trained),
                 adaptation=dict(dataclasses.asdict(plan.acfg), **plan.model_kw, **plan.clip_key) if adapted else None)
     s.result = MethodResult(s.method, feats, row_of, info, s.seconds, stats, str(path))
 
@@ -303,7 +304,7 @@ def record_identity(plan: Plan, s: MethodState) -> dict:
     model = dict(backbone=cfg.backbone, timm_kwargs=cfg.timm_kwargs, frames=cfg.frames,
                  stdha=list(s.model.stdha_offsets), pretrained_sha256=plan.pretrained_sha, adapters=s.adapters)
     adaptation = s.result.model_info["adaptation"]
-    settings = dict(view=dataclasses.asdict(plan.view), protocols=list(cfg.protocols),
+    settings = dict(view=dataclasses.asdict(plan.view),
                     adaptation={k: v for k, v in (adaptation or {}).items() if k not in ("seed", "num_workers")}
                     if s.adapted else None)
     return dict(plan.data, model_sha256=sha256_json(model), settings_sha256=sha256_json(settings))

@@ -7,17 +7,21 @@ its own batch and warm-up). Everything else is the recipe's: backbone, frames, s
 adapter and head settings, label smoothing, augmentation (RandAugment, crop, flip with the SSv2
 label map, RandomErasing), AdamW with its decay rule, warm-up from its start factor, per-epoch
 cosine, the lr multiplier and the global batch through gradient accumulation with the recipe's lr
-scaling. The protocol itself trains on the base classes only and keeps the epoch with the best
-val-episode accuracy (fewshot/adapt.py). `--recipe none`, or a dataset without a recipe (list; ViT-L
+scaling, all in one `TrainSettings` (`train_settings`). The protocol itself trains on the base
+classes only and keeps the epoch with the best val-episode accuracy (FEWSHOT_CHANGES' keep="best";
+fewshot/adapt.py). `--recipe none`, or a dataset without a recipe (list; ViT-L
 on HMDB51/UCF101), keeps the dataset's row of zeroi2v.settings.defaults.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 
-from zeroi2v.settings.defaults import FEWSHOT_ROWS, defaults_for
+from zeroi2v.settings.datasets import find
+from zeroi2v.settings.defaults import defaults_for
+from zeroi2v.settings.recipes import Recipe, batch_plan, default_recipe, fewshot_recipe, get_recipe
+from zeroi2v.settings.training import TrainSettings
 from zeroi2v.utils.errors import UserError
-from zeroi2v.settings.recipes import Recipe, batch_plan, default_recipe, fewshot_recipe, get_recipe, warmup_for
 
 
 def recipe_name(dataset: str, backbone: str | None, given: str | None) -> str | None:
@@ -28,9 +32,9 @@ def recipe_name(dataset: str, backbone: str | None, given: str | None) -> str | 
     if given == "none":
         return given
     r = get_recipe(given)
-    if dataset != "list" and r.dataset != FEWSHOT_ROWS.get(dataset):
+    if dataset != "list" and r.dataset != find(dataset).name:
         raise UserError(f"--recipe {given} is for {r.dataset} videos, not {dataset}; pick a recipe of "
-                        f"{FEWSHOT_ROWS.get(dataset)} (--list-recipes) or --recipe none")
+                        f"{find(dataset).name} (--list-recipes) or --recipe none")
     return given
 
 
@@ -56,11 +60,26 @@ def fill(cfg, *, dataset: str, name: str | None) -> dict:
 
 def view_settings(cfg) -> dict:
     """ViewConfig fields of training and test clips: the recipe's sampling (K400: dense 8x16) and its few-shot
-    test views (1 clip x centre crop); without a recipe uniform sampling, one view."""
+    test views (1 clip x centre crop); without a recipe the dataset row's sampling, one view."""
     r = run_recipe(cfg.recipe)
     if r is None:
-        return dict(sampling="uniform", interval=None, num_clips=1, num_crops=1)
+        return dict(sampling=defaults_for(cfg.dataset).sampling, interval=None, num_clips=1, num_crops=1)
     return dict(sampling=r.sampling, interval=r.interval, num_clips=r.test_clips, num_crops=r.test_crops)
+
+
+def train_settings(cfg):
+    """The adaptation's `zeroi2v.settings.training.TrainSettings`: the run recipe's
+    (`Recipe.train_settings`, FEWSHOT_CHANGES applied) or, without one, the dataset's defaults row;
+    then the run's resolved flags (epochs, global batch, accumulation, lr, precision, seed, workers)
+    and the few-shot protocol's data order, each one field changed with `dataclasses.replace`."""
+    r, d = run_recipe(cfg.recipe), defaults_for(cfg.dataset)
+    if r is not None:
+        base = r.train_settings(epochs=cfg.epochs, batch_size=cfg.batch_size, accum=cfg.accum, lr=cfg.lr)
+    else:
+        base = TrainSettings(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, accum=cfg.accum,
+                             weight_decay=d.weight_decay, warmup_epochs=d.adapt_warmup_epochs, keep=d.adapt_keep)
+    # "generator": one global order for any number of processes (the few-shot batch is global)
+    return dataclasses.replace(base, amp=cfg.amp, seed=cfg.seed, num_workers=cfg.num_workers, data_order="generator")
 
 
 def adaptation(cfg, class_names: list[str]) -> tuple[dict, dict]:
@@ -69,25 +88,33 @@ def adaptation(cfg, class_names: list[str]) -> tuple[dict, dict]:
     from zeroi2v import data
 
     r, d = run_recipe(cfg.recipe), defaults_for(cfg.dataset)
-    common = dict(keep_decoded=d.keep_decoded, select=d.select)
+    common = dict(keep_decoded=d.keep_decoded, train=train_settings(cfg))
     if r is None:  # the defaults row: the suite's earlier adaptation settings
         model = dict(adapter_scale=d.adapter_scale, adapter_dropout=d.adapter_dropout, head_dropout=d.head_dropout)
-        flip_map = tuple(data.flip_label_map(class_names)) if d.flip and cfg.dataset.startswith("ssv2") else None
-        return model, dict(common, flip=0.5 if d.flip else 0.0, flip_map=flip_map, crop_area=d.crop_scale,
-                           warmup_epochs=d.adapt_warmup_epochs, weight_decay=d.weight_decay)
+        flip_map = tuple(data.flip_label_map(class_names)) if d.flip and find(cfg.dataset).flip_label_map else None
+        return model, dict(common, flip=0.5 if d.flip else 0.0, flip_map=flip_map, crop_area=d.crop_area)
     model = dict(adapter_ratio=r.adapter_ratio, adapter_scale=r.adapter_scale, adapter_dropout=r.adapter_dropout,
-                 head_dropout=r.head_dropout)
+                 head_dropout=r.head_dropout, init=r.init)
     flip_map = tuple(data.flip_label_map(class_names)) if r.flip_label_map and r.flip > 0 else None
-    return model, dict(
-        common, weight_decay=r.weight_decay, warmup_epochs=warmup_for(r, cfg.epochs), label_smoothing=r.label_smoothing,
-        bias_decay=r.bias_decay, warmup_start=r.warmup_start, schedule=r.trainer_schedule,
-        backbone_lr_mult=r.backbone_lr_mult, **dict(r.augmentation_kwargs(), flip_map=flip_map))
+    return model, dict(common, **dict(r.augmentation_kwargs(), flip_map=flip_map))
 
 
 def summary(cfg, model_kw: dict, adapt_kw: dict) -> str:
     """One line: the recipe and every adaptation setting it resolved to."""
-    fields = dict(recipe=cfg.recipe, backbone=cfg.backbone, frames=cfg.frames, stdha=cfg.stdha, epochs=cfg.epochs,
-                  batch_size=cfg.batch_size, accum=cfg.accum, global_batch=cfg.batch_size * cfg.accum, lr=cfg.lr,
-                  **model_kw, **{k: v for k, v in adapt_kw.items() if k != "flip_map"},
+    t = adapt_kw["train"]
+    fields = dict(recipe=cfg.recipe, backbone=cfg.backbone, frames=cfg.frames, stdha=cfg.stdha, epochs=t.epochs,
+                  batch_size=t.batch_size, accum=t.accum, global_batch=t.batch_size * t.accum, lr=t.lr,
+                  **{k: v for k, v in dataclasses.asdict(t).items() if k not in ("epochs", "batch_size", "accum", "lr")},
+                  **model_kw, **{k: v for k, v in adapt_kw.items() if k not in ("flip_map", "train")},
                   flip_label_map=adapt_kw.get("flip_map") is not None)
     return ", ".join(f"{k}={v}" for k, v in fields.items())
+
+
+def trained_fields(acfg, state: dict | None) -> dict:
+    """Record fields of what adaptation did (None for an unadapted method): the kept epoch and its rule,
+    the precision that ran, the learning check's warning (None when the kept epoch beat chance)."""
+    if state is None:
+        return dict(keep=None, tested_epoch=None, precision=None, learning_warning=None)
+    learning = state.get("learning") or {}
+    return dict(keep=acfg.train.keep, tested_epoch=state["best_epoch"], precision=state.get("precision"),
+                learning_warning=learning.get("warning"))

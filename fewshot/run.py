@@ -1,11 +1,14 @@
 """The suite's main job: `python -m fewshot.run --dataset ssv2 --shots 5`.
 
-For each method (frozen image model; ZeroI2V adapters without STDHA; full ZeroI2V):
-  a. adapt on the base split (val split selects the epoch)       fewshot/adapt.py
-  b. merge the adapters, check merged == unmerged on a real batch  zeroi2v/model/merge.py
-  c. embed every test video once per view, cached by model hash    fewshot/embed.py
-  d. evaluate the same episode set with each protocol              episodes/protocols.py
-  e. write one result record per (dataset, ways, shots, protocol, method)   results/records.py
+The stages, in order (fewshot/pipeline.py: `prepare`, `commit`, then `METHOD_STAGES` per method):
+  prepare   check data, weights, model flags, episode sets; nothing written
+  commit    config.json, run.log, the episode sets (the first write)
+  for each method (frozen image model; ZeroI2V adapters without STDHA; full ZeroI2V):
+    adapt     on the base split (val split selects the epoch)        fewshot/adapt.py
+    merge     the adapters; check merged == unmerged on a real batch   zeroi2v/model/merge.py
+    embed     every test video once per view, cached by model hash     fewshot/embed.py
+    evaluate  the same episode sets with each protocol -> one record   episodes/protocols.py, results/records.py
+  table     the markdown table of the records written                 fewshot/evaluate.py
 With no arguments it runs on the generated toy motion dataset with a tiny ViT image-pretrained on
 toy frames, in a few minutes on a laptop CPU. `--seeds 0,1,2` repeats it per seed (fewshot/seeds.py);
 `torchrun --nproc_per_node N -m fewshot.run ...` spreads adaptation and embedding over N processes.
@@ -20,7 +23,7 @@ from pathlib import Path
 
 from zeroi2v.training import distributed as D
 from zeroi2v.utils.errors import cli
-from zeroi2v.utils.io import atomic_write_text
+from zeroi2v.utils.io import atomic_write_text, undone_if_refused
 from zeroi2v.methods.table import METHODS
 
 from .config import RunConfig, parse_args, resolve
@@ -43,7 +46,7 @@ def run_seeds(cfg: RunConfig) -> str:
         if cfg.dataset == "toy" and cfg.data_root is None:
             data_root = str(toy_root_for_seed(seed))
         sub = resolve(dataclasses.replace(cfg, seed=seed, seeds=None, data_root=data_root,
-                                          out=str(Path(cfg.out) / f"seed{seed}")))
+                                          out=str(Path(cfg.out) / f"seed{seed}")), check_out=False)
         setup_logging(main=D.is_main())  # this seed's log goes to its own run.log from its first write on
         log.info("seed %d of %s: data %s, run %s", seed, ",".join(map(str, cfg.seeds)), data_root or "default",
                  sub.out)
@@ -66,17 +69,18 @@ def main(argv: list[str] | None = None) -> int:
     cfg = parse_args(argv)
     info = D.init_distributed(cfg.device)  # joins the process group under torchrun, else nothing
     try:
-        cfg = dataclasses.replace(cfg, device=str(info.device))
+        cfg = dataclasses.replace(cfg, device=str(info.device), out=D.broadcast_object(cfg.out))  # rank 0's run folder
         setup_logging(main=info.is_main)
         if info.world_size > 1:
             log.info("torchrun: %d processes (%s); this is rank %d", info.world_size, info.backend, info.rank)
         t0 = time.perf_counter()
-        if cfg.seeds is not None:
-            table = run_seeds(cfg)
-        else:
-            from .pipeline import run
+        with undone_if_refused(cfg.out, first=lambda p: p.name in ("config.json", "run.log") or "episodes" in p.parts):
+            if cfg.seeds is not None:
+                table = run_seeds(cfg)
+            else:
+                from .pipeline import run
 
-            table = run(cfg)
+                table = run(cfg)
         if info.is_main:
             print(table)
             log.info("done in %.0f s; records in %s (python -m results %s)", time.perf_counter() - t0,

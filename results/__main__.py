@@ -17,6 +17,8 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from zeroi2v.settings import flags
+from zeroi2v.settings.runfolder import check_run_folder
 from zeroi2v.utils.errors import ArgumentParser, UserError, cli
 from zeroi2v.utils.io import atomic_write_text, check_dir
 
@@ -34,26 +36,36 @@ class ReportConfig:
     decimals: int
 
 
-def parse_args(argv: list[str] | None) -> ReportConfig:
+def build_parser() -> ArgumentParser:
     p = ArgumentParser(prog="python -m results", description=__doc__.splitlines()[0])
     p.add_argument("run_dirs", nargs="+", metavar="DIR",
                    help="run directories (searched recursively)")
     p.add_argument("--format", action="append", choices=formats.FORMATS, dest="formats",
-                   help="table format (repeatable); default: markdown on stdout, all formats "
-                        "written with --out")
-    p.add_argument("--out", metavar="OUTDIR", help="write tables and plots into OUTDIR")
-    p.add_argument("--plots", action=argparse.BooleanOptionalAction, default=None,
+                   help="table format (repeatable) (default: markdown on stdout, all formats "
+                        "written with --out)")
+    g = p.add_argument_group("output")
+    flags.add(g, "out", help="folder the tables and plots are written into; an existing non-empty one is refused "
+                             "unless --overwrite (default: none, tables on stdout only)")
+    g.add_argument("--overwrite", action="store_true",
+                   help="write into a non-empty --out, replacing the files of an earlier report there")
+    g.add_argument("--plots", action=argparse.BooleanOptionalAction, default=None,
                    help="write PNG+SVG plots (default: on with --out; needs --out)")
     p.add_argument("--bench", action="append", default=[], metavar="F.json",
                    help="benchmark JSON from python -m zeroi2v.bench (bench*.json under the run "
-                        "dirs are found automatically)")
-    p.add_argument("--decimals", type=int, default=1, help="decimals in the tables (default 1)")
-    a = p.parse_args(argv)
+                        "dirs are found automatically) (default: none)")
+    p.add_argument("--decimals", type=int, default=1, help="decimals in the tables (default: 1)")
+    return p
+
+
+def parse_args(argv: list[str] | None) -> ReportConfig:
+    a = build_parser().parse_args(argv)
     if a.plots and not a.out:
         raise UserError("--plots needs --out OUTDIR to write the images into; add --out")
     if not 0 <= a.decimals <= 6:
         raise UserError(f"--decimals {a.decimals} is out of range; use 0 to 6")
     check_dir("--out", a.out)
+    check_run_folder(a.out, resume=a.overwrite, fix="pass --overwrite to replace that report, or choose another "
+                                                    "--out")
     fmts = tuple(dict.fromkeys(a.formats)) if a.formats else (
         formats.FORMATS if a.out else ("markdown",))
     return ReportConfig(run_dirs=tuple(a.run_dirs), formats=fmts, out=a.out,

@@ -41,15 +41,17 @@ Records are written atomically under a unique name and never overwrite another r
 from __future__ import annotations
 
 import datetime as _dt
+import io
 import json
 import math
 import numbers
 import os
 import subprocess
-import tempfile
 import uuid
 from pathlib import Path
 from typing import Any
+
+from zeroi2v.utils.io import write_temp
 
 
 SCHEMA_VERSION = 1
@@ -207,13 +209,8 @@ def write_record(run_dir: str | os.PathLike, record: dict[str, Any]) -> Path:
     """Validate and write `record` under `run_dir/records/`; never overwrites an existing file."""
     validate(record)
     out_dir = Path(run_dir) / "records"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=out_dir)
-    with os.fdopen(fd, "w") as f:
-        json.dump(record, f, indent=2, sort_keys=True, default=_json_default)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
+    text = json.dumps(record, indent=2, sort_keys=True, default=_json_default) + "\n"
+    tmp = write_temp(out_dir / "record", text.encode())  # umask mode; a full disk: one line, no temp left
     return _publish(tmp, out_dir, stem=record_name(record), suffix=".json")
 
 
@@ -268,13 +265,10 @@ def save_episode_accuracies(run_dir: str | os.PathLike, name: str, acc: Any) -> 
     if arr.size == 0 or not np.all(np.isfinite(arr)):
         raise RecordError("episode accuracies must be a non-empty array of finite numbers")
     out_dir = Path(run_dir) / EPISODE_ACC_DIR
-    out_dir.mkdir(parents=True, exist_ok=True)
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "episodes"
-    fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=out_dir)
-    with os.fdopen(fd, "wb") as f:
-        np.save(f, arr)
-        f.flush()
-        os.fsync(f.fileno())
+    buf = io.BytesIO()
+    np.save(buf, arr)
+    tmp = write_temp(out_dir / "record", buf.getvalue())  # umask mode; a full disk: one line, no temp left
     path = _publish(tmp, out_dir, stem=safe, suffix=".npy")
     return f"{EPISODE_ACC_DIR}/{path.name}"
 

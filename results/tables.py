@@ -28,6 +28,7 @@ import pandas as pd
 
 from . import aggregate as agg
 from . import compare as cmp
+from . import notes
 from . import records as rec
 
 
@@ -190,6 +191,7 @@ def fewshot_table(df: pd.DataFrame) -> Table | None:
         i = cmp.significant_best([cells[col][k].entry() for k in keys])
         best[col] = None if i is None else keys[i]
     for row in _fs_rows(cells):
+        rows_records = [r for col in columns for r in (cells[col][row].records if row in cells[col] else [])]
         out = []
         for col in columns:
             cell = cells[col].get(row)
@@ -200,7 +202,8 @@ def fewshot_table(df: pd.DataFrame) -> Table | None:
             out.append(Cell(mean=iv.mean, half_width=iv.half_width, n=iv.n,
                             n_seeds=cell.n_runs if cell.n_runs > 1 else None,
                             bold=best[col] == row))
-        table.rows.append(((_fs_label(row, show_backbone=show_bb, sha=sha),), out))
+        table.rows.append(((notes.mark(_fs_label(row, show_backbone=show_bb, sha=sha), rows_records, table.footnotes),),
+                           out))
     return table
 
 
@@ -316,6 +319,7 @@ def full_table(df: pd.DataFrame) -> Table | None:
                  ("Views",), ("GFLOPs/view",), ("Params (M)",), ("New params (M)",)],
         footnotes=[FULL_NOTE])
     full = with_variant(full)
+    tested = []
     for dataset in sorted(full["dataset"].unique()):
         sub = full[full["dataset"] == dataset]
         for row in _variant_keys(sub):
@@ -334,7 +338,13 @@ def full_table(df: pd.DataFrame) -> Table | None:
                 Cell(text=_fmt_num(last.get("params_total"), scale=1e6)),
                 Cell(text=_fmt_num(last.get("params_new"), scale=1e6)),
             ]
-            table.rows.append(((str(dataset), _variant_label(row, show_backbone=show_bb)), cells))
+            label = _variant_label(row, show_backbone=show_bb)
+            config = last.get("config") if isinstance(last.get("config"), dict) else {}
+            tested.append((f"{dataset} {label}", last.get("keep"), last.get("tested_epoch"), config.get("epochs")))
+            table.rows.append(((str(dataset), notes.mark(label, sel.to_dict("records"), table.footnotes)), cells))
+    note = notes.tested_note(tested)
+    if note:
+        table.footnotes.append(note)
     return table
 
 

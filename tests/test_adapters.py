@@ -1,3 +1,4 @@
+import pytest
 import torch
 from torch import nn
 
@@ -37,3 +38,27 @@ def test_bias_free_linear_gets_bias_free_adapters():
     m = AdaptedLinear(nn.Linear(8, 8, bias=False), adapt_in=True)
     assert m.adapter_in.down.bias is None and m.adapter_in.up.bias is None
     assert m.folded().bias is None
+
+
+def test_original_init_statistics_and_identity():
+    """init="original": adapters' first Linear trunc_normal(std 0.02) bias 0, second zero (leexinhao/ZeroI2V
+    vit_zero_clip.py ViT_Zero_CLIP.init_weights); head normal(std 0.01) bias 0 (mmaction2 I3DHead)."""
+    import zeroi2v
+    from zeroi2v.model.adapters import LinearAdapter
+
+    torch.manual_seed(0)
+    a = LinearAdapter(768, init="original")
+    w = a.down.weight
+    assert abs(float(w.std()) - 0.02) < 0.001 and abs(float(w.mean())) < 0.001 and float(w.abs().max()) <= 2.0
+    assert float(a.down.bias.abs().max()) == 0.0 and float(a.up.weight.abs().max()) == 0.0
+    x = torch.randn(4, 768)
+    assert torch.equal(a(x), x)  # still the identity at init
+    torch.manual_seed(0)
+    m = zeroi2v.create_model("vit_tiny_patch16_224", num_frames=2, num_classes=400, img_size=32, patch_size=8,
+                             embed_dim=192, depth=1, num_heads=3, init="original")
+    assert abs(float(m.head.weight.std()) - 0.01) < 0.0005 and float(m.head.bias.abs().max()) == 0.0
+    torch.manual_seed(0)
+    default = LinearAdapter(768)  # nn.Linear's kaiming-uniform: std 1/sqrt(3 x 768)
+    assert abs(float(default.down.weight.std()) - 1 / (3 * 768) ** 0.5) < 0.001
+    with pytest.raises(ValueError, match="init"):
+        LinearAdapter(8, init="xavier")

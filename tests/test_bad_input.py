@@ -28,6 +28,7 @@ import pytest
 from list_fixtures import make_list_dataset
 
 LIMIT = 20  # seconds a refused case may take
+SPAWN = 100  # more for a case run as its own process (interpreter, torch and timm imports, on a loaded machine)
 TINY = dict(img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=4)
 
 
@@ -95,8 +96,10 @@ def files(tmp_path_factory) -> Files:
     toy = make_toy(root / "toy", ToyConfig(seed=0, num_classes=12, videos_per_class=3, test_per_class=1,
                                            frames=8, size=32, images_per_class=2), workers=1)
     mine = make_list_dataset(root / "mine", split=(3, 2, 3), videos_per_class=3, frames=4, size=16)
+    mine6 = make_list_dataset(root / "mine6", split=(3, 2, 3), videos_per_class=6, frames=4, size=16)  # adaptable
     f = Files(root=root, toy=toy, mine=mine)
     p = f.p
+    p["mine6"] = mine6
     p["empty.pt"] = _write(root / "w" / "empty.pt", b"")
     p["garbage.pt"] = _write(root / "w" / "garbage.pt", os.urandom(4096))
     torch.save(_Payload(root / "PWNED"), root / "w" / "payload.pt")
@@ -152,6 +155,12 @@ def files(tmp_path_factory) -> Files:
         fh.write("videos/move_left/move_left_0.mp4 move_left\n")
     p["list_nonutf8"] = Path(shutil.copytree(mine, root / "list_nonutf8"))
     (p["list_nonutf8"] / "val.txt").write_bytes(b"videos/x\xe9.mp4 a\n")
+    p["list_corrupt"] = Path(shutil.copytree(mine, root / "list_corrupt"))  # found while embedding, after start-up
+    first = (mine / "test.txt").read_text().split()[0]
+    (p["list_corrupt"] / first).write_bytes((mine / first).read_bytes()[:300])
+    p["list_corrupt_train"] = Path(shutil.copytree(mine6, root / "list_corrupt_train"))  # found while adapting
+    first = (mine6 / "train.txt").read_text().split()[0]
+    (p["list_corrupt_train"] / first).write_bytes((mine6 / first).read_bytes()[:300])
     p["list_small"] = Path(shutil.copytree(mine, root / "list_small"))
     (p["list_small"] / "test.txt").write_text("".join(
         line + "\n" for line in (mine / "test.txt").read_text().splitlines()[:4]))
@@ -160,7 +169,54 @@ def files(tmp_path_factory) -> Files:
     tiny = timm.create_model("vit_tiny_patch16_224", pretrained=False, num_classes=0, **TINY)
     save_file({k: v.contiguous() for k, v in tiny.state_dict().items()}, str(root / "w" / "tiny.safetensors"))
     p["tiny.safetensors"] = root / "w" / "tiny.safetensors"
+    _torchscript_files(root, p)
+    # config.json files of the wrong program / with wrongly typed fields
+    for name, cfg in {"fs_ways_str": {"dataset": "toy", "ways": "5"},
+                      "fs_timm_str": {"dataset": "toy", "timm_kwargs": "notadict"},
+                      "fs_shots_str": {"dataset": "toy", "shots": ["1", "5"]},
+                      "fs_seed_float": {"dataset": "toy", "seed": 0.5},
+                      "tr_epochs_str": {"dataset": "toy", "epochs": "5"},
+                      "tr_timm_str": {"dataset": "toy", "timm_kwargs": "notadict"},
+                      "tr_lr_list": {"dataset": "toy", "lr": [0.1]},
+                      "tr_of_fewshot": {"dataset": "toy", "ways": 5, "shots": [1, 5], "episodes": 100,
+                                        "methods": ["frozen"], "pretrained": None}}.items():
+        p[name] = _write(root / "cfg" / f"{name}.json", json.dumps(cfg))
+    p["ro"] = root / "ro"  # mounted read-only by the fault cases
+    p["ro"].mkdir()
+    p["finished"] = root / "finished"  # a finished run, resumed on a read-only file system
+    rc = _entry("fewshot.run")(fs_mine("--cache-dir", str(root / "cache"))(f, p["finished"]))
+    assert rc == 0 and (p["finished"] / "config.json").is_file()
     return f
+
+
+def _torchscript_files(root: Path, p: dict) -> None:
+    """Crafted TorchScript archives: code whose __setstate__ writes a file, pickles that call os.system or
+    open, a tensor outside its storage; the genuine archive they are made from; a truncated one."""
+    import pickle
+    import warnings
+    import zipfile
+
+    from test_torchscript import Reduce, _storage_pickle, evil_archive, rewrite
+    from test_weights import as_torchscript, openai_clip_state_dict
+
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    (root / "ts").mkdir()
+    p["ts_setstate"], _ = evil_archive(root / "ts", "setstate")  # target: ts/setstate.victim
+    genuine = root / "ts" / "genuine.pt"
+    as_torchscript(openai_clip_state_dict(), genuine)
+    with zipfile.ZipFile(genuine) as z:
+        pre = z.namelist()[0].split("/")[0] + "/"
+    import builtins
+
+    for name, obj in (("system", Reduce(os.system, f"touch {root / 'PWNED'}")),
+                      ("open", Reduce(builtins.open, str(root / "PWNED"), "w"))):
+        p[f"ts_{name}"] = rewrite(genuine, root / "ts" / f"{name}.pt", {pre + "data.pkl": pickle.dumps(obj, protocol=2)})
+    p["ts_oob"] = root / "ts" / "oob.pt"
+    with zipfile.ZipFile(p["ts_oob"], "w") as z:
+        z.writestr("oob/data.pkl", _storage_pickle((10**6,), (1,), 0, numel=1))
+        z.writestr("oob/data/0", b"\0" * 4)
+        z.writestr("oob/code/__torch__.py", "")
+    p["ts_trunc"] = _write(root / "ts" / "trunc.pt", genuine.read_bytes()[:3000])
 
 
 # ---------------------------------------------------------------- the table
@@ -176,6 +232,9 @@ class Case:
     owner: str | None = None  # xfail(strict=True): whose code makes it fail today
     limit: int = LIMIT        # seconds before the watchdog calls it "started working"
     fresh_cache: bool = False  # an empty $ZEROI2V_CACHE (nothing pre-trained to reuse)
+    read_only: tuple[str, ...] = ()  # fault: these fixture folders ("out": the case's) mounted read-only
+    ulimit_kb: int | None = None     # fault: a file-size limit (`ulimit -f`, as a full disk)
+    started: bool = False            # refused after start-up: its log first, the error line last
 
 
 FS = ["--dataset", "toy", "--episodes", "5", "--ways", "2", "--shots", "1", "--methods", "frozen",
@@ -194,6 +253,13 @@ def fs_file(key: str) -> Callable[[Files, Path], list[str]]:
 
 def fs_list(key: str, *extra: str) -> Callable[[Files, Path], list[str]]:
     return lambda f, out: [*FS[2:], "--dataset", "list", "--data-root", f[key], "--out", str(out),
+                           "--backbone", "vit_tiny_patch16_224", "--timm-kwargs", json.dumps(TINY),
+                           "--pretrained", f["tiny.safetensors"], "--frames", "4", *extra]
+
+
+def fs_mine(*extra: str, root: str | None = None) -> Callable[[Files, Path], list[str]]:
+    """A run on the list dataset `mine` (or fixture `root`) with the tiny ViT's weights (nothing to pre-train)."""
+    return lambda f, out: [*FS[2:], "--dataset", "list", "--data-root", f[root] if root else str(f.mine), "--out", str(out),
                            "--backbone", "vit_tiny_patch16_224", "--timm-kwargs", json.dumps(TINY),
                            "--pretrained", f["tiny.safetensors"], "--frames", "4", *extra]
 
@@ -290,6 +356,11 @@ CASES = [
     Case("run-list-shared-class", "fewshot.run", fs_list("list_shared"), "move_left"),
     Case("run-list-non-utf8", "fewshot.run", fs_list("list_nonutf8"), "val.txt:1"),
     Case("run-list-too-small", "fewshot.run", fs_list("list_small", "--ways", "3"), "ways"),
+    Case("run-list-corrupt-test-video", "fewshot.run", fs_list("list_corrupt"), "corrupt or truncated video", started=True),
+    Case("run-list-corrupt-test-video-2-seeds", "fewshot.run", fs_list("list_corrupt", "--seeds", "0,1"), "corrupt or truncated video",
+         started=True),
+    Case("run-list-corrupt-train-video", "fewshot.run", fs_list("list_corrupt_train", "--methods", "zeroi2v", "--epochs", "1"),
+         "corrupt or truncated video", started=True, limit=60),
     # ---- zeroi2v.train
     Case("train-lr-nan", "zeroi2v.train", tr("--lr", "nan"), "lr"),
     Case("train-loader-bogus", "zeroi2v.train", tr("--loader", "float16"), "loader"),
@@ -381,7 +452,104 @@ CASES = [
     Case("make-toy-videos-0", "fewshot.data", lambda f, out: ["make-toy", "--out", str(out), "--videos-per-class", "0"], "videos"),
     Case("make-toy-test-too-many", "fewshot.data", lambda f, out: ["make-toy", "--out", str(out), "--videos-per-class", "3", "--test-per-class", "5"], "test_per_class"),
     Case("make-toy-workers-0", "fewshot.data", lambda f, out: ["make-toy", "--out", str(out), "--workers", "0"], "workers"),
+    # ---- crafted TorchScript archives (OpenAI CLIP's .pt format): read without running them
+    Case("run-pretrained-torchscript-setstate", "fewshot.run", lambda f, out: fs("--pretrained", f["ts_setstate"])(f, out), "defines __setstate__"),
+    Case("train-pretrained-torchscript-setstate", "zeroi2v.train", lambda f, out: tr("--pretrained", f["ts_setstate"])(f, out), "defines __setstate__"),
+    Case("run-pretrained-torchscript-os-system", "fewshot.run", lambda f, out: fs("--pretrained", f["ts_system"])(f, out), "posix.system"),
+    Case("train-pretrained-torchscript-open", "zeroi2v.train", lambda f, out: tr("--pretrained", f["ts_open"])(f, out), "io.open"),
+    Case("run-pretrained-torchscript-outside-storage", "fewshot.run", lambda f, out: fs("--pretrained", f["ts_oob"])(f, out), "outside its storage"),
+    Case("run-pretrained-torchscript-truncated", "fewshot.run", lambda f, out: fs("--pretrained", f["ts_trunc"])(f, out), "trunc.pt"),
+    # ---- values that mean nothing or run for hours
+    Case("run-stdha-zero", "fewshot.run", fs("--stdha", "0:1"), "0 frames"),
+    Case("run-stdha-beyond-clip", "fewshot.run", fs("--frames", "4", "--stdha=100:1,-100:1"), "beyond a clip of 4 frames"),
+    Case("train-stdha-beyond-clip", "zeroi2v.train", tr("--frames", "4", "--stdha=-4:1"), "beyond a clip of 4 frames"),
+    Case("train-stdha-zero", "zeroi2v.train", tr("--stdha", "1:1,0:2"), "0 frames"),
+    Case("run-timm-kwargs-nan", "fewshot.run", fs("--timm-kwargs", '{"drop_rate": NaN}'), "NaN"),
+    Case("run-timm-kwargs-inf-nested", "fewshot.run", fs("--timm-kwargs", '{"img_size": [Infinity, 1]}'), "Infinity"),
+    Case("train-timm-kwargs-nan", "zeroi2v.train", tr("--timm-kwargs", '{"drop_rate": NaN}'), "drop_rate"),
+    Case("bench-timm-kwargs-nan", "zeroi2v.bench", const("--timm-kwargs", '{"drop_rate": NaN}', "--no-data"), "NaN"),
+    Case("run-timm-kwargs-num-classes", "fewshot.run", fs("--timm-kwargs", '{"num_classes": 5}'), "num_classes"),
+    Case("train-timm-kwargs-num-classes", "zeroi2v.train", tr("--timm-kwargs", '{"num_classes": 5}'), "num_classes"),
+    Case("run-timm-kwargs-pretrained", "fewshot.run", fs("--timm-kwargs", '{"pretrained": true}'), "pretrained"),
+    Case("run-seed-beyond-64-bits", "fewshot.run", fs("--seed", str(2**64)), "seed"),
+    Case("run-seeds-beyond-64-bits", "fewshot.run", lambda f, out: [*FS, "--data-root", str(f.toy), "--out", str(out), "--seeds", f"0,{2**70}"], "seeds"),
+    Case("train-seed-beyond-64-bits", "zeroi2v.train", tr("--seed", str(10**30)), "seed"),
+    Case("run-size-not-patch-multiple", "fewshot.run", fs("--size", "72", "--timm-kwargs", '{"dynamic_img_size": true}'), "multiple of the model's patch size 16"),
+    Case("run-size-not-the-models", "fewshot.run", fs("--size", "96"), "input size 64"),
+    Case("run-size-huge", "fewshot.run", fs("--size", "100000"), "size"),
+    Case("train-size-not-patch-multiple", "zeroi2v.train", tr("--size", "40"), "patch size 16"),
+    Case("train-size-huge", "zeroi2v.train", tr("--size", "1000000"), "size"),
+    Case("train-size-not-the-models", "zeroi2v.train", tr("--size", "64", "--timm-kwargs", '{"img_size": 32}'), "input size 32"),
+    Case("run-episodes-huge", "fewshot.run", fs("--episodes", "100000000"), "episodes"),
+    Case("run-frames-huge", "fewshot.run", fs("--frames", "100000"), "frames"),
+    Case("train-frames-huge", "zeroi2v.train", tr("--frames", "100000"), "frames"),
+    # ---- config.json of another program, or with wrongly typed fields
+    Case("run-config-ways-string", "fewshot.run", fs_args(lambda f, o: ["--config", f["fs_ways_str"]]), "'ways'"),
+    Case("run-config-timm-kwargs-string", "fewshot.run", fs_args(lambda f, o: ["--config", f["fs_timm_str"]]), "'timm_kwargs'"),
+    Case("run-config-shots-strings", "fewshot.run", fs_args(lambda f, o: ["--config", f["fs_shots_str"]]), "'shots'"),
+    Case("run-config-seed-float", "fewshot.run", fs_args(lambda f, o: ["--config", f["fs_seed_float"]]), "'seed'"),
+    Case("train-config-epochs-string", "zeroi2v.train", lambda f, out: ["--config", f["tr_epochs_str"], "--out", str(out)], "'epochs'"),
+    Case("train-config-timm-kwargs-string", "zeroi2v.train", lambda f, out: ["--config", f["tr_timm_str"], "--out", str(out)], "'timm_kwargs'"),
+    Case("train-config-lr-list", "zeroi2v.train", lambda f, out: ["--config", f["tr_lr_list"], "--out", str(out)], "'lr'"),
+    Case("train-config-of-fewshot-run", "zeroi2v.train", lambda f, out: ["--config", f["tr_of_fewshot"], "--out", str(out)], "another program"),
+    # ---- faults: read-only folders, a full disk (run as their own process)
+    Case("ro-run-out", "fewshot.run", fs(), "read-only", read_only=("out",)),
+    Case("ro-run-cache-dir", "fewshot.run", lambda f, out: fs_mine("--cache-dir", str(f.p["ro"] / "cache"))(f, out), "--cache-dir",
+         read_only=("ro",)),
+    Case("ro-run-resume-finished", "fewshot.run", lambda f, out: [*fs_mine("--resume", "--cache-dir", str(f.root / "cache"))(f, out),
+                                                                 "--out", f["finished"]], "read-only", read_only=("finished",)),
+    Case("ro-make-toy-out", "fewshot.data", lambda f, out: ["make-toy", "--out", str(f.p["ro"] / "toy")], "read-only", read_only=("ro",)),
+    Case("ro-train-out", "zeroi2v.train", tr(), "read-only", read_only=("out",)),
+    Case("ro-results-out", "results", lambda f, out: [f["finished"], "--out", str(out / "report")], "read-only", read_only=("out",)),
+    Case("ro-episodes-out", "episodes", lambda f, out: ["sample", "--dataset", "hmdb51", "--out", str(out / "e.jsonl")], "read-only", read_only=("out",)),
+    Case("full-disk-toy-vit-cache", "fewshot.run", fs(), "pretrained/toy-vit-", fresh_cache=True, ulimit_kb=64, limit=240),
+    Case("full-disk-merged-export", "fewshot.run", fs_mine("--methods", "zeroi2v", "--epochs", "1", root="mine6"),
+         "merged.safetensors: file too large", ulimit_kb=120, limit=240),  # last.pt ~112 KiB fits, the export ~130 KiB not
+    Case("full-disk-make-toy", "fewshot.data", lambda f, out: ["make-toy", "--out", str(out / "toy"), "--size", "16", "--frames", "4",
+                                                               "--videos-per-class", "2", "--test-per-class", "1"], "cannot write", ulimit_kb=8, limit=240),
 ]
+
+
+GROUPS = {  # the classes of bad input and faults (docs/reliability.md lists them with these counts)
+    "faults": "faults: read-only folders, a full disk (run as their own process)",
+    "code": "checkpoints that would run code (pickles, TorchScript)",
+    "weights": "bad weight and resume files",
+    "config": "--config files: unreadable, another program's, wrongly typed fields",
+    "episode files": "--episodes-file files",
+    "data": "datasets: missing roots, broken lists and metadata, paths leaving the root, splits",
+    "paths": "output paths that are files, or under files",
+    "values": "command-line values: out of range, meaningless, unknown names, malformed JSON",
+}
+
+
+def group(c: Case) -> str:
+    i = c.id
+    if c.read_only or c.ulimit_kb:
+        return "faults"
+    if "payload" in i or "torchscript" in i:
+        return "code"
+    if "pretrained" in i or "resume" in i:
+        return "weights"
+    if "config" in i:
+        return "config"
+    if "episodes-file" in i:
+        return "episode files"
+    if c.cmd == "fewshot.data" and not i.startswith("make-toy") or any(
+            k in i for k in ("data-root", "toy-", "list-", "escape", "npz")):
+        return "data"
+    if any(k in i for k in ("out-is", "-is-file", "out-under", "json-under")):
+        return "paths"
+    return "values"
+
+
+def corpus_summary() -> str:
+    """The corpus by class and command, as docs/reliability.md shows it (`python tests/test_bad_input.py`)."""
+    from collections import Counter
+
+    by_group, by_cmd = Counter(group(c) for c in CASES), Counter(c.cmd for c in CASES)
+    lines = [f"{len(CASES)} cases", *(f"- {GROUPS[g]}: {by_group[g]}" for g in GROUPS),
+             "by command: " + ", ".join(f"{cmd} {n}" for cmd, n in by_cmd.most_common())]
+    return "\n".join(lines)
 
 
 def _params():
@@ -414,6 +582,43 @@ def _run(case: Case, files: Files, out: Path) -> tuple[int, str, str]:
     return rc, stdout.getvalue(), stderr.getvalue()
 
 
+MODULES = {"fewshot.run": "fewshot.run", "zeroi2v.train": "zeroi2v.train", "zeroi2v.bench": "zeroi2v.bench",
+           "results": "results", "episodes": "episodes", "fewshot.data": "fewshot.data"}
+_RO = ('for d in "$@"; do case "$d" in --) shift; break;; esac; mount --bind "$d" "$d" && '
+       'mount -o remount,bind,ro "$d" || exit 99; shift; done; exec "$@"')
+
+
+def _can_mount_read_only() -> bool:
+    import shutil
+    import subprocess
+
+    return shutil.which("unshare") is not None and subprocess.run(
+        ["unshare", "-Urm", "true"], capture_output=True).returncode == 0
+
+
+def _run_fault(case: Case, files: Files, out: Path) -> tuple[int, str, str]:
+    """A fault case as its own process: under `ulimit -f`, or with folders bind-mounted read-only in a
+    user + mount namespace (a real EROFS, also for root)."""
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    argv = [sys.executable, "-m", MODULES[case.cmd], *case.argv(files, out)]
+    if case.ulimit_kb:
+        argv = ["bash", "-c", f'ulimit -f {case.ulimit_kb}; exec "$@"', "limit", *argv]
+    if case.read_only:
+        if not _can_mount_read_only():
+            pytest.skip("needs unshare -Urm (user namespaces) to mount a folder read-only")
+        folders = [str(out.parent if k == "out" else files.p[k]) for k in case.read_only]
+        argv = ["unshare", "-Urm", "bash", "-c", _RO, "ro", *folders, "--", *argv]
+    env = {**os.environ, "PYTHONPATH": str(repo), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    try:
+        r = subprocess.run(argv, capture_output=True, text=True, cwd=out.parent, env=env, timeout=case.limit + SPAWN)
+    except subprocess.TimeoutExpired:
+        raise TooSlow(f"{case.id}: no refusal within {case.limit + SPAWN} s") from None
+    return r.returncode, r.stdout, r.stderr
+
+
 def _log(case: Case, rc, line: str) -> None:
     """BAD_INPUT_LOG=FILE: one JSON line per case (id, command, exit status, message) for reports."""
     path = os.environ.get("BAD_INPUT_LOG")
@@ -429,8 +634,9 @@ def test_bad_input_is_refused_in_one_line(case, files, tmp_path, monkeypatch):
     monkeypatch.setenv("ZEROI2V_TOY_ROOT", str(files.toy))
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "out"
+    fault = bool(case.read_only or case.ulimit_kb)
     try:
-        rc, stdout, stderr = _run(case, files, out)
+        rc, stdout, stderr = (_run_fault if fault else _run)(case, files, out)
     except Exception as e:  # a traceback, or the watchdog
         _log(case, None, f"{type(e).__name__}: {str(e)[:200]}")
         raise
@@ -440,19 +646,60 @@ def test_bad_input_is_refused_in_one_line(case, files, tmp_path, monkeypatch):
     assert rc == 2, f"exit {rc}; stderr: {stderr[-500:]}"
     lines = stderr.strip().splitlines()
     if case.mode == "error":
+        if case.ulimit_kb or case.started:  # mid-run: the log and progress of what ran, then the one error line
+            lines = lines[-1:]
         assert len(lines) == 1 and lines[0].startswith("error: "), stderr[-800:]
         assert case.expect.lower() in lines[0].lower(), lines[0]
     else:
         problems = [line for line in stdout.splitlines() if line.startswith("PROBLEM")]
         assert problems and any(case.expect.lower() in p.lower() for p in problems), stdout[-800:]
-    assert not out.exists() or not any(out.rglob("*")), f"a refused run wrote {sorted(out.rglob('*'))[:3]}"
+    if case.ulimit_kb:  # a full disk mid-run: finished files are kept, nothing half-written
+        left = [p for p in tmp_path.rglob("*") if p.is_file() and (".tmp-" in p.name or p.stat().st_size == case.ulimit_kb * 1024)]
+        assert not left, f"half-written files left: {left[:3]}"
+    else:
+        assert not out.exists() or not any(out.rglob("*")), f"a refused run wrote {sorted(out.rglob('*'))[:3]}"
     assert not (files.root / "PWNED").exists(), "a pickled payload ran"
+    assert not list(files.root.rglob("*.victim")), "TorchScript code from a checkpoint ran"
+
+
+def test_the_reliability_page_states_this_corpus():
+    page = (Path(__file__).resolve().parents[1] / "docs" / "reliability.md").read_text()
+    assert corpus_summary() in page, "docs/reliability.md: paste the output of python tests/test_bad_input.py"
 
 
 def test_the_corpus_is_large_enough():
     assert len(CASES) >= 60 and len({c.id for c in CASES}) == len(CASES)
     assert {c.cmd for c in CASES} == {"fewshot.run", "zeroi2v.train", "zeroi2v.bench", "results",
                                       "episodes", "fewshot.data"}
+
+
+class _Refuses:
+    """A dataset whose item 1 is bad input (as a corrupt video is)."""
+
+    def __len__(self):
+        return 2
+
+    def __getitem__(self, i):
+        from zeroi2v.utils.errors import UserError
+
+        if i == 1:
+            raise UserError("videos/a.mp4: corrupt or truncated video; fix or remove the video")
+        return i
+
+
+def test_a_user_error_in_a_dataloader_worker_is_its_own_one_line():
+    import torch
+
+    from zeroi2v.utils.errors import UserError, cli
+
+    @cli
+    def main():
+        list(torch.utils.data.DataLoader(_Refuses(), num_workers=1))
+
+    err = io.StringIO()
+    with redirect_stderr(err):
+        assert main() == 2
+    assert err.getvalue() == "error: videos/a.mp4: corrupt or truncated video; fix or remove the video\n"
 
 
 @pytest.mark.parametrize("cmd", ["results", "episodes"])
@@ -479,3 +726,7 @@ def test_disk_full_is_one_line_and_keeps_nothing_half_written(cmd, tmp_path):
     line = r.stderr.strip().splitlines()[-1]
     assert line.startswith("error: cannot write ") and "File too large" in line
     assert not [p for p in (tmp_path / "report").rglob("*") if p.is_file() and p.stat().st_size == 1024]
+
+
+if __name__ == "__main__":
+    print(corpus_summary())

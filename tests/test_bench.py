@@ -30,11 +30,11 @@ def test_tiny_benchmark_writes_valid_json(tmp_path, toy_root, fixture_root, caps
     rc = bench.main(TINY_ARGS + ["--episodes", "300", "--feature-dim", "32", "--finetune-steps", "5",
                                  "--data-root", str(toy_root), "--data-clips", "4", "--num-workers", "0,1",
                                  "--fixture-root", str(fixture_root), "--fixture-kinds", "hmdb", *PATH_ARGS,
-                                 "--out", str(out)])
+                                 "--json", str(out)])
     assert rc == 0
     report = json.loads(out.read_text())
     assert report["schema"] == "zeroi2v-bench/2"
-    assert isinstance(report["machine"], str) and report["device"] == "cpu"
+    assert isinstance(report["machine"], str) and report["device"] in ("cpu", "cuda:0")  # --device auto
     assert (report["backbone"], report["frames"], report["batch"]) == (BACKBONE, 4, 2)
     rows = {r["name"]: r for r in report["models"]}
     assert list(rows) == ["plain", "merged", "unmerged", "aim"]
@@ -98,7 +98,7 @@ def test_data_only_mode_and_old_flag_spellings(tmp_path, toy_root, fixture_root)
     rc = bench.main(["--backbone", BACKBONE, "--model-kwargs", json.dumps(TINY), "--frames", "4", "--batch", "2",
                      "--repeats", "1", "--data", "--data-root", str(toy_root), "--data-clips", "2",
                      "--data-workers", "0", "--fixture-root", str(fixture_root), "--fixture-kinds", "ssv2,kinetics",
-                     *PATH_ARGS, "--out", str(out)])
+                     *PATH_ARGS, "--json", str(out)])
     assert rc == 0
     report = json.loads(out.read_text())
     assert report["models"] is None and report["episodes"] is None and report["batch"] == 2
@@ -143,7 +143,7 @@ def test_count_flops_exists_once():
 
 def test_sections_can_be_switched_off(tmp_path):
     out = tmp_path / "b.json"
-    assert bench.main(TINY_ARGS + ["--repeats", "1", "--no-episodes", "--no-data", "--no-memory", "--out", str(out)]) == 0
+    assert bench.main(TINY_ARGS + ["--repeats", "1", "--no-episodes", "--no-data", "--no-memory", "--json", str(out)]) == 0
     report = json.loads(out.read_text())
     assert report["episodes"] is None and report["data"] is None and report["data_path"] is None
     assert all(r["peak_mem_mb"] is None and r["latency_ms_iqr"] == 0 for r in report["models"])
@@ -158,7 +158,7 @@ def test_bad_arguments_are_user_errors(capsys):
     err = capsys.readouterr().err
     assert err.startswith("error:") and "ssv2,kinetics,hmdb" in err and err.count("\n") == 1
     assert bench.main(TINY_ARGS + ["--decoder", "nvdec"]) == 2  # refused before any timing
-    assert "--decoder 'nvdec' is not known" in capsys.readouterr().err
+    assert "argument --decoder: invalid choice: 'nvdec'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("extra, expect", [
@@ -177,9 +177,11 @@ def test_bad_arguments_are_user_errors(capsys):
     (["--shots", "30", "--queries", "11"], "exceeds --videos-per-class (40)"),
     (["--threads", "0"], "--threads=0 must be >= 1"),
     (["--data-size", "-1"], "--data-size=-1 must be >= 1"),
-    (["--out", "{tmp}"], "is a directory; give a file name such as"),
-    (["--out", "{tmp}/"], "is a directory"),
-    (["--out", "{tmp}/plain.txt/bench.json"], "plain.txt is a file, not a directory"),
+    (["--json", "{tmp}"], "is a directory; give a file name such as"),
+    (["--json", "{tmp}/"], "is a directory"),
+    (["--json", "{tmp}/plain.txt/bench.json"], "plain.txt is a file, not a directory"),
+    (["--out", "{tmp}"], "is a directory that already holds files (an earlier run's); choose another --out"),
+    (["--out", "{tmp}/plain.txt/bench.json"], "plain.txt is a file, not a directory"),  # the old spelling of --json
 ])
 def test_bad_input_is_refused_before_any_work(extra, expect, tmp_path, capsys, monkeypatch):
     """One `error:` line, exit 2, within seconds: no model built or timed ('building models' never logged),
@@ -208,14 +210,14 @@ def test_out_in_a_read_only_folder_is_refused(tmp_path, capsys, monkeypatch):
     real_access = os.access
     monkeypatch.setattr(os, "access", lambda p, mode, *a, **k: False if str(p) == str(ro) and mode & os.W_OK
                         else real_access(p, mode, *a, **k))
-    assert bench.main(["--out", str(ro / "b.json"), "--no-data"]) == 2
+    assert bench.main(["--json", str(ro / "b.json"), "--no-data"]) == 2
     err = capsys.readouterr().err
     assert "is not writable" in err and err.count("\n") == 1 and not any(ro.iterdir())
 
 
 def test_checks_resolve_the_device_and_accept_good_settings(tmp_path):
-    from zeroi2v.bench.config import parse_args
+    from zeroi2v.bench.cli import parse_args
 
-    cfg = parse_args(TINY_ARGS + ["--device", "auto", "--out", str(tmp_path / "new" / "b.json"), "--no-data"])
-    assert cfg.device in ("cpu", "cuda:0") and cfg.out == str(tmp_path / "new" / "b.json")
+    cfg = parse_args(TINY_ARGS + ["--device", "auto", "--json", str(tmp_path / "new" / "b.json"), "--no-data"])
+    assert cfg.device in ("cpu", "cuda:0") and cfg.json == str(tmp_path / "new" / "b.json") and cfg.out is None
     assert not (tmp_path / "new").exists()  # checking --out creates nothing

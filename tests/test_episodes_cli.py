@@ -48,8 +48,8 @@ def test_sample_toy_with_data_root(tmp_path):
     (["--dataset", "hmdb51", "--shots", "100", "--queries", "5"], "error: shots+queries=105 exceeds the 103 videos"),
     (["--dataset", "ucf101", "--shots", "0"], "error: shots=0 must be a positive integer"),
     (["--dataset", "ucf101", "--episodes", "-5"], "error: episodes=-5 must be a positive integer"),
-    (["--dataset", "kinetics", "--ways", "5"], "error: unknown dataset 'kinetics'"),
-    (["--dataset", "ucf101", "--split", "dev"], "error: unknown split 'dev'"),
+    (["--dataset", "imagenet", "--ways", "5"], "error: unknown dataset 'imagenet'"),
+    (["--dataset", "ucf101", "--split", "dev"], "error: argument --split: invalid choice: 'dev'"),
 ])
 def test_sample_errors_exit_2_one_line(tmp_path, capsys, args, message):
     assert main(["sample", *args, "--out", str(tmp_path / "x.jsonl")]) == 2
@@ -63,7 +63,7 @@ def test_acceptance_subprocess(tmp_path):
     out = tmp_path / "F.jsonl"
     cmd = [sys.executable, "-m", "episodes", "sample", "--dataset", "ssv2_full", "--split", "test",
            "--ways", "5", "--shots", "5", "--queries", "1", "--episodes", "10000", "--seed", "0",
-           "--out", str(out)]
+           "--episodes-file", str(out)]
     t = time.perf_counter()
     r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
     elapsed = time.perf_counter() - t
@@ -124,11 +124,29 @@ def test_allway_cli_errors(tmp_path, capsys, fake_data):
 
 @pytest.mark.parametrize("argv,message", [
     (["sample", "--dataset", "hmdb51", "--ways", "five", "--out", "x"], "error: argument --ways: invalid int value: 'five'"),
-    (["sample", "--dataset", "hmdb51"], "error: the following arguments are required: --out"),
-    (["allway", "--dataset", "ucf101", "--shots", "2,x", "--out", "d"], "error: argument --shots: expected comma-separated"),
+    (["sample", "--dataset", "hmdb51"], "error: --episodes-file FILE.jsonl is required"),
+    (["allway", "--dataset", "ucf101", "--shots", "2,x", "--out", "d"], "error: argument --shots: '2,x' is not a comma-separated"),
     (["frobnicate"], "error: argument command: invalid choice"),
 ])
 def test_argument_errors_are_one_line(capsys, argv, message):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith(message) and err.count("\n") == 1
+
+
+def test_old_spellings_work_one_release_with_a_note(tmp_path, capsys):
+    """`sample --out F` (now --episodes-file) and `allway --list-fold` (now --fold) still run, with one note each."""
+    new, old = tmp_path / "new.jsonl", tmp_path / "old.jsonl"
+    common = ["sample", "--dataset", "hmdb51", "--ways", "3", "--shots", "1", "--episodes", "20"]
+    assert main([*common, "--episodes-file", str(new)]) == 0
+    assert "deprecated" not in capsys.readouterr().err
+    assert main([*common, "--out", str(old)]) == 0
+    assert capsys.readouterr().err == "note: --out is deprecated; use --episodes-file\n"
+    assert old.read_bytes() == new.read_bytes()
+
+
+def test_allway_list_fold_is_the_fold(tmp_path, capsys, fake_data):
+    assert main(["allway", "--dataset", "ucf101", "--data-root", str(tmp_path), "--shots", "2", "--list-fold", "2",
+                 "--out", str(tmp_path / "l")]) == 0
+    assert fake_data == [("ucf101", tmp_path, "train", 2)]
+    assert "note: --list-fold is deprecated; use --fold" in capsys.readouterr().err

@@ -118,8 +118,8 @@ def test_sampling_10000_is_fast(tmp_path):
     import time
 
     entries = splits.load_split("ssv2_full", "test")
-    t = time.perf_counter()
+    t = time.process_time()  # this process's CPU time: other jobs on the machine do not count
     eps = episode_set.sample_episode_set(entries, 5, 5, 1, 10_000, 0)
     episode_set.write_episode_set(tmp_path / "F.jsonl", eps)
-    assert time.perf_counter() - t < 5.0
+    assert time.process_time() - t < 5.0
     assert json.loads((tmp_path / "F.jsonl").read_text().splitlines()[-1])["index"] == 9999

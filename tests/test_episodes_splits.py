@@ -88,7 +88,7 @@ def test_ssv2_labels_supplied():
 
 
 @pytest.mark.parametrize("dataset,split,match", [
-    ("ssv2", "test", "unknown dataset 'ssv2'"),
+    ("imagenet", "test", "unknown dataset 'imagenet'"),
     ("hmdb51", "valid", "unknown split 'valid'"),
 ])
 def test_unknown_dataset_or_split(dataset, split, match):
@@ -112,3 +112,10 @@ def test_bad_split_lines(lines, match):
 def test_missing_toy_split(tmp_path):
     with pytest.raises(UserError, match="toy split .* not found"):
         splits.load_split("toy", "train", root=tmp_path)
+
+
+def test_every_spelling_of_a_dataset_reads_the_same_split():
+    """Aliases come from the dataset records: ssv2 means ssv2_full, kinetics/k400 mean kinetics100."""
+    assert splits.load_split("ssv2", "test") == splits.load_split("ssv2_full", "test")
+    assert splits.load_split("k400", "val") == splits.load_split("kinetics", "val") == splits.load_split("kinetics100", "val")
+    assert splits.fewshot_dataset("ssv2_small") == "ssv2_small" and splits.rooted("toy") and not splits.rooted("ucf101")

@@ -13,11 +13,13 @@ from fewshot.adapt import AdaptConfig, adapt
 from fewshot.embed import ViewConfig
 from fewshot.splitdata import load_fewshot_data
 from zeroi2v.data import ToyConfig, make_toy
+from zeroi2v.settings.training import TrainSettings
 from zeroi2v.utils.errors import UserError
 
 TINY = dict(img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=4)
 VIEW = ViewConfig(num_frames=4, size=32, mean=(0.5,) * 3, std=(0.5,) * 3)
-CFG = AdaptConfig(epochs=1, batch_size=3, lr=1e-3, select="last", val_episodes=5, ways=3, shots=1, flip=False)
+CFG = AdaptConfig(train=TrainSettings(epochs=1, batch_size=3, lr=1e-3, keep="last", data_order="generator"),
+                  val_episodes=5, ways=3, shots=1, flip=False)
 
 
 @pytest.fixture(scope="module")
@@ -46,16 +48,16 @@ def test_metrics_and_resume_key(toy, tmp_path):
     assert state["epoch"] == 1
     lines = (out / "metrics.csv").read_text().splitlines()
     assert lines[0].startswith("epoch,step,lr,train_loss") and len(lines) == 2 and "val_3w1s_prototype_acc" in lines[1]
-    before = (out / "last.pt").read_bytes()
+    before = (out / "checkpoint.pt").read_bytes()
     for kwargs, key in ((dict(m=model(stdha="-1:1,1:1,-2:1")), "stdha="),
                         (dict(identity=dict(pretrained_sha256="b" * 64)), "pretrained_sha256="),
                         (dict(m=model(seed=5)), "frozen_fingerprint="),
-                        (dict(cfg=dataclasses.replace(CFG, lr=2e-3)), "lr=")):
+                        (dict(cfg=dataclasses.replace(CFG, train=dataclasses.replace(CFG.train, lr=2e-3))), "lr=")):
         with pytest.raises(UserError, match=key) as e:
             adapt(kwargs.get("m") or model(), **inputs(toy), cfg=kwargs.get("cfg", CFG), out_dir=out, resume=True,
                   identity=kwargs.get("identity", dict(pretrained_sha256="a" * 64)))
         assert "use a new --out or drop --resume" in str(e.value)
-    assert (out / "last.pt").read_bytes() == before
+    assert (out / "checkpoint.pt").read_bytes() == before
     # the same model and config resume (nothing left to train: same weights back)
     m = model()
     again = adapt(m, **inputs(toy), cfg=CFG, out_dir=out, resume=True, identity=dict(pretrained_sha256="a" * 64))
@@ -106,7 +108,7 @@ def test_an_unreadable_val_video_is_skipped_and_its_episodes_dropped(toy, tmp_pa
     assert state["history"][-1]["val_metric"] == pytest.approx(expect, abs=1e-9)
 
 
-DDP_CFG = dataclasses.replace(CFG, batch_size=4)  # a global batch: 2 clips per rank
+DDP_CFG = dataclasses.replace(CFG, train=dataclasses.replace(CFG.train, batch_size=4))  # a global batch: 2 clips per rank
 
 DDP_SCRIPT = """
 import json, sys
@@ -140,6 +142,6 @@ def test_adaptation_under_torchrun_is_data_parallel(toy, tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     h0, h1 = (json.loads((tmp_path / f"out.history{rank}.json").read_text()) for rank in (0, 1))
     assert len(h0) == 1 and h0 == h1  # the loss is all-reduced: the same on both ranks
-    ck = torch.load(tmp_path / "out" / "last.pt", weights_only=True)
+    ck = torch.load(tmp_path / "out" / "checkpoint.pt", weights_only=True)
     n = len(inputs(toy)["train_items"])  # the 1-process global batches, each split over the 2 ranks
-    assert ck["world_size"] == 2 and len(ck["rng"]) == 2 and ck["step"] == n // DDP_CFG.batch_size
+    assert ck["world_size"] == 2 and len(ck["rng"]) == 2 and ck["step"] == n // DDP_CFG.train.batch_size

@@ -22,9 +22,10 @@ def test_unset_fields_are_none_and_resolve_from_the_recipe(tmp_path):
     assert toy.backbone == zd.TOY_BACKBONE and toy.timm_kwargs == zd.TOY_VIT and toy.num_workers == 0
     assert toy.size is None  # the backbone's input size, filled when the model is built
     ssv2 = parse_args(["--dataset", "ssv2", "--out", str(tmp_path / "b")])
-    # clip_b16_ssv2_u16: 16 frames, ±1 ±2, batch 4 per GPU reaching the global 64 by accumulation, lr 3e-4 (no scaling)
+    # clip_b16_ssv2_u16: 16 frames, ±1 ±2, batch 4 per GPU reaching the global 32 (4 x 8 GPUs) by accumulation,
+    # lr 3e-4 (no scaling)
     assert (ssv2.dataset, ssv2.recipe, ssv2.frames, ssv2.stdha, ssv2.epochs, ssv2.batch_size, ssv2.accum, ssv2.lr) == (
-        "ssv2_full", "clip_b16_ssv2_u16", 16, "-1:1,1:1,-2:1,2:1", 10, 4, 16, 3e-4)
+        "ssv2_full", "clip_b16_ssv2_u16", 16, "-1:1,1:1,-2:1,2:1", 10, 4, 8, 3e-4)
     assert ssv2.backbone == "vit_base_patch16_clip_quickgelu_224" and ssv2.timm_kwargs == {}
     assert ssv2.num_workers == zd.default_num_workers()
     k400 = parse_args(["--dataset", "kinetics100", "--out", str(tmp_path / "c")])
@@ -33,13 +34,15 @@ def test_unset_fields_are_none_and_resolve_from_the_recipe(tmp_path):
     assert parse_args(["--dataset", "kinetics100", "--accum", "1", "--batch-size", "16", "--out",
                        str(tmp_path / "c")]).lr == pytest.approx(3e-4 * 16 / 64)
     hmdb = parse_args(["--dataset", "hmdb51", "--out", str(tmp_path / "d")])
-    assert (hmdb.recipe, hmdb.batch_size, hmdb.accum, hmdb.frames, hmdb.stdha) == ("clip_b16_hmdb51_u8", 16, 4, 8,
+    assert (hmdb.recipe, hmdb.batch_size, hmdb.accum, hmdb.frames, hmdb.stdha) == ("clip_b16_hmdb51_u8", 16, 8, 8,
                                                                                    "-1:1,1:1")
     large = parse_args(["--dataset", "ssv2_small", "--backbone", "vit_large_patch14_clip_quickgelu_224", "--out",
                         str(tmp_path / "e")])
-    assert (large.recipe, large.frames, large.batch_size, large.accum) == ("clip_l14_ssv2_u32", 32, 2, 32)
-    d = zd.defaults_for("list")  # no recipe for your own videos, or with --recipe none: the defaults row
+    assert (large.recipe, large.frames, large.batch_size, large.accum) == ("clip_l14_ssv2_u32", 32, 2, 16)
+    assert large.lr == pytest.approx(1.5e-4)  # auto_scale_lr: 3e-4 x (8 x 2) / 32
+    # no recipe for your own videos, or with --recipe none: the dataset's defaults row
     for argv in (["--dataset", "list"], ["--dataset", "hmdb51", "--recipe", "none"]):
+        d = zd.defaults_for(argv[1])
         c = parse_args([*argv, "--out", str(tmp_path / "f")])
         assert (c.recipe in (None, "none"), c.frames, c.stdha, c.epochs, c.batch_size, c.accum, c.lr) == (
             True, d.frames, d.stdha, d.adapt_epochs, d.adapt_batch_size, 1, d.lr)
@@ -49,14 +52,15 @@ def test_unset_fields_are_none_and_resolve_from_the_recipe(tmp_path):
 def test_recipe_batch_follows_the_processes_and_recipes_of_other_datasets_are_refused(tmp_path, monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "8")  # torchrun: the few-shot batch is global
     c = parse_args(["--dataset", "ssv2", "--out", str(tmp_path)])
-    assert (c.batch_size, c.accum) == (32, 2)  # 8 GPUs x 4, x 2 = 64: the original's
+    assert (c.batch_size, c.accum) == (32, 1)  # 8 GPUs x 4 = 32: the original's
     assert parse_args(["--out", str(tmp_path)]).batch_size == 8  # the toy's global batch stays 8
     for world in range(1, 9):  # the default batch always splits over the processes
         monkeypatch.setenv("WORLD_SIZE", str(world))
         for dataset in ("toy", "ssv2", "kinetics100", "hmdb51", "ucf101"):
             c = parse_args(["--dataset", dataset, "--out", str(tmp_path)])
             got = c.batch_size * c.accum  # the toy never accumulates: at most its batch of 8
-            near = got <= 8 if dataset == "toy" else abs(got - 64) <= c.batch_size / 2
+            want = {"ssv2": 32, "kinetics100": 64, "hmdb51": 128, "ucf101": 128}.get(dataset)
+            near = got <= 8 if dataset == "toy" else abs(got - want) <= c.batch_size / 2
             assert c.batch_size % world == 0 and near, (world, dataset, c.batch_size, c.accum)
     monkeypatch.setenv("WORLD_SIZE", "1")
     with pytest.raises(UserError, match="clip_b16_k400_8x16x1 is for k400 videos, not hmdb51"):

@@ -93,7 +93,7 @@ def test_resume_after_an_interruption_gives_the_same_records(toy, reference, tmp
 
     monkeypatch.setattr(engine, "train_one_epoch", dies_in_second_epoch)
     assert fsrun.main(args(toy, tmp_path / "run", tmp_path / "cache", "--methods", "zeroi2v")) == 130
-    assert (tmp_path / "run" / "zeroi2v" / "last.pt").is_file()
+    assert (tmp_path / "run" / "zeroi2v" / "checkpoint.pt").is_file()
     monkeypatch.setattr(engine, "train_one_epoch", real)
     assert fsrun.main(args(toy, tmp_path / "run", tmp_path / "cache", "--methods", "zeroi2v", "--resume")) == 0
     ref, got = records(reference / "run"), records(tmp_path / "run")
@@ -171,11 +171,11 @@ def test_a_refused_resume_changes_nothing_under_out(toy, reference, tmp_path, ca
     assert fsrun.main(args(toy, out, reference / "cache", "--resume", "--lr", "0.5")) == 2
     assert "was written with lr=" in capsys.readouterr().err
     assert snapshot() == before
-    (out / "zeroi2v" / "last.pt").write_bytes(b"\0" * 64)
+    (out / "zeroi2v" / "checkpoint.pt").write_bytes(b"\0" * 64)
     before = snapshot()
     assert fsrun.main(args(toy, out, reference / "cache", "--resume")) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "cannot read training state" in err[0] and "last.pt" in err[0]
+    assert len(err) == 1 and "cannot read training state" in err[0] and "checkpoint.pt" in err[0]
     assert snapshot() == before
 
 
@@ -192,7 +192,7 @@ def test_tensorboard_and_wandb_flags_reach_the_adaptation_tracker(toy, reference
                            "--tensorboard")) == 0
     acc = EventAccumulator(str(out / "zeroi2v" / "tensorboard"))
     acc.Reload()
-    history = torch.load(out / "zeroi2v" / "last.pt", weights_only=True)["history"]
+    history = torch.load(out / "zeroi2v" / "checkpoint.pt", weights_only=True)["history"]
     loss = acc.Scalars("train_loss")
     assert [e.step for e in loss] == [1, 2]
     assert [e.value for e in loss] == pytest.approx([h["train_loss"] for h in history], rel=1e-6)

@@ -1,4 +1,5 @@
-from fewshot.splitdata import canonical_dataset, locate_unlisted_hmdb51
+from fewshot.splitdata import canonical_dataset
+from zeroi2v.data.hmdb51 import locate_unlisted as locate_unlisted_hmdb51
 
 import pytest
 

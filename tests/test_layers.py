@@ -10,8 +10,9 @@ equal ranks never import each other):
     utils                 nothing else of ours
     settings              utils
     data                  settings, utils
-    model, training       data, settings, utils (and not each other)
-    methods               model, training, data, settings, utils
+    model                 data, settings, utils (the toy ViT pre-trains on toy frames)
+    methods               model and below
+    training              methods and below
     zeroi2v (the facade)  everything in the library (its lazy exports)
 """
 from __future__ import annotations
@@ -26,7 +27,12 @@ REPO = Path(__file__).resolve().parents[1]
 OURS = ("zeroi2v", "episodes", "results", "fewshot")
 PROGRAMS = ("fewshot", "zeroi2v.train", "zeroi2v.bench")
 LIBRARY_RANK = {"zeroi2v.utils": 0, "zeroi2v.settings": 1, "zeroi2v.data": 2, "zeroi2v.model": 3,
-                "zeroi2v.training": 3, "zeroi2v.methods": 4, "zeroi2v": 5}
+                "zeroi2v.methods": 4, "zeroi2v.training": 5, "zeroi2v": 6}
+
+
+# Known violations, each named with the reason it is not fixed yet; a new one fails, and an entry
+# whose import is gone fails too (so the list only shrinks).
+KNOWN: dict[tuple[str, str], str] = {}
 
 
 def unit(module: str) -> str:
@@ -119,8 +125,17 @@ def violations(root: Path = REPO) -> list[str]:
     return bad
 
 
+def _known(v: str) -> bool:
+    return any(v.startswith(f"{path}:") and f" imports {mod}:" in v for path, mod in KNOWN)
+
+
 def test_product_imports_point_down_only():
-    assert violations() == []
+    assert [v for v in violations() if not _known(v)] == []
+
+
+def test_known_violations_still_exist():
+    found = violations()
+    assert [k for k in KNOWN if not any(v.startswith(f"{k[0]}:") and f" imports {k[1]}:" in v for v in found)] == []
 
 
 @pytest.mark.parametrize("mod,expected", [
@@ -149,7 +164,7 @@ def tree_copy(tmp_path) -> Path:
 
 
 def test_copied_tree_is_clean_and_source_untouched(tree_copy):
-    assert violations(tree_copy) == []
+    assert [v for v in violations(tree_copy) if not _known(v)] == []
     assert not list(REPO.rglob("_layer_probe*"))
 
 
@@ -168,8 +183,9 @@ def test_walker_catches_an_upward_import(tree_copy):
     ("utils", "from zeroi2v.settings.defaults import AMP\n", "upward in the library"),
     ("settings", "import zeroi2v.data.common\n", "upward in the library (zeroi2v.settings -> zeroi2v.data)"),
     ("data", "from ..training import engine\n", "upward in the library (zeroi2v.data -> zeroi2v.training)"),
-    ("model", "from zeroi2v.training.engine import to_input\n", "sideways in the library"),
-    ("training", "from zeroi2v.methods.table import METHODS\n", "upward in the library"),
+    ("model", "from zeroi2v.training.engine import to_input\n", "upward in the library"),
+    ("methods", "from zeroi2v.training import trainer\n", "upward in the library (zeroi2v.methods -> zeroi2v.training)"),
+    ("data", "from zeroi2v.model import video\n", "upward in the library (zeroi2v.data -> zeroi2v.model)"),
     ("model", "import zeroi2v\n", "upward in the library (zeroi2v.model -> zeroi2v)"),
     ("model", "from episodes import sampler\n", "upward (zeroi2v.model -> episodes)"),
     ("data", "try:\n    from zeroi2v.utils import io\nexcept ImportError:\n    io = None\n", "inside try/except"),
@@ -182,7 +198,8 @@ def test_walker_catches_library_subpackage_violations(tree_copy, where, source, 
 
 @pytest.mark.parametrize("where,source", [("methods", "from zeroi2v.model.video import create_model\n"),
                                           ("data", "from zeroi2v.settings import defaults\n"),
-                                          ("model", "from ..data import transforms\n")])
+                                          ("model", "from ..data import transforms\n"),
+                                          ("training", "from zeroi2v.methods.table import METHODS\n")])
 def test_walker_allows_downward_library_imports(tree_copy, where, source):
     (tree_copy / "zeroi2v" / where / "_layer_probe.py").write_text(source)
     assert [v for v in violations(tree_copy) if "_layer_probe" in v] == []

@@ -90,8 +90,8 @@ TABLE = {  # field: (B-K400, B-SSv2, HMDB-u8, HMDB-u32, UCF-u8, UCF-u32, L-K400-
     "batch_per_gpu": (8, 4, 16, 16, 16, 16, 8, 2, 2),
     # accumulative_counts
     "accumulation": (1, 1, 1, 1, 1, 1, 1, 2, 2),
-    # authors' README: "8GPU with a batchsize of 64"
-    "global_batch": (64,) * 9,
+    # train_dataloader.batch_size x 8 GPUs (the authors' README) x accumulative_counts
+    "global_batch": (64, 32, 128, 128, 128, 128, 64, 32, 32),
     # auto_scale_lr.enable / base_batch_size
     "lr_scaling": ("linear", None, None, None, None, None, "linear", "linear", "linear"),
     "base_batch": (64, 64, 64, 64, 128, 64, 64, 32, 32),
@@ -99,6 +99,10 @@ TABLE = {  # field: (B-K400, B-SSv2, HMDB-u8, HMDB-u32, UCF-u8, UCF-u32, L-K400-
     "backbone_lr_mult": (1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.1, 0.1, 0.1),
     # optim_wrapper type GradMonitorAmpOptimWrapper (AmpOptimWrapper: fp16)
     "amp": ("fp16",) * 9,
+    # default_hooks.checkpoint save_best='auto' (in the K400/SSv2 files and the HMDB/UCF files' runtime)
+    "keep": ("best",) * 9,
+    # ViT_Zero_CLIP.init_weights: trunc_normal_(std=.02) on every Linear, D_fc2 zeroed; I3DHead init_std 0.01
+    "init": ("original",) * 9,
     # test_pipeline Resize(scale=(-1, 224))
     "test_short_side": (224,) * 9,
     # test_pipeline num_clips (SampleFrames 3; UniformSample default 1, HMDB-u32 num_clips=2)
@@ -172,9 +176,22 @@ def test_stdha_head_counts_of_the_vit_l_presets():
     assert count("clip_l14_k400_8x16x1") == 4
 
 
-def test_lr_at_the_global_batch_is_the_configs_lr():
+def test_global_batch_is_batch_per_gpu_x_8_x_accumulation():
     for name in NAMES:
-        assert RECIPES[name].lr_for() == pytest.approx(3e-4)
+        r = RECIPES[name]
+        assert r.global_batch == r.batch_per_gpu * 8 * r.accumulation
+
+
+def test_lr_at_the_global_batch_is_mmengines_auto_scale_lr():
+    """mmengine Runner.scale_lr: lr x (world size x train_dataloader.batch_size) / base_batch_size when enabled."""
+    for name in NAMES:
+        r = RECIPES[name]
+        real_bs = 8 * r.batch_per_gpu  # 8 GPUs; accumulative_counts is not counted
+        want = r.lr * real_bs / r.base_batch if r.lr_scaling == "linear" else r.lr
+        assert r.lr_for() == pytest.approx(want)
+    assert RECIPES["clip_l14_k400_32x4x1"].lr_for() == pytest.approx(1.5e-4)  # 3e-4 x 16 / 32
+    assert RECIPES["clip_l14_ssv2_u32"].lr_for() == pytest.approx(1.5e-4)
+    assert RECIPES["clip_b16_k400_8x16x1"].lr_for() == pytest.approx(3e-4)
     k400 = RECIPES["clip_b16_k400_8x16x1"]
     assert k400.lr_for(32) == pytest.approx(1.5e-4)  # linear scaling from base 64
     assert RECIPES["clip_b16_hmdb51_u8"].lr_for(32) == pytest.approx(3e-4)  # auto_scale_lr disabled
@@ -224,6 +241,22 @@ def test_docs_recipe_table_is_generated_from_the_module():
         "a\n" + recipe_table_markdown() + "\nb")
 
 
+def test_fidelity_page_names_the_generated_recipe_tables():
+    """docs/fidelity.md renders both tables from the code (the mkdocs hook's recipe-summary and recipes blocks)."""
+    import importlib.util
+
+    from zeroi2v.settings.recipes import recipe_summary_markdown
+
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    text = (docs / "fidelity.md").read_text(encoding="utf-8")
+    assert "<!-- generate: recipe-summary -->" in text and "<!-- generate: recipes -->" in text
+    spec = importlib.util.spec_from_file_location("docs_hooks", docs / "hooks.py")
+    hooks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hooks)
+    page = type("Page", (), {"file": type("F", (), {"src_path": "x.md"})()})()
+    assert hooks.on_page_markdown("<!-- generate: recipe-summary -->", page, None, None) == recipe_summary_markdown()
+
+
 def test_toy_recipe_is_the_toy_defaults_row():
     from zeroi2v.settings.defaults import DATASET_DEFAULTS, TOY_BACKBONE
 
@@ -234,7 +267,7 @@ def test_toy_recipe_is_the_toy_defaults_row():
         (row.epochs, row.batch_size, row.lr, row.weight_decay, row.warmup_epochs)
     assert (toy.head_dropout, toy.adapter_dropout, toy.adapter_scale) == \
         (row.head_dropout, row.adapter_dropout, row.adapter_scale)
-    assert toy.flip == (0.5 if row.flip else 0.0) and toy.crop_area == row.crop_scale
+    assert toy.flip == (0.5 if row.flip else 0.0) and toy.crop_area == row.crop_area
     assert parse_offsets(toy.stdha, num_heads=6) == parse_offsets(row.stdha, num_heads=6)
 
 

@@ -317,3 +317,47 @@ def test_supervised_records_name_their_data(own, tmp_path):
     assert train_main([*argv, "--data-root", str(copy), "--out", str(tmp_path / "b")]) == 0
     [ra], [rb] = records_of(tmp_path / "a"), records_of(tmp_path / "b")
     assert ra["data_root"] == str(root) and len(ra["data_sha256"]) == 64 and ra["data_sha256"] != rb["data_sha256"]
+
+
+# ---------------------------------------------------------------- the same refusals through the commands
+
+
+@pytest.mark.parametrize("how", ["concatenated", "renumbered"])
+def test_fewshot_run_refuses_a_doubled_episode_file_in_one_line(own, tmp_path, capsys, how):
+    from fewshot import run as fsrun
+
+    out = tmp_path / "run"
+    assert fsrun.main(fs_args(own[0], own[1], out, tmp_path / "cache", "--methods", "frozen")) == 0
+    [eps_file] = (out / "episodes").glob("*.jsonl")
+    lines = eps_file.read_text().splitlines()
+    doubled = lines + lines
+    if how == "renumbered":
+        doubled = [json.dumps(dict(json.loads(x), index=i), sort_keys=True) for i, x in enumerate(doubled)]
+    (tmp_path / "twice.jsonl").write_text("\n".join(doubled) + "\n")
+    argv = [a for a in fs_args(own[0], own[1], tmp_path / "run2", tmp_path / "cache", "--methods", "frozen")]
+    for flag in ("--shots", "--episodes", "--ways"):
+        i = argv.index(flag)
+        del argv[i:i + 2]
+    capsys.readouterr()
+    assert fsrun.main([*argv, "--episodes-file", str(tmp_path / "twice.jsonl")]) == 2
+    err = capsys.readouterr().err
+    [line] = [x for x in err.splitlines() if x.startswith("error:")]
+    assert ("episode index 0 again" if how == "concatenated" else "the first 6 repeated 2 times") in line
+    assert "Traceback" not in err and not (tmp_path / "run2" / "records").exists()
+
+
+def test_fewshot_run_refuses_a_test_video_spelled_into_train(own, tmp_path, capsys):
+    from fewshot import run as fsrun
+
+    root = Path(shutil.copytree(own[0], tmp_path / "data"))
+    test_video = (root / "test.txt").read_text().splitlines()[0].split()[0]
+    train = (root / "train.txt").read_text().splitlines()
+    label = train[0].split()[1]
+    sneaky = test_video.replace("videos/", "videos/./", 1)
+    (root / "train.txt").write_text("\n".join(train + [f"{sneaky} {label}"]) + "\n")
+    capsys.readouterr()
+    assert fsrun.main(fs_args(root, own[1], tmp_path / "run", tmp_path / "cache", "--methods", "frozen")) == 2
+    err = capsys.readouterr().err
+    [line] = [x for x in err.splitlines() if x.startswith("error:")]
+    assert f"video {test_video!r} is in both the train and the test split" in line
+    assert not (tmp_path / "run").exists()

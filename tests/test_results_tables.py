@@ -145,3 +145,18 @@ def test_multiple_backbones_are_separate_rows(tmp_path):
     rec.write_record(tmp_path, T.fewshot_record(backbone="vit_l14", accuracy=70.0))
     t = _tables(tmp_path)["fewshot"]
     assert [r[0][0] for r in t.rows] == ["ZeroI2V (vit_b16)", "ZeroI2V (vit_l14)"]
+
+
+def test_rows_that_learned_nothing_are_marked_and_the_tested_epoch_is_a_footnote(tmp_path):
+    warn = "warning: the kept epoch 3 is not clearly above chance"
+    rec.write_record(tmp_path, T.fewshot_record(method="frozen", accuracy=40.0))
+    rec.write_record(tmp_path, T.fewshot_record(method="zeroi2v", accuracy=41.0, learning_warning=warn))
+    rec.write_record(tmp_path, T.full_record(method="zeroi2v", keep="best", tested_epoch=7, config=dict(epochs=40),
+                                             learning_warning=None))
+    t = _tables(tmp_path)
+    labels = [labels[-1] for labels, _ in t["fewshot"].rows]
+    assert sum(label.endswith(" (!)") for label in labels) == 1 and len(labels) == 2  # only the warned method
+    assert any("not clearly above chance" in f for f in t["fewshot"].footnotes)
+    full = t["full"]
+    assert not any(labels[-1].endswith(" (!)") for labels, _ in full.rows)
+    assert any("epoch 7 of 40 (best)" in f for f in full.footnotes)

@@ -117,3 +117,27 @@ def test_queries_are_never_shifted():
 def test_rejects_batch_not_multiple_of_frames():
     with pytest.raises(ValueError, match="multiple of num_frames"):
         STDHAttention(make_attn(), num_frames=4, offsets=[1, 0, 0, 0])(torch.randn(6, 5, 32))
+
+
+@pytest.mark.parametrize("spec,frames,message", [
+    ("0:1", 8, "shifts heads by 0 frames"), ({0: 2, 1: 1}, 8, "shifts heads by 0 frames"),
+    ("100:1,-100:1", 4, "offset 100 reaches beyond a clip of 4 frames"),
+    ("-4:1", 4, "offset -4 reaches beyond a clip of 4 frames"), ([0, 8, 0, 0], 8, "offset 8 reaches beyond"),
+])
+def test_specs_that_shift_nothing_are_refused(spec, frames, message):
+    with pytest.raises(ValueError, match=message):
+        parse_offsets(spec, num_heads=4, num_frames=frames)
+
+
+def test_offsets_within_the_clip_and_presets_are_kept():
+    assert parse_offsets("-3:1,3:1", num_heads=4, num_frames=4) == [-3, 3, 0, 0]
+    assert parse_offsets({0: 0, 1: 1}, num_heads=4, num_frames=2) == [1, 0, 0, 0]  # 0 heads at 0: nothing asked
+    assert parse_offsets("default", num_heads=4, num_frames=1) == [-1, 1, 0, 0]  # presets: not checked
+    assert parse_offsets("100:1", num_heads=4) == [100, 0, 0, 0]  # frame count unknown: not checked
+
+
+def test_the_model_refuses_offsets_beyond_its_frames():
+    from tiny import tiny_model
+
+    with pytest.raises(ValueError, match="offset 100 reaches beyond a clip of 4 frames"):
+        tiny_model(num_frames=4, stdha="100:1,-100:1")

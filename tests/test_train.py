@@ -245,7 +245,7 @@ def test_torchrun_two_processes_match_one(toy_root, tmp_path):
     ddp = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            "-m", "zeroi2v.train", *tiny_args(toy_root, ddp, *common)]
-    cmd[cmd.index("--batch-size") + 1] = "2"  # 2 x 2 = the same global batch
+    # --batch-size is global: the same 4 videos per step, 2 on each process
     r = subprocess.run(cmd, cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stdout.count("wrote record") == 1  # rank 0 only

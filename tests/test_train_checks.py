@@ -60,16 +60,17 @@ def _has_tensorboard() -> bool:
     (["--timm-kwargs", '{"depth": -1}'], "cannot build"),
     (["--model-kwargs", '{"depth": -1}'], "cannot build"),  # the old spelling, same check
     (["--timm-kwargs", "[1]"], "JSON object"),
-    (["--lr", "nan"], "--lr nan must be a finite number in (0, 1]"),
+    (["--lr", "nan"], "argument --lr: 'nan' is not a finite number"),
     (["--lr", "1e30"], "--lr 1e+30 must be a finite number"),
     (["--lr", "0"], "--lr 0.0"),
     (["--weight-decay", "1e9"], "--weight-decay 1000000000.0 must be a finite number in [0, 1]"),
     (["--clip-grad", "-1"], "--clip-grad -1.0"),
     (["--clip-grad", "nan"], "--clip-grad nan"),
     (["--min-lr-ratio", "2"], "--min-lr-ratio 2.0 must be a finite number in [0, 1]"),
-    (["--warmup-epochs", "inf"], "--warmup-epochs inf"),
+    (["--warmup-epochs", "inf"], "argument --warmup-epochs: 'inf' is not a finite number"),
     (["--adapter-scale", "0"], "--adapter-scale"),
-    (["--split", "5"], "--split 5: toy has fold(s) 1"),
+    (["--fold", "5"], "--fold 5: toy has fold(s) 1"),
+    (["--split", "5"], "--fold 5: toy has fold(s) 1"),  # the old spelling: the same check, refused before its note
     (["--amp", "fp8"], "--amp"),
     (["--config", "/nonexistent/config.json"], "--config /nonexistent/config.json not found"),
 ] + ([] if _has_tensorboard() else [(["--tensorboard"], "pip install tensorboard")]))
@@ -88,7 +89,7 @@ def test_split_names_the_folds_of_hmdb(tmp_path, capsys):
     weights.write_bytes(b"x")
     err = one_line_exit_2(capsys, train.main(["--dataset", "hmdb51", "--split", "5", "--pretrained", str(weights),
                                               "--out", str(tmp_path / "o")]))
-    assert "--split 5: hmdb51 has fold(s) 1, 2, 3" in err and not (tmp_path / "o").exists()
+    assert "--fold 5: hmdb51 has fold(s) 1, 2, 3" in err and not (tmp_path / "o").exists()
 
 
 def test_out_pointing_at_a_file_and_pretrained_directory(toy_root, tmp_path, capsys):
@@ -303,11 +304,19 @@ def test_config_replay_gives_the_same_run_and_flags_override(done, tmp_path):
 
 
 def test_old_flag_spellings_are_hidden_aliases():
-    args = train.parse_args(["--dataset", "toy", "--workers", "3", "--model-kwargs", '{"depth": 2}'])
-    assert args.num_workers == 3 and args.timm_kwargs == '{"depth": 2}'
+    from zeroi2v.settings import flags
+
+    args = train.parse_args(["--dataset", "toy", "--workers", "3", "--model-kwargs", '{"depth": 2}', "--split", "2",
+                             "--method", "frozen", "--batch", "4"])
+    assert args.num_workers == 3 and args.timm_kwargs == {"depth": 2}  # parsed by zeroi2v.utils.errors.json_object
+    assert args.fold == 2 and args.methods == ("frozen",) and args.batch_size == 4
+    assert flags.NOTES == ["note: --workers is deprecated; use --num-workers",
+                           "note: --model-kwargs is deprecated; use --timm-kwargs",
+                           "note: --split is deprecated; use --fold", "note: --method is deprecated; use --methods",
+                           "note: --batch is deprecated; use --batch-size"]
     text = train.build_parser().format_help()
-    assert "--num-workers" in text and "--timm-kwargs" in text
-    assert "--workers" not in text and "--model-kwargs" not in text
+    assert "--num-workers" in text and "--timm-kwargs" in text and "--fold" in text and "--methods" in text
+    assert "--workers" not in text and "--model-kwargs" not in text and "--split" not in text
 
 
 # ---------------------------------------------------------------- your own videos: --dataset list
@@ -417,23 +426,24 @@ def test_toy_recipe_equals_the_toy_defaults_row():
     assert (args.epochs, args.batch_size, args.lr, args.head_dropout, args.adapter_dropout, args.adapter_scale,
             args.test_views, fields["flip"], fields["crop_area"], args.sampling) == \
            (d.epochs, d.batch_size, d.lr, d.head_dropout, d.adapter_dropout, d.adapter_scale, d.test_views,
-            float(d.flip), d.crop_scale, d.sampling)
+            float(d.flip), d.crop_area, d.sampling)
     assert fields["bias_decay"] is False and fields["warmup_start"] == 0.0 and fields["randaugment"] is None
     assert fields["schedule"] == "cosine"
 
 
-def test_train_datasets_and_their_defaults_come_from_the_defaults_table():
-    """One source: zeroi2v.train's datasets and readers are the rows of zeroi2v.settings.defaults, and no
+def test_train_datasets_and_their_defaults_come_from_the_dataset_records():
+    """One source: zeroi2v.train's datasets and readers are the records of zeroi2v.settings.datasets, and no
     per-dataset default has a second value in TrainConfig."""
     import dataclasses
 
     from zeroi2v import data
-    from zeroi2v.settings.defaults import DATASET_DEFAULTS, DatasetDefaults
-    from zeroi2v.train.config import DATASETS, TrainConfig
+    from zeroi2v.settings.datasets import RECORDS
+    from zeroi2v.settings.defaults import DatasetDefaults
+    from zeroi2v.train.config import TrainConfig
 
-    assert DATASETS == {name: row.reader for name, row in DATASET_DEFAULTS.items()}
-    assert DATASETS["k400"] == "kinetics" and all(DATASETS[n] == n for n in DATASETS if n != "k400")
-    assert all(reader in data.READERS for reader in DATASETS.values())
+    readers = {name: r.reader for name, r in RECORDS.items()}
+    assert readers["k400"] == "kinetics" and all(readers[n] == n for n in readers if n != "k400")
+    assert all(reader in data.READERS for reader in readers.values())
     train_fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
     shared = [f.name for f in dataclasses.fields(DatasetDefaults) if f.name in train_fields]
     assert {"frames", "epochs", "lr", "weight_decay", "warmup_epochs", "head_dropout", "adapter_dropout",

@@ -21,7 +21,7 @@ def test_ssv2_recipe_end_to_end(tmp_path, capsys):
                        "--timm-kwargs", json.dumps(timm_kwargs), "--batch-size", "3", "--short-side", "40",
                        "--no-throughput", "--no-progress", "--out", str(out)]) == 0
     log = capsys.readouterr().out
-    assert "recipe clip_b16_ssv2_u16 resolved:" in log and "global batch 64 = 3 x 1 process(es) x --accum 21" in log
+    assert "recipe clip_b16_ssv2_u16 resolved:" in log and "global batch 32 = 3 x 1 process(es) x --accum 11 (= 33)" in log
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["recipe"] == "clip_b16_ssv2_u16" and cfg["backbone"] == "vit_base_patch16_clip_quickgelu_224"
     assert (cfg["label_smoothing"], cfg["adapter_scale"], cfg["adapter_dropout"], cfg["frames"]) == (0.1, 1.0, 0.0, 16)
@@ -32,3 +32,7 @@ def test_ssv2_recipe_end_to_end(tmp_path, capsys):
     rec = json.loads(next((out / "records").glob("*.json")).read_text())
     assert rec["recipe"] == "clip_b16_ssv2_u16" and rec["views"] == "1x3" and rec["stdha"] == [-1, 1, -2, 2]
     assert rec["adapters"]["scale"] == 1.0
+    # the original's checkpoint rule (save_best): validated every epoch, the best one tested; precision stated
+    assert (rec["keep"], rec["tested_epoch"], rec["precision"], cfg["keep"], cfg["init"]) == ("best", 1, "fp32", "best",
+                                                                                          "original")
+    assert "learning_warning" in rec and "learning_check" in rec

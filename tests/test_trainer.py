@@ -57,8 +57,8 @@ def test_rng_state_roundtrips_through_weights_only(tmp_path):
     assert (random.random(), np.random.rand(), torch.rand(1).item()) == expect
 
 
-def test_resume_is_exact_and_select_max_keeps_the_best_epoch(tmp_path):
-    cfg = FitConfig(**{**CFG.__dict__, "select": "max"})
+def test_resume_is_exact_and_keep_best_keeps_the_best_epoch(tmp_path):
+    cfg = FitConfig(**{**CFG.__dict__, "keep": "best"})
     metric = iter([0.5, 0.9, 0.7, 0.8] * 2)
     full = Net()
     s_full = fit(full, Clips(), cfg, out_dir=tmp_path / "a", device="cpu", identity=dict(name="net"),
@@ -81,6 +81,9 @@ def test_resume_is_exact_and_select_max_keeps_the_best_epoch(tmp_path):
     assert torch.equal(full.fc.weight, again.fc.weight)
     # kept: epoch 2 (metric 0.9), loaded into the model
     assert s_full["best_epoch"] == 2 and s_full["best_metric"] == 0.9
+    # the best-so-far epoch (2, before the interruption at 3) survives the resume, and so do its weights
+    assert (s_part["best_epoch"], s_part["best_metric"]) == (2, 0.9)
+    assert (tmp_path / "b" / "best.pt").read_bytes() == (tmp_path / "a" / "best.pt").read_bytes()
     best = torch.load(tmp_path / "a" / "best.pt", weights_only=True)["model"]
     assert torch.equal(full.fc.weight, best["fc.weight"])
     last = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)["model"]
@@ -235,3 +238,43 @@ def test_persistent_workers_give_the_main_process_batches(tmp_path, order):
     key = ds[(1, 3)][0]
     ds.set_epoch(1)  # a (epoch, index) key is the index after set_epoch(epoch)
     assert torch.equal(key, ds[3][0]) and not torch.equal(key, ds[(0, 3)][0])
+
+
+def test_precision_follows_the_mode_on_cuda_and_is_fp32_on_cpu():
+    """On CUDA auto and fp16 are float16 (+ GradScaler in the engine, the original's AmpOptimWrapper), bf16 only
+    when asked; on CPU float32 whatever the mode. The trainer's state says which ran."""
+    from zeroi2v.training.trainer import amp_dtype, precision_name
+
+    assert [amp_dtype(m, "cuda") for m in ("auto", "fp16", "bf16", "none")] == [torch.float16, torch.float16,
+                                                                               torch.bfloat16, None]
+    assert [amp_dtype(m, "cpu") for m in ("auto", "fp16", "bf16", "none")] == [None] * 4
+    assert [precision_name(d) for d in (torch.float16, torch.bfloat16, None)] == ["fp16", "bf16", "fp32"]
+
+
+def test_learning_check_is_a_binomial_test_against_chance(tmp_path):
+    import math
+
+    from zeroi2v.training.learned import binomial_sf, learning_check
+
+    # exact tail against the sum of binomial terms
+    n, p = 30, 0.25
+    want = sum(math.comb(n, i) * p ** i * (1 - p) ** (n - i) for i in range(12, n + 1))
+    assert binomial_sf(12, n, p) == pytest.approx(want, rel=1e-12)
+    assert learning_check(train_acc=25.0, clips=400, num_classes=4, epoch=3)["warning"].startswith(
+        "warning: the kept epoch 3 is not clearly above chance")
+    ok = learning_check(train_acc=40.0, clips=400, num_classes=4, epoch=3)
+    assert ok["learned"] and ok["warning"] is None and ok["p_value"] < 1e-9
+    state = fit(Net(), Clips(), CFG, out_dir=tmp_path / "a", device="cpu", identity={}, log=lambda _: None)
+    assert state["precision"] == "fp32" and state["learning"] is None  # no classifier head to count classes of
+
+    class HeadNet(Net):
+        def __init__(self):
+            super().__init__()
+            self.head = self.fc
+
+    lines = []
+    state = fit(HeadNet(), Clips(), FitConfig(**{**CFG.__dict__, "lr": 1e-9}), out_dir=tmp_path / "b", device="cpu",
+                identity={}, log=lines.append)
+    chk = state["learning"]
+    assert chk["clips"] == 12 and chk["chance"] == pytest.approx(100 / 3) and chk["epoch"] == 4
+    assert not chk["learned"] and chk["warning"] in lines  # lr 1e-9: nothing learned, one line said so

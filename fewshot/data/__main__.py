@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import argparse
 
+from zeroi2v.settings import flags
 from zeroi2v.utils.errors import ArgumentParser, UserError, cli
 from zeroi2v.utils.io import atomic_write_json, check_file
 
-from zeroi2v.data import READERS, get_reader, resolve_root
+from zeroi2v.data import get_reader, resolve_root
 from zeroi2v.data.check import check_dataset, print_report, report_json, shared_classes
 from zeroi2v.data.toy import ToyConfig, config_from, make_toy
 
@@ -22,12 +23,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = ArgumentParser(prog="python -m fewshot.data", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
     c = sub.add_parser("check", help="scan a dataset: videos, classes, per-class counts, unreadable files")
-    c.add_argument("--dataset", required=True, choices=list(READERS))
-    c.add_argument("--data-root", default=None, help="dataset root (else $ZEROI2V_<DATASET>_ROOT)")
-    c.add_argument("--fold", type=int, default=1, help="official fold (HMDB51/UCF101: 1-3)")
-    c.add_argument("--decode", choices=("header", "ends", "full"), default="ends",
-                   help="frames decoded per video: none, first/middle/last (default), or all")
-    c.add_argument("--json", default=None, help="also write the report as JSON to this file")
+    flags.add(c, "dataset", required=True)
+    flags.add(c, "data_root")
+    flags.add(c, "fold")
+    flags.add(c, "decoder")
+    c.add_argument("--decode", choices=("header", "ends", "full"), default=None,
+                   help="frames decoded per video: header (none), ends (first/middle/last) or full (all) "
+                        "(default: ends)")
+    flags.add(c, "json")
     c.add_argument("--fewshot", action="store_true",
                    help="the splits are few-shot base / val / novel splits (e.g. --dataset list): a class in "
                         "two splits is a problem (fewshot.run refuses it)")
@@ -36,30 +39,39 @@ def build_parser() -> argparse.ArgumentParser:
                         "(one split) or a leak (two splits) (default: off)")
     t = sub.add_parser("make-toy", help="generate the synthetic motion dataset (H.264 mp4 + UCF101-style lists)")
     d = ToyConfig()
-    t.add_argument("--out", required=True, help="output folder (created atomically)")
-    t.add_argument("--seed", type=int, default=d.seed)
-    t.add_argument("--videos-per-class", type=int, default=d.videos_per_class)
+    flags.add(t, "out", required=True, help="folder the toy dataset is generated into (created atomically; an "
+                                            "existing complete one is reused) (required)")
+    flags.add(t, "seed")
+    t.add_argument("--videos-per-class", type=int, default=d.videos_per_class,
+                   help=f"videos per class (default: {d.videos_per_class})")
     t.add_argument("--test-per-class", type=int, default=None,
-                   help=f"videos per class in testlist01 (default {d.test_per_class}, fewer for small sets)")
-    t.add_argument("--frames", type=int, default=d.frames)
-    t.add_argument("--size", type=int, default=d.size)
-    t.add_argument("--images-per-class", type=int, default=d.images_per_class)
-    t.add_argument("--workers", type=int, default=None, help="processes (default: up to 2)")
+                   help=f"videos per class in testlist01 (default: {d.test_per_class}, fewer for small sets)")
+    flags.add(t, "frames", help=f"frames per generated video (default: {d.frames})")
+    flags.add(t, "size", help=f"frame size in pixels of the generated videos (default: {d.size})")
+    t.add_argument("--images-per-class", type=int, default=d.images_per_class,
+                   help=f"still images per class for the image pre-training (default: {d.images_per_class})")
+    flags.add(t, "num_workers", help="processes writing videos; 1 = in this process (default: up to 2)")
     return p
 
 
 @cli
 def main(argv: list[str] | None = None) -> int:
+    flags.NOTES.clear()
     args = build_parser().parse_args(argv)
     if args.command == "check":
+        from zeroi2v.settings.datasets import find
+
+        args.dataset = find(args.dataset).reader  # any spelling of the dataset
+        args.fold, args.decode = args.fold or 1, args.decode or "ends"
         reader = get_reader(args.dataset)
         if args.json:
             check_file("--json", args.json, example="check.json")
         root = resolve_root(args.dataset, args.data_root)
         if args.dataset == "toy" and args.data_root is None:
             print(f"checking the toy dataset at {root}")
+        flags.emit_notes()
         reports = check_dataset(reader, root, fold=args.fold, decode=args.decode, fewshot=args.fewshot,
-                                content=args.content)
+                                content=args.content, decoder=args.decoder)
         status = print_report(reader, root, reports, fold=args.fold)
         shared = shared_classes(reports)
         if shared and not args.fewshot and args.dataset == "list":
@@ -75,11 +87,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {args.json}")
         return status
     if args.command == "make-toy":
+        d = ToyConfig()
+        args.frames = d.frames if args.frames is None else args.frames
+        args.size = d.size if args.size is None else args.size
+        args.seed = d.seed if args.seed is None else args.seed
         for name in ("videos_per_class", "frames", "size", "images_per_class"):
             if getattr(args, name) <= 0:
                 raise UserError(f"--{name.replace('_', '-')} must be positive")
-        if args.workers is not None and args.workers < 1:
-            raise UserError(f"--workers {args.workers} must be at least 1 (1 = in this process)")
+        if args.num_workers is not None and args.num_workers < 1:
+            raise UserError(f"--num-workers {args.num_workers} must be at least 1 (1 = in this process)")
         if args.seed < 0:
             raise UserError(f"--seed {args.seed} must be non-negative")
         test = args.test_per_class
@@ -87,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
             test = max(1, min(ToyConfig.test_per_class, args.videos_per_class // 4))
         config = config_from(seed=args.seed, videos_per_class=args.videos_per_class, test_per_class=test, frames=args.frames,
                              size=args.size, images_per_class=args.images_per_class)
-        make_toy(args.out, config, workers=args.workers)
+        flags.emit_notes()
+        make_toy(args.out, config, workers=args.num_workers)
         return 0
     return 2
 

@@ -8,9 +8,11 @@ weights, well under a second even for ViT-L), then the decoder.
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
+from zeroi2v.settings.runfolder import check_run_folder
 from zeroi2v.utils.errors import UserError
-from zeroi2v.utils.io import check_file
+from zeroi2v.utils.io import check_dir, check_file
 
 from zeroi2v.bench.config import BenchConfig
 
@@ -49,9 +51,14 @@ def check_episodes(cfg: BenchConfig) -> None:
                         f"({cfg.videos_per_class}); raise --videos-per-class")
 
 
-def check_out(out: str | None) -> None:
-    """--out names a file the report can be written to: not a directory, not under a file, in a writable folder."""
-    check_file("--out", out, example="bench.json", writable=True)
+def check_out(out: str | None, json_file: str | None = None) -> None:
+    """--json names a file the report can be written to (not a directory, not under a file, in a writable folder);
+    --out a folder that is new or empty."""
+    check_file("--json", json_file, example="bench.json", writable=True)
+    check_dir("--out", out)
+    check_run_folder(out, resume=False, fix="choose another --out (or an empty folder)")
+    if out is not None:
+        check_file("--out", str(Path(out) / "bench.json"), example="bench.json", writable=True)
 
 
 def check_device(device: str) -> str:
@@ -86,7 +93,7 @@ def check_config(cfg: BenchConfig) -> BenchConfig:
     """All checks, cheapest first; returns the config with the device resolved (e.g. cuda -> cuda:0)."""
     check_numbers(cfg)
     check_episodes(cfg)
-    check_out(cfg.out)
+    check_out(cfg.out, cfg.json)
     cfg = replace(cfg, device=check_device(cfg.device))
     check_models(cfg)
     if cfg.data:  # an unavailable --decoder fails now, not after the model timing

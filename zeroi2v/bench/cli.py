@@ -1,7 +1,7 @@
 """Efficiency benchmark: ZeroI2V costs exactly what the image model costs -- measured.
 
     python -m zeroi2v.bench [--backbone vit_base_patch16_clip_224] [--frames 8] [--batch-size 1]
-                            [--device cpu|cuda|auto] [--repeats N] [--out F.json] [--no-episodes] [--no-data]
+                            [--device auto|cpu|cuda] [--repeats N] [--json F.json] [--no-episodes] [--no-data]
     python -m zeroi2v.bench --data       # data sections only (toy loader + dataset-shaped data path)
 
 Four models see the same input (B, 3, T, H, W), in one process, under `torch.inference_mode`:
@@ -29,7 +29,8 @@ against its limit (`datapath.py`): on generated videos shaped like SSv2, Kinetic
 train and test transforms' clips/s in one worker process vs the raw decode rate of the same frame
 indices, and the worker processes one accelerator needs at the measured model throughput.
 
-Writes JSON (schema "zeroi2v-bench/2": /1 plus the `data_path` section) with `--out`, and Markdown to
+Writes JSON (schema "zeroi2v-bench/2": /1 plus the `data_path` section) with `--json F` (or into a folder,
+`--out D`: D/bench.json), and Markdown to
 stdout. Modules: config (settings + flags), checks (bad settings refused before any work), machine,
 models, episodes, loader, datapath, report.
 """
@@ -44,7 +45,10 @@ import torch  # noqa: E402
 
 from zeroi2v.utils.errors import UserError, cli  # noqa: E402
 
-from zeroi2v.bench.config import BenchConfig, parse_args  # noqa: E402
+from zeroi2v.settings import flags  # noqa: E402
+
+from zeroi2v.bench.checks import check_config  # noqa: E402
+from zeroi2v.bench.config import BenchConfig, build_parser, config_from  # noqa: E402
 from zeroi2v.bench.datapath import bench_data_path  # noqa: E402
 from zeroi2v.bench.episodes import bench_episodes  # noqa: E402
 from zeroi2v.bench.loader import bench_data  # noqa: E402
@@ -90,17 +94,26 @@ def run(cfg: BenchConfig) -> dict:
     return report
 
 
+def parse_args(argv: list[str] | None = None, *, doc: str = "") -> BenchConfig:
+    """The checked BenchConfig of a command line: every bad setting is refused here, before any work (checks.py)."""
+    flags.NOTES.clear()
+    cfg = check_config(config_from(vars(build_parser(doc).parse_args(argv))))
+    flags.emit_notes()
+    return cfg
+
+
 @cli
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # random weights: nothing is ever downloaded
     cfg = parse_args(argv, doc=__doc__.split("\n")[0])
     report = run(cfg)
     print(markdown(report))
-    if cfg.out:
-        from zeroi2v.utils.io import atomic_write_json
+    from zeroi2v.utils.io import atomic_write_json
 
-        atomic_write_json(cfg.out, report)
-        log(f"wrote {cfg.out}")
+    for path in (cfg.json, cfg.out and os.path.join(cfg.out, "bench.json")):
+        if path:
+            atomic_write_json(path, report)
+            log(f"wrote {path}")
     return 0
 
 

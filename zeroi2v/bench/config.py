@@ -1,14 +1,19 @@
 """Benchmark settings (`BenchConfig`, None = "not set") and the command line that fills them.
 
-One flag per concept across the suite: `--batch-size`, `--num-workers`, `--timm-kwargs`; the old
-spellings (`--batch`, `--data-workers`, `--model-kwargs`) stay as hidden aliases for one release.
+The suite's shared flags (zeroi2v.settings.flags): `--batch-size`, `--num-workers`, `--timm-kwargs`,
+`--device`, `--decoder`, `--json`, `--out` (a folder: the report goes to <out>/bench.json); the old
+spellings (`--batch`, `--data-workers`, `--model-kwargs`, `--out FILE.json`) keep working for one
+release with a note. The checks run in `zeroi2v.bench.checks`, called by the command (cli.parse_args).
 """
 from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
 
-from zeroi2v.utils.errors import ArgumentParser, json_object
+from pathlib import Path
+
+from zeroi2v.settings import flags
+from zeroi2v.utils.errors import ArgumentParser, UserError
 
 FIXTURE_KINDS = ("ssv2", "kinetics", "hmdb")
 
@@ -18,7 +23,7 @@ class BenchConfig:
     backbone: str = "vit_base_patch16_clip_224"
     frames: int = 8
     batch_size: int = 1
-    device: str = "cpu"
+    device: str = "auto"
     repeats: int = 10
     warmup: int = 1
     threads: int | None = None  # torch intra-op threads; None keeps torch's default
@@ -52,8 +57,9 @@ class BenchConfig:
     fixture_videos: int = 4  # videos per kind
     fixture_root: str | None = None  # None: the user cache (~/.cache/zeroi2v/fixtures)
     path_clips: int = 48  # clips per measurement (cycled over the videos, each cycle a new epoch's draws)
-    decoder: str = "decord"
-    out: str | None = None
+    decoder: str = "auto"
+    out: str | None = None  # a folder: the report goes to <out>/bench.json
+    json: str | None = None  # the report file
 
 
 def _int_list(s: str) -> tuple[int, ...]:
@@ -74,68 +80,86 @@ def _kinds(s: str) -> tuple[str, ...]:
     return kinds
 
 
-def _alias(p: argparse._ActionsContainer, flag: str, dest: str, **kw) -> None:
-    """An old spelling of a flag: accepted, hidden from --help."""
-    p.add_argument(flag, dest=dest, default=argparse.SUPPRESS, help=argparse.SUPPRESS, **kw)
-
-
-def build_parser(doc: str) -> ArgumentParser:
+def build_parser(doc: str = "") -> ArgumentParser:
     d = BenchConfig()
     p = ArgumentParser(prog="python -m zeroi2v.bench", description=doc,
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--backbone", default=d.backbone, help="timm ViT name (random weights, never downloaded)")
-    p.add_argument("--frames", type=int, default=d.frames)
-    p.add_argument("--batch-size", type=int, default=d.batch_size, help="videos per forward")
-    _alias(p, "--batch", "batch_size", type=int)
-    p.add_argument("--device", default=d.device, help="cpu, cuda, cuda:N or auto (cuda when available)")
-    p.add_argument("--repeats", type=int, default=d.repeats, help="timed forwards per model (interleaved)")
-    p.add_argument("--warmup", type=int, default=d.warmup, help="untimed rounds before timing")
-    p.add_argument("--threads", type=int, default=d.threads, help="torch intra-op threads (default: torch's)")
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--timm-kwargs", type=json_object, default=d.timm_kwargs,
-                   help="JSON object of extra timm.create_model arguments")
-    _alias(p, "--model-kwargs", "timm_kwargs", type=json_object)
-    p.add_argument("--no-memory", dest="memory", action="store_false", help="skip the peak-memory pass")
-    p.add_argument("--data", dest="data_only", action="store_true",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    g = p.add_argument_group("model")
+    flags.add(g, "backbone", help=f"timm ViT name; random weights, never downloaded (default: {d.backbone})")
+    flags.add(g, "frames", help=f"frames per clip (default: {d.frames})")
+    flags.add(g, "timm_kwargs")
+    g.add_argument("--adapter-std", type=float, default=None,
+                   help=f"std of the random non-zero adapter weights (default: {d.adapter_std})")
+    g = p.add_argument_group("timing")
+    flags.add(g, "batch_size", help=f"videos per forward pass, in this one process (default: {d.batch_size})")
+    g.add_argument("--repeats", type=int, default=None, help=f"timed forwards per model, interleaved (default: "
+                                                             f"{d.repeats})")
+    g.add_argument("--warmup", type=int, default=None, help=f"untimed rounds before timing (default: {d.warmup})")
+    flags.add(g, "seed")
+    g.add_argument("--no-memory", dest="memory", action="store_false", default=None, help="skip the peak-memory pass")
+    g.add_argument("--data", dest="data_only", action="store_true",
                    help="data sections only (toy loader + data path); the model is timed once for workers/GPU")
+    flags.add_group(p, "device", "device", "threads")
     g = p.add_argument_group("episode evaluation")
-    g.add_argument("--no-episodes", dest="episodes", action="store_false")
-    g.add_argument("--episodes", dest="episode_count", type=int, default=d.episode_count, help="number of episodes")
-    g.add_argument("--ways", type=int, default=d.ways)
-    g.add_argument("--shots", type=int, default=d.shots)
-    g.add_argument("--queries", type=int, default=d.queries, help="queries per class")
-    g.add_argument("--feature-dim", type=int, default=d.feature_dim)
-    g.add_argument("--episode-classes", type=int, default=d.episode_classes)
-    g.add_argument("--videos-per-class", type=int, default=d.videos_per_class)
-    g.add_argument("--finetune-steps", type=int, default=d.finetune_steps, help="default: the protocol's")
-    g.add_argument("--episode-repeats", type=int, default=d.episode_repeats,
-                   help="timed runs of the prototype protocol (median); fine-tuning is timed once")
+    g.add_argument("--no-episodes", dest="run_episodes", action="store_false", default=None,
+                   help="skip the episode evaluation")
+    for dest in ("episodes", "ways", "queries"):
+        flags.add(g, dest)
+    flags.add(g, "shots", help=f"K support videos per class: one value (default: {d.shots})")
+    g.add_argument("--feature-dim", type=int, default=None, help=f"feature size (default: {d.feature_dim})")
+    g.add_argument("--episode-classes", type=int, default=None, help=f"classes of the synthetic cache (default: "
+                                                                     f"{d.episode_classes})")
+    g.add_argument("--videos-per-class", type=int, default=None, help=f"videos per class of the synthetic cache "
+                                                                      f"(default: {d.videos_per_class})")
+    g.add_argument("--finetune-steps", type=int, default=None, help="fine-tune protocol steps (default: the "
+                                                                    "protocol's)")
+    g.add_argument("--episode-repeats", type=int, default=None,
+                   help=f"timed runs of the prototype protocol (median); fine-tuning is timed once (default: "
+                        f"{d.episode_repeats})")
     g = p.add_argument_group("data loading (toy videos)")
-    g.add_argument("--no-data", dest="data", action="store_false", help="skip both data sections")
-    g.add_argument("--data-clips", type=int, default=d.data_clips, help="clips decoded per worker setting")
-    g.add_argument("--num-workers", type=_int_list, default=d.num_workers,
-                   help="comma-separated DataLoader worker counts")
-    _alias(g, "--data-workers", "num_workers", type=_int_list)
-    g.add_argument("--data-size", type=int, default=d.data_size, help="frame size (default: the backbone's input size)")
-    g.add_argument("--data-root", default=d.data_root, help="toy dataset root (default: the shared toy cache)")
+    g.add_argument("--no-data", dest="data", action="store_false", default=None, help="skip both data sections")
+    g.add_argument("--data-clips", type=int, default=None, help=f"clips decoded per worker setting (default: "
+                                                                f"{d.data_clips})")
+    flags.add(g, "num_workers", type=_int_list,
+              help=f"DataLoader worker counts to measure, comma-separated (default: "
+                   f"{','.join(map(str, d.num_workers))})")
+    g.add_argument("--data-size", type=int, default=None, help="frame size (default: the backbone's input size)")
+    flags.add(g, "data_root")
     g = p.add_argument_group("data path (dataset-shaped generated videos: loader vs raw decode)")
-    g.add_argument("--no-data-path", dest="data_path", action="store_false")
-    g.add_argument("--fixture-kinds", type=_kinds, default=d.fixture_kinds, help="comma-separated")
-    g.add_argument("--fixture-scale", choices=("full", "tiny"), default=d.fixture_scale,
-                   help="full: shaped like the datasets; tiny: a few small frames (tests)")
-    g.add_argument("--fixture-videos", type=int, default=d.fixture_videos, help="videos per kind")
-    g.add_argument("--fixture-root", default=d.fixture_root,
+    g.add_argument("--no-data-path", dest="data_path", action="store_false", default=None,
+                   help="skip the data-path section")
+    g.add_argument("--fixture-kinds", type=_kinds, default=None,
+                   help=f"comma-separated (default: {','.join(d.fixture_kinds)})")
+    g.add_argument("--fixture-scale", choices=("full", "tiny"), default=None,
+                   help="full: shaped like the datasets; tiny: a few small frames, for tests (default: full)")
+    g.add_argument("--fixture-videos", type=int, default=None, help=f"videos per kind (default: {d.fixture_videos})")
+    g.add_argument("--fixture-root", default=None,
                    help="where the generated videos are cached (default: ~/.cache/zeroi2v/fixtures)")
-    g.add_argument("--path-clips", type=int, default=d.path_clips, help="clips per measurement")
-    g.add_argument("--decoder", default=d.decoder, help="decord | pyav | torchcodec")
-    p.add_argument("--out", default=d.out, help="write the JSON report here (atomically)")
+    g.add_argument("--path-clips", type=int, default=None, help=f"clips per measurement (default: {d.path_clips})")
+    flags.add(g, "decoder")
+    g = p.add_argument_group("output")
+    flags.add(g, "out", help="folder the report is written into, as <out>/bench.json; an existing non-empty one "
+                             "is refused (default: none, Markdown on stdout only)")
+    flags.add(g, "json")
     return p
 
 
-def parse_args(argv: list[str] | None = None, *, doc: str = "") -> BenchConfig:
-    a = vars(build_parser(doc).parse_args(argv))
-    if a.pop("data_only"):
+def config_from(args: dict) -> BenchConfig:
+    """The BenchConfig of parsed flags: unset (None) flags keep the BenchConfig default; `--out FILE.json` (the old
+    spelling of --json) is read as --json with a note."""
+    a = {k: v for k, v in args.items() if v is not None}
+    if "episodes" in a:  # --episodes N: the count; --no-episodes: the section
+        a["episode_count"] = a.pop("episodes")
+    if "run_episodes" in a:
+        a["episodes"] = a.pop("run_episodes")
+    if a.pop("data_only", False):
         a.update(models=False, episodes=False, data=True)
-    from zeroi2v.bench.checks import check_config  # here, not at the top: checks imports BenchConfig from this module
-
-    return check_config(BenchConfig(**a))  # refused here, before any work: see checks.py
+    if "shots" in a:
+        if len(a["shots"]) != 1:
+            raise UserError(f"--shots {','.join(map(str, a['shots'])) or '(none)'}: the benchmark times one K")
+        a["shots"] = a["shots"][0]
+    out = a.get("out")
+    if out is not None and str(out).endswith(".json") and not Path(out).expanduser().is_dir():
+        flags.note("--out FILE.json is deprecated; use --json FILE.json (--out is a folder)")
+        a["json"], a["out"] = a.get("json") or out, None
+    return BenchConfig(**a)

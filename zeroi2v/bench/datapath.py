@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 
 
+from zeroi2v.settings.datasets import fixture_recipes
 from zeroi2v.settings.defaults import LOADERS
 
 from zeroi2v.bench.config import BenchConfig
@@ -39,7 +40,7 @@ VARIANTS = LOADERS  # the loader variants measured: zeroi2v.settings.defaults.LO
 
 
 # the recipe whose training augmentation each fixture kind's train transform uses (zeroi2v.settings.recipes)
-KIND_RECIPES = {"ssv2": "clip_b16_ssv2_u16", "kinetics": "clip_b16_k400_8x16x1", "hmdb": "clip_b16_hmdb51_u8"}
+KIND_RECIPES = fixture_recipes()  # the dataset records' `fixture` kinds
 
 
 def train_augmentation(kind: str, size: int) -> tuple[str, dict]:

@@ -5,17 +5,19 @@
     items = data.list_videos("ucf101", root, "train", fold=1)    # list[VideoItem]
     ds = data.VideoClipDataset(items, num_frames=8, size=224, train=True, mean=..., std=...)
 
-Readers (each module docstring documents the expected on-disk layout): toy, ssv2, hmdb51, ucf101,
-kinetics, list. Command line: `python -m fewshot.data check|make-toy` (see __main__.py).
+Readers (each module docstring documents the expected on-disk layout) are named by the dataset
+records (`zeroi2v.settings.datasets`): any spelling of a dataset finds its reader. Command line:
+`python -m fewshot.data check|make-toy` (see __main__.py).
 """
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
 
+from zeroi2v.settings import datasets as records
 from zeroi2v.utils.errors import UserError
 
-from zeroi2v.data import hmdb51, kinetics, listfile, ssv2, toy, ucf101
 from zeroi2v.data.common import BadData, VideoItem
 from zeroi2v.data.dataset import VideoClipDataset
 from zeroi2v.data.registry import Reader, list_with
@@ -23,9 +25,13 @@ from zeroi2v.data.sampling import dense_indices, sample_indices, uniform_indices
 from zeroi2v.data.toy import ToyConfig, ensure_toy, load_toy_frames, load_toy_geometry, make_toy
 from zeroi2v.data.transforms import backbone_mean_std, flip_label_map
 
-READERS: dict[str, Reader] = {
-    r.name: r for r in (toy.READER, ssv2.READER, hmdb51.READER, ucf101.READER, kinetics.READER, listfile.READER)
-}
+
+
+def _reader_of(record: records.DatasetRecord) -> Reader:
+    return importlib.import_module(record.reader_module).READER
+
+
+READERS: dict[str, Reader] = {r.reader: _reader_of(r) for r in records.RECORDS.values()}  # the shipped readers
 
 __all__ = [
     "READERS", "Reader", "VideoItem", "VideoClipDataset", "BadData", "ToyConfig",
@@ -35,25 +41,24 @@ __all__ = [
 
 
 def get_reader(dataset: str) -> Reader:
-    try:
-        return READERS[dataset]
-    except KeyError:
-        raise UserError(f"unknown dataset {dataset!r}; use one of {', '.join(READERS)}") from None
+    """The reader of any spelling of a dataset (its record's `reader_module`); one-line UserError otherwise."""
+    return _reader_of(records.find(dataset))
 
 
 def resolve_root(dataset: str, data_root: str | os.PathLike | None) -> Path:
     """--data-root if given, else $ZEROI2V_<NAME>_ROOT, else (toy only) the generated cache, else UserError."""
-    reader = get_reader(dataset)
+    record = records.find(dataset)
+    reader = _reader_of(record)
     if data_root is None or str(data_root) == "":
-        data_root = os.environ.get(reader.env) or None
+        data_root = os.environ.get(record.env) or None
         if data_root is None:
-            if dataset == "toy":
+            if reader.name == "toy":
                 return ensure_toy()
-            raise UserError(f"no {dataset} data root: pass --data-root DIR or set ${reader.env} "
+            raise UserError(f"no {dataset} data root: pass --data-root DIR or set ${record.env} "
                             f"(expected layout: {reader.layout})")
     root = Path(data_root).expanduser()
     if not root.is_dir():
-        raise UserError(f"{dataset} data root {root} is not a directory; pass --data-root or set ${reader.env} "
+        raise UserError(f"{dataset} data root {root} is not a directory; pass --data-root or set ${record.env} "
                         f"to the dataset root (expected layout: {reader.layout})")
     return root
 

@@ -129,7 +129,7 @@ def class_overlap_problems(classes_by_split: dict[str, set[str]]) -> list[str]:
 
 
 def check_dataset(reader: Reader, root, *, fold: int = 1, decode: str = "ends", show=print,
-                  fewshot: bool = False, content: bool = False) -> list[SplitReport]:
+                  fewshot: bool = False, content: bool = False, decoder: str | None = "auto") -> list[SplitReport]:
     from tqdm import tqdm
 
     root = resolve_dir(root, reader)
@@ -156,7 +156,7 @@ def check_dataset(reader: Reader, root, *, fold: int = 1, decode: str = "ends", 
             if item.path in seen:
                 continue
             try:
-                probe(item.path, decode=decode)
+                probe(item.path, decode=decode, decoder=decoder)
             except VideoError as e:
                 report.problems.append(str(Problem(str(item.path), str(e))))
         seen.update(item.path for item in items)

@@ -59,7 +59,7 @@ class VideoClipDataset(torch.utils.data.Dataset):
         seed: int = 0,
         flip: bool | float = True,
         scale: tuple[float, float] = (0.25, 1.0),
-        short: str = "repeat",
+        short: str = "loop",  # past the end: mmaction2 SampleFrames' default out_of_bound_opt
         keep_decoded: bool = False,
         crop_area: tuple[float, float] | None = None,
         crop_ratio: tuple[float, float] = (3 / 4, 4 / 3),
@@ -83,8 +83,8 @@ class VideoClipDataset(torch.utils.data.Dataset):
         `erasing_mode`: "const" (grey 128; None = this, mmaction2's default) or "rand" (random pixels);
         `decoder`: auto | decord | pyav | torchcodec; `normalize`: False returns uint8 clips; `fast_resize`:
         torch's uint8 resize kernel (within 1 grey level)."""
-        if sampling not in ("uniform", "dense"):
-            raise UserError(f"sampling={sampling!r} is not known; use uniform or dense")
+        if sampling not in ("uniform", "dense", "tsn"):
+            raise UserError(f"sampling={sampling!r} is not known; use uniform, dense or tsn")
         if sampling == "dense" and not interval:
             raise UserError("dense sampling needs an interval, e.g. --interval 16 for 8x16")
         if num_crops not in (1, 3):

@@ -6,8 +6,8 @@ with a short reason (missing file, empty file, not a video / truncated, no video
 
 Decoders: "decord" (`decord.VideoReader`, one `get_batch` per sample; the default where its wheels
 exist), "pyav" (PyAV, always installed: sequential decode up to the last wanted frame; the automatic
-fallback), "torchcodec" (optional; exact seeking, FFmpeg libraries from the system), "auto" (decord
-if importable, else PyAV). Decord's native error chatter on stderr is silenced; its reason is
+fallback), "torchcodec" (optional; exact seeking, FFmpeg libraries from the system), "auto" (the fastest
+installed: decord, else torchcodec, else PyAV). Decord's native error chatter on stderr is silenced; its reason is
 recovered with PyAV on the failure path only.
 """
 from __future__ import annotations
@@ -98,14 +98,14 @@ def decoder_problem(name: str) -> str | None:
 
 
 def resolve_decoder(name: str | None) -> str:
-    """The decoder to use for `name` ("auto"/None: decord where importable, else PyAV); UserError if unavailable."""
+    """The decoder to use for `name` ("auto"/None: decord, else torchcodec, else PyAV); UserError if unavailable."""
     from zeroi2v.utils.errors import UserError
 
     name = name or "auto"
     if name not in DECODERS:
         raise UserError(f"--decoder {name!r} is not known; use one of {', '.join(DECODERS)}")
-    if name == "auto":
-        return "decord" if decoder_problem("decord") is None else "pyav"
+    if name == "auto":  # the fastest installed: decord, else torchcodec, else PyAV (always installed)
+        return next((d for d in ("decord", "torchcodec") if decoder_problem(d) is None), "pyav")
     problem = decoder_problem(name)
     if problem is not None:
         raise UserError(f"--decoder {name} is not available here ({problem}); {_INSTALL[name]}, "

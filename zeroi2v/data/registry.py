@@ -22,6 +22,8 @@ class Reader:
     list_split: Callable[..., list[VideoItem]]  # (root, split, *, fold, bad) -> items
     layout: str  # one-line layout summary for error messages; the module docstring has the full one
     splits_of: Callable[[Path], tuple[str, ...]] | None = None  # the splits present under a root, if that varies
+    # (root, video ids) -> {video id: VideoItem} for videos no official list names (few-shot splits may use them)
+    locate_unlisted: Callable[[Path, set], dict] | None = None
 
     def splits_at(self, root: Path) -> tuple[str, ...]:
         return self.splits_of(Path(root)) if self.splits_of else self.splits

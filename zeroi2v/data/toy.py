@@ -43,7 +43,8 @@ from pathlib import Path
 import numpy as np
 
 from zeroi2v.utils.errors import UserError
-from zeroi2v.utils.io import atomic_path, atomic_write_json, atomic_write_text
+from zeroi2v.utils.io import (atomic_path, atomic_write_json, atomic_write_text, clean_stale_temps, default_mode,
+                              temp_name, write_error, writing)
 
 from zeroi2v.data.common import BadData, VideoItem
 from zeroi2v.data.registry import Reader
@@ -203,20 +204,26 @@ def make_toy(out: str | os.PathLike, config: ToyConfig = ToyConfig(), *, workers
                         "remove it or choose another --out")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UserError(f"{out} exists and is not a toy dataset; remove it or choose another --out")
-    out.parent.mkdir(parents=True, exist_ok=True)
     workers = workers if workers is not None else min(2, os.cpu_count() or 1)
     start = time.perf_counter()
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    with writing(out):  # a read-only or full --out: one line
+        out.parent.mkdir(parents=True, exist_ok=True)
+        clean_stale_temps(out)
+        tmp = Path(tempfile.mkdtemp(prefix=temp_name(out), dir=out.parent))
     try:
         write_toy(tmp, config, workers=workers)
         if out.exists():
             out.rmdir()  # empty (checked above)
+        os.chmod(tmp, default_mode(folder=True))
         os.replace(tmp, out)
-    except OSError:
+    except OSError as e:
         shutil.rmtree(tmp, ignore_errors=True)
         if read_meta(out) is not None:  # another process finished first
             return out
-        raise
+        raise write_error(out, e) from None
+    except UserError as e:  # a write inside the temp folder failed: name the path under --out
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise UserError(str(e).replace(str(tmp), str(out))) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -21,17 +21,31 @@ PLACEMENTS: dict[str, tuple[str, str]] = {
 ALL_PLACEMENTS = tuple(PLACEMENTS)
 
 
+INITS = ("torch", "original")
+
+
 class LinearAdapter(nn.Module):
-    """x + scale·up(drop(down(x))); `up` is zero-initialised so a fresh adapter is the identity."""
+    """x + scale·up(drop(down(x))); `up` is zero-initialised so a fresh adapter is the identity.
+
+    `init`: "torch" keeps nn.Linear's default init of `down`; "original" gives it trunc_normal(std 0.02),
+    bias 0, as the original does (leexinhao/ZeroI2V mmaction/models/backbones/vit_zero_clip.py,
+    `ViT_Zero_CLIP.init_weights`: `trunc_normal_(m.weight, std=.02)`, `constant_(m.bias, 0)` on every
+    Linear, then `D_fc2` zeroed)."""
 
     def __init__(self, dim: int, *, ratio: float = 0.25, scale: float = 0.5, dropout: float = 0.0,
-                 bias: bool = True) -> None:
+                 bias: bool = True, init: str = "torch") -> None:
         super().__init__()
         hidden = max(1, round(dim * ratio))
         self.scale = scale
         self.down = nn.Linear(dim, hidden, bias=bias)  # W1, b1
         self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.up = nn.Linear(hidden, dim, bias=bias)  # W2, b2
+        if init not in INITS:
+            raise ValueError(f"init {init!r}: use one of {', '.join(INITS)}")
+        if init == "original":
+            nn.init.trunc_normal_(self.down.weight, std=0.02)  # mmengine trunc_normal_: bounds a=-2, b=2 too
+            if bias:
+                nn.init.zeros_(self.down.bias)
         nn.init.zeros_(self.up.weight)
         if bias:
             nn.init.zeros_(self.up.bias)
@@ -61,12 +75,12 @@ class AdaptedLinear(nn.Module):
     """
 
     def __init__(self, linear: nn.Linear, *, adapt_in: bool = False, adapt_out: bool = False,
-                 ratio: float = 0.25, scale: float = 0.5, dropout: float = 0.0) -> None:
+                 ratio: float = 0.25, scale: float = 0.5, dropout: float = 0.0, init: str = "torch") -> None:
         super().__init__()
         self.in_features, self.out_features = linear.in_features, linear.out_features
         self.weight, self.bias = linear.weight, linear.bias
         has_bias = linear.bias is not None
-        kw = dict(ratio=ratio, scale=scale, dropout=dropout, bias=has_bias)
+        kw = dict(ratio=ratio, scale=scale, dropout=dropout, bias=has_bias, init=init)
         self.adapter_in = LinearAdapter(self.in_features, **kw) if adapt_in else nn.Identity()
         self.adapter_out = LinearAdapter(self.out_features, **kw) if adapt_out else nn.Identity()
 

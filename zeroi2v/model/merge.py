@@ -86,8 +86,6 @@ def save_merged(model: nn.Module, path: str | Path, *, rtol: float = MERGE_RTOL,
     (families whose pretrained config has no classifier, e.g. DINOv2 and SigLIP, need no `num_classes`).
     Give it a `.safetensors` name: timm picks the reader by the suffix.
     """
-    from safetensors.torch import save_file
-
     path = Path(path)
     merged = merge_adapters(copy.deepcopy(model))
     x = random_batch(model)
@@ -98,7 +96,7 @@ def save_merged(model: nn.Module, path: str | Path, *, rtol: float = MERGE_RTOL,
     tensors = {k: v.detach().cpu().contiguous() for k, v in merged.backbone.state_dict().items()}
     if image_only:
         with atomic_path(path) as tmp:
-            save_file(tensors, str(tmp), metadata=dict(format=IMAGE_EXPORT_FORMAT, backbone=model.backbone_name,
+            _write_safetensors(tmp, tensors, metadata=dict(format=IMAGE_EXPORT_FORMAT, backbone=model.backbone_name,
                                                         timm_kwargs=json.dumps(getattr(model, "timm_kwargs", {}))))
             check_image_export(merged, tmp)
         log.info("wrote merged image checkpoint %s (no head, no STDHA/temporal embedding)", path)
@@ -106,7 +104,7 @@ def save_merged(model: nn.Module, path: str | Path, *, rtol: float = MERGE_RTOL,
     if isinstance(merged.head, nn.Linear):
         tensors.update({f"head.{k}": v.detach().cpu().contiguous() for k, v in merged.head.state_dict().items()})
     with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=export_metadata(merged))
+        _write_safetensors(tmp, tensors, metadata=export_metadata(merged))
         reloaded = load_merged(tmp).to(x.device)
         back = check_merge(merged, reloaded, x)
         if back["max_abs"] != 0.0:
@@ -114,6 +112,15 @@ def save_merged(model: nn.Module, path: str | Path, *, rtol: float = MERGE_RTOL,
                                 f"{back['max_abs']:.2e}); refusing to write it")
     log.info("wrote merged model %s (merged vs unmerged max rel diff %.2e)", path, diff["max_rel"])
     return diff
+
+
+def _write_safetensors(path: Path, tensors: dict[str, torch.Tensor], *, metadata: dict[str, str]) -> None:
+    """Serialised in memory, then written: a full disk is an OSError of the write (one line through
+    `atomic_path`), not safetensors' own error type."""
+    from safetensors.torch import save
+
+    with open(path, "wb") as f:
+        f.write(save(tensors, metadata=metadata))
 
 
 @torch.no_grad()

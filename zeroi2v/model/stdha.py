@@ -27,9 +27,22 @@ def parse_offsets(spec: OffsetSpec, *, num_heads: int, num_frames: int | None = 
     is "default"; a recipe name of `zeroi2v.settings.recipes` (its spec); a mapping {Δ: heads}; a string
     "-1:1,1:1" of the same; or an explicit list with one offset per head.
     Shifted heads are the first heads, in the order the spec lists them (the original's channel order).
+    A spec that shifts nothing is a ValueError: an offset 0 in a mapping / string, or (with
+    `num_frames`) an explicit offset with |Δ| >= num_frames, whose heads would always keep their
+    own frame. Presets and recipe names are not checked against the frame count.
     """
     if spec is None or spec == "none":
         return [0] * num_heads
+    explicit = not (isinstance(spec, str) and _preset(spec, num_heads=num_heads, num_frames=num_frames) != spec)
+    offsets = _offsets(spec, num_heads=num_heads, num_frames=num_frames)
+    far = [d for d in offsets if num_frames is not None and abs(d) >= num_frames]
+    if explicit and far:
+        raise ValueError(f"STDHA offset {far[0]} reaches beyond a clip of {num_frames} frames (|offset| must be "
+                         f"below the frame count); use offsets within ±{num_frames - 1}, or more --frames")
+    return offsets
+
+
+def _offsets(spec: OffsetSpec, *, num_heads: int, num_frames: int | None) -> list[int]:
     if isinstance(spec, str):
         spec = _preset(spec, num_heads=num_heads, num_frames=num_frames)
     if isinstance(spec, str):
@@ -41,6 +54,9 @@ def parse_offsets(spec: OffsetSpec, *, num_heads: int, num_frames: int | None = 
     if isinstance(spec, Mapping):
         if any(int(n) < 0 for n in spec.values()):
             raise ValueError(f"STDHA spec {dict(spec)} has a negative head count")
+        if any(int(d) == 0 and int(n) > 0 for d, n in spec.items()):
+            raise ValueError(f"STDHA spec {dict(spec)} shifts heads by 0 frames, which is no shift; give "
+                             f"non-zero offsets (e.g. '-1:1,1:1'), or 'none' for no STDHA")
         offsets = [int(d) for d, n in spec.items() if int(d) != 0 for _ in range(int(n))]
         if len(offsets) > num_heads:
             raise ValueError(f"STDHA spec {dict(spec)} shifts {len(offsets)} heads but the model has {num_heads}")

@@ -27,7 +27,7 @@ class ZeroI2V(nn.Module):
     def __init__(self, backbone: nn.Module, *, backbone_name: str, num_frames: int, num_classes: int = 0,
                  stdha: OffsetSpec = "default", adapters: Sequence[str] | None = ALL_PLACEMENTS,
                  adapter_ratio: float = 0.25, adapter_scale: float = 0.5, adapter_dropout: float = 0.1,
-                 temporal_embedding: bool = True, head_dropout: float = 0.0) -> None:
+                 temporal_embedding: bool = True, head_dropout: float = 0.0, init: str = "torch") -> None:
         super().__init__()
         if num_frames < 1:
             raise ValueError(f"num_frames must be >= 1, got {num_frames}")
@@ -53,13 +53,17 @@ class ZeroI2V(nn.Module):
                 parent, name = block.get_submodule(path.rsplit(".", 1)[0]), path.rsplit(".", 1)[1]
                 setattr(parent, name, AdaptedLinear(
                     getattr(parent, name), adapt_in="in" in sides, adapt_out="out" in sides,
-                    ratio=adapter_ratio, scale=adapter_scale, dropout=adapter_dropout))
+                    ratio=adapter_ratio, scale=adapter_scale, dropout=adapter_dropout, init=init))
 
         self.temporal_embedding = (
             nn.Parameter(torch.zeros(num_frames, self.embed_dim)) if temporal_embedding else None
         )
         self.head_drop = nn.Dropout(head_dropout) if head_dropout > 0 else nn.Identity()
         self.head = nn.Linear(self.embed_dim, num_classes) if num_classes > 0 else nn.Identity()
+        self.init = init
+        if init == "original" and num_classes > 0:  # mmaction2 I3DHead.init_weights: normal_init(fc_cls, std=0.01)
+            nn.init.normal_(self.head.weight, std=0.01)
+            nn.init.zeros_(self.head.bias)
         self.freeze_backbone()
 
     @property
@@ -104,7 +108,8 @@ def input_tokens(vit: nn.Module, x: torch.Tensor, *, num_frames: int,
 def create_model(backbone: str, *, num_frames: int, num_classes: int | None = None, pretrained: str | None = None,
                  stdha: OffsetSpec = "default", adapters: Sequence[str] | None = ALL_PLACEMENTS,
                  adapter_ratio: float = 0.25, adapter_scale: float = 0.5, adapter_dropout: float = 0.1,
-                 temporal_embedding: bool = True, head_dropout: float = 0.0, **timm_kwargs) -> ZeroI2V:
+                 temporal_embedding: bool = True, head_dropout: float = 0.0, init: str = "torch",
+                 **timm_kwargs) -> ZeroI2V:
     """Build a ZeroI2V video model on the timm ViT `backbone`; weights only from a local file.
 
     `pretrained` is a timm checkpoint (.pth/.safetensors), an OpenAI CLIP checkpoint (state dict or
@@ -113,6 +118,7 @@ def create_model(backbone: str, *, num_frames: int, num_classes: int | None = No
     run in a QuickGELU model: a GELU CLIP name is switched to its `_quickgelu` variant (logged).
     `num_classes=None` means the export's classes, else 0 (features only). Extra keyword arguments
     go to `timm.create_model`. Unsupported backbones are a one-line UserError before anything is built.
+    `init`: "torch" (nn.Linear defaults) or "original" (the original's head and adapter init, see ZeroI2V).
     """
     from zeroi2v.model.backbones import check_backbone_module, check_backbone_name
     from zeroi2v.model.weights import is_openai_clip, load_state, read_export_metadata, read_state_dict
@@ -139,7 +145,7 @@ def create_model(backbone: str, *, num_frames: int, num_classes: int | None = No
     model = ZeroI2V(vit, backbone_name=backbone, num_frames=num_frames, num_classes=num_classes or 0, stdha=stdha,
                     adapters=adapters, adapter_ratio=adapter_ratio, adapter_scale=adapter_scale,
                     adapter_dropout=adapter_dropout, temporal_embedding=temporal_embedding,
-                    head_dropout=head_dropout)
+                    head_dropout=head_dropout, init=init)
     model.timm_kwargs = dict(timm_kwargs)
     if sd is not None:
         load_state(model, sd, pretrained, export)

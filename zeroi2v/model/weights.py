@@ -1,7 +1,8 @@
 """Pretrained weights from local files: timm checkpoints, OpenAI CLIP, merged ZeroI2V exports.
 
-Nothing is downloaded. A plain state dict is read with `weights_only=True`; an OpenAI CLIP
-TorchScript archive (`ViT-B-16.pt`) is read with `torch.jit.load(...).state_dict()`. Keys are
+Nothing is downloaded and nothing in a file is executed. A plain state dict is read with
+`weights_only=True`; an OpenAI CLIP TorchScript archive (`ViT-B-16.pt`) by `zeroi2v.model.torchscript`
+(its pickles through a restricted unpickler, its code never run -- not `torch.jit.load`). Keys are
 mapped to timm names by timm's own `checkpoint_filter_fn` (OpenAI CLIP conversion, position
 embedding resampling). Any unreadable file, missing, unexpected or mis-shaped key is a one-line
 `UserError`.
@@ -23,24 +24,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from zeroi2v.model.torchscript import read_torchscript
 from zeroi2v.utils.errors import UserError
+from zeroi2v.utils.io import check_file
 
 log = logging.getLogger(__name__)
 EXPORT_FORMAT = "zeroi2v-merged/1"
 IMAGE_EXPORT_FORMAT = "zeroi2v-merged-image/1"
 EXPORT_KEYS = ("backbone", "num_frames", "stdha_offsets", "num_classes", "timm_kwargs")
-
-
-def check_file(path: str | Path) -> Path:
-    """The path of an existing, non-empty regular file; one-line UserError otherwise."""
-    path = Path(path).expanduser()
-    if path.is_dir():
-        raise UserError(f"pretrained path {path} is a directory; pass the checkpoint file inside it")
-    if not path.is_file():
-        raise UserError(f"pretrained file {path} not found; pass --pretrained with a local checkpoint file")
-    if path.stat().st_size == 0:
-        raise UserError(f"checkpoint {path} is empty (0 bytes); re-download or re-export it")
-    return path
 
 
 def _first_line(e: BaseException) -> str:
@@ -57,10 +48,11 @@ def _is_safetensors(path: Path) -> bool:
 
 def _is_torchscript(path: Path) -> bool:
     """A TorchScript archive (OpenAI's ViT-B-16.pt): a zip holding serialized code."""
-    if not zipfile.is_zipfile(path):
+    try:
+        with zipfile.ZipFile(path) as z:
+            return any("/code/" in n for n in z.namelist())
+    except (zipfile.BadZipFile, OSError, ValueError):
         return False
-    with zipfile.ZipFile(path) as z:
-        return any("/code/" in n for n in z.namelist())
 
 
 def _safetensors_metadata(path: Path) -> dict:
@@ -75,7 +67,7 @@ def _safetensors_metadata(path: Path) -> dict:
 
 def read_export_metadata(path: str | Path) -> dict | None:
     """The ZeroI2V metadata of a merged video export, or None for any other checkpoint."""
-    path = check_file(path)
+    path = check_file("checkpoint", path, must_exist=True)
     if not _is_safetensors(path):
         return None
     meta = _safetensors_metadata(path)
@@ -108,7 +100,7 @@ def decode_tensor(s: str) -> torch.Tensor:
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """Tensors of a local checkpoint file, unwrapped from `model`/`state_dict`/`module.` wrappers."""
-    path = check_file(path)
+    path = check_file("checkpoint", path, must_exist=True)
     try:
         if _is_safetensors(path):
             from safetensors.torch import load_file
@@ -119,7 +111,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
                 raise UserError(f"cannot read checkpoint {path}: truncated or corrupt safetensors file "
                                 f"({_first_line(e)})")
         elif _is_torchscript(path):
-            sd = torch.jit.load(str(path), map_location="cpu").state_dict()  # OpenAI CLIP TorchScript
+            sd = read_torchscript(path)  # OpenAI CLIP TorchScript, read without running its code
         else:
             sd = torch.load(path, map_location="cpu", weights_only=True)
     except UserError:

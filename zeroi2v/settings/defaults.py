@@ -1,21 +1,20 @@
-"""Per-dataset defaults: the one table every program reads (zeroi2v.train, fewshot.run, zeroi2v.bench).
+"""What an unset flag means: the per-dataset defaults row (`DatasetDefaults`, one per dataset record in
+`zeroi2v.settings.datasets`), the toy and real backbones, the loader variants and `--amp` values.
 
-A flag left unset (None) takes its value from the dataset's row here; nothing else in the suite
-holds a per-dataset default. Few-shot datasets map onto the row of the videos they are cut from
-(`defaults_for`): ssv2_full/ssv2_small -> ssv2, kinetics100 -> k400.
-
-Real datasets follow the original ZeroI2V recipe (AdamW 3e-4, head dropout 0.5, adapter dropout
-0.1, adapter scale 0.5). The toy row is the demo's small recipe, shared by the few-shot demo and
-`zeroi2v.train --dataset toy`: the tiny toy ViT learns only without dropout, at a higher rate, with
-adapter scale 1; toy classes are directions (left/right, cw/ccw), so clips are never mirrored; its
-decoded frames are small enough to keep in memory.
+A flag left unset (None) takes its value from the dataset's row; nothing else in the suite holds a
+per-dataset default. Real datasets follow the original ZeroI2V recipe (AdamW 3e-4, head dropout 0.5,
+adapter dropout 0.1, adapter scale 0.5): the class defaults below. The toy row is the demo's small
+recipe ("toy" of zeroi2v.settings.recipes, the one place that holds its values; the row reads them),
+shared by the few-shot demo and `zeroi2v.train --dataset toy`: the tiny toy ViT learns only
+without dropout, at a higher rate, with adapter scale 1; toy classes are directions (left/right,
+cw/ccw), so clips are never mirrored; its decoded frames are small enough to keep in memory.
 
 Importing this module does not import torch.
 """
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 TOY_BACKBONE = "vit_tiny_patch16_224"
 TOY_VIT = dict(img_size=64, patch_size=16, embed_dim=96, depth=4, num_heads=6)  # 17 tokens per frame
@@ -32,14 +31,12 @@ AMP = ("auto", "bf16", "fp16", "none")  # --amp of every command (zeroi2v.traini
 
 @dataclass(frozen=True)
 class DatasetDefaults:
-    """What an unset flag means on one dataset. `size=None`: the data's own frame size (toy).
-    `reader`: the zeroi2v.data reader of zeroi2v.train's dataset of that name."""
+    """What an unset flag means on one dataset. `size=None`: the data's own frame size (toy)."""
 
-    reader: str | None = None
     frames: int = 8
     size: int | None = 224
     test_views: str = "1x3"  # CLIPSxCROPS at test time (zeroi2v.train)
-    sampling: str = "uniform"  # "uniform" (TSN segments) or "dense" (consecutive frames at `interval`)
+    sampling: str = "uniform"  # zeroi2v.data.sampling: "uniform" | "dense" (frames at `interval`) | "tsn"
     interval: int | None = None
     test_split: str = "test"  # the split zeroi2v.train evaluates on
     stdha: str = "default"  # STDHA offset spec (zeroi2v.model.stdha)
@@ -52,52 +49,39 @@ class DatasetDefaults:
     adapter_dropout: float = 0.1
     adapter_scale: float = 0.5
     flip: bool = True  # horizontal flip in training (SSv2: with its left/right label map)
-    crop_scale: tuple[float, float] = (0.25, 1.0)  # RandomResizedCrop area range in training
+    crop_area: tuple[float, float] = (0.25, 1.0)  # RandomResizedCrop area range in training
     keep_decoded: bool = False  # decode every training video once and keep it in memory
     # loader workers' output (zeroi2v.settings.defaults.LOADERS): uint8 clips normalised on the device, uint8 resize
     loader: str = "uint8+fast"
-    select: str = "val"  # few-shot adaptation: keep the epoch with the best val accuracy ("val") or the last
+    adapt_keep: str = "best"  # few-shot adaptation: keep the epoch with the best val accuracy ("best") or the "last"
     adapt_epochs: int = 10  # few-shot adaptation on the base classes
     adapt_batch_size: int = 8
     adapt_warmup_epochs: float = 1.0
 
 
-_REAL = DatasetDefaults()
-DATASET_DEFAULTS: dict[str, DatasetDefaults] = {
-    # the toy's six val classes stay at chance for every method and epoch (measured), so selecting the
-    # epoch on them would pick one at random: the last epoch is kept
-    "toy": DatasetDefaults(reader="toy", size=None, test_views="1x1", epochs=20, batch_size=16, lr=2e-3,
-                           head_dropout=0.0, adapter_dropout=0.0, adapter_scale=1.0, flip=False,
-                           crop_scale=(0.6, 1.0), keep_decoded=True, select="last", adapt_epochs=30,
-                           loader="float32"),
-    "hmdb51": replace(_REAL, reader="hmdb51"),
-    "ucf101": replace(_REAL, reader="ucf101"),
-    "ssv2": replace(_REAL, reader="ssv2", test_views="2x3", test_split="val", stdha="ssv2", epochs=50),
-    "k400": replace(_REAL, reader="kinetics", sampling="dense", interval=16, test_split="val"),
-    "list": replace(_REAL, reader="list"),  # your own videos: <root>/train.txt, val.txt, test.txt (+ classes.txt)
-}
-TRAIN_DATASETS = tuple(DATASET_DEFAULTS)
-# zeroi2v.train dataset name -> zeroi2v.data reader (a new dataset: its reader module, its READERS entry, a row above)
-TRAIN_READERS = {name: row.reader for name, row in DATASET_DEFAULTS.items()}
-# few-shot benchmark name -> the row of the videos it is cut from
-FEWSHOT_ROWS = {"toy": "toy", "ssv2_full": "ssv2", "ssv2_small": "ssv2", "ssv2": "ssv2", "kinetics100": "k400",
-                "hmdb51": "hmdb51", "ucf101": "ucf101", "list": "list"}
-
-
 def defaults_for(dataset: str) -> DatasetDefaults:
-    """The defaults row of a training or few-shot dataset name; KeyError names the known ones."""
-    row = dataset if dataset in DATASET_DEFAULTS else FEWSHOT_ROWS.get(dataset)
-    if row is None:
-        raise KeyError(f"no defaults for dataset {dataset!r}; known: "
-                       f"{', '.join(dict.fromkeys([*DATASET_DEFAULTS, *FEWSHOT_ROWS]))}")
-    return DATASET_DEFAULTS[row]
+    """The defaults row of any spelling of a dataset (`zeroi2v.settings.datasets`); UserError names the known ones."""
+    from zeroi2v.settings.datasets import defaults_for as row
+
+    return row(dataset)
 
 
 def default_backbone(dataset: str) -> str:
-    return TOY_BACKBONE if dataset == "toy" else REAL_BACKBONE
+    """The backbone of a dataset without a recipe (the record's)."""
+    from zeroi2v.settings.datasets import find
+
+    return find(dataset).backbone
 
 
 def default_num_workers() -> int:
     """DataLoader workers per process: min(8, cores per process - 1), at least 1."""
     per_process = (os.cpu_count() or 1) // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
     return max(1, min(8, per_process - 1))
+
+
+def __getattr__(name: str):
+    if name == "DATASET_DEFAULTS":  # the rows by dataset name (kept one release; read the records instead)
+        from zeroi2v.settings.datasets import RECORDS
+
+        return {r.name: r.defaults for r in RECORDS.values()}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,9 +1,9 @@
 """Full-supervised (and all-way K-shot) training and evaluation of ZeroI2V.
 
     python -m zeroi2v.train --dataset toy --epochs 2
-    python -m zeroi2v.train --dataset ucf101 --split 1 --data-root R --pretrained ViT-B-16.pt --out runs/ucf
+    python -m zeroi2v.train --dataset ucf101 --fold 1 --data-root R --pretrained ViT-B-16.pt --out runs/ucf
     torchrun --nproc_per_node 8 -m zeroi2v.train --dataset k400 --data-root R --pretrained F --out runs/k400
-    python -m zeroi2v.train --dataset hmdb51 ... --train-subset kshot:2:1 --allway-dir lists/   # all-way K-shot
+    python -m zeroi2v.train --dataset ucf101 ... --train-subset kshot:2:1 --allway-dir lists/   # all-way K-shot
 
 Toy (the default demo data, generated on first use): the few-shot demo's tiny ViT (patch 16, dim 96,
 depth 4, 6 heads) image-pretrained on toy frames (`zeroi2v.model.toyvit`, cached; --pretrained none for
@@ -35,10 +35,10 @@ import sys
 from zeroi2v.training import distributed as D
 from zeroi2v.utils.errors import UserError, cli
 
-from zeroi2v.train.config import DATASETS, TrainConfig, build_parser as _build_parser, parse_args, resolve_config  # noqa: F401
+from zeroi2v.train.config import TrainConfig, build_parser as _build_parser, parse_args, resolve_config  # noqa: F401
 from zeroi2v.train.run import run
 
-__all__ = ["main", "run", "build_parser", "parse_args", "resolve_config", "TrainConfig", "DATASETS", "UserError", "D"]
+__all__ = ["main", "run", "build_parser", "parse_args", "resolve_config", "TrainConfig", "UserError", "D"]
 
 
 def build_parser():
@@ -49,8 +49,9 @@ def build_parser():
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv, __doc__)
     if args.list_recipes:
-        from zeroi2v.settings.recipes import recipe_table_markdown
+        from zeroi2v.settings.recipes import recipe_summary_markdown, recipe_table_markdown
 
+        print(recipe_summary_markdown())
         print(recipe_table_markdown())
         return 0
     info = D.init_distributed(args.device)

@@ -14,12 +14,14 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from zeroi2v.settings.defaults import (AMP, LOADERS, REAL_BACKBONE, TOY_BACKBONE, TOY_PRETRAINED, TOY_VIT, TRAIN_READERS,
-                              default_backbone, default_num_workers, defaults_for)
+from zeroi2v.settings import flags
+from zeroi2v.settings.datasets import find
+from zeroi2v.settings.defaults import AMP, TOY_BACKBONE, TOY_PRETRAINED, TOY_VIT, default_num_workers
+from zeroi2v.utils import validate as V
 from zeroi2v.utils.errors import ArgumentParser, UserError
 from zeroi2v.methods.table import METHODS, check_method
 
-DATASETS = TRAIN_READERS  # zeroi2v.train dataset name -> zeroi2v.data reader (the rows of zeroi2v.settings.defaults)
+
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,8 +41,8 @@ class TrainConfig:
     method: str = "zeroi2v"
     stdha: str
     epochs: int
-    batch_size: int
-    eval_batch_size: int
+    batch_size: int  # videos per forward pass on each process (--batch-per-process; --batch-size / processes)
+    eval_batch_size: int  # likewise, per process
     accum: int = 1
     lr: float
     weight_decay: float
@@ -68,6 +70,7 @@ class TrainConfig:
     log_every: int = 0
     throughput: bool = True
     on_error: str = "error"
+    decoder: str = "auto"  # zeroi2v.data.decode: auto = the fastest installed
     progress: bool = True
     tensorboard: bool = False
     wandb: str | None = None
@@ -85,10 +88,13 @@ class TrainConfig:
     randaugment_after_flip: bool = False  # the original SSv2 order: crop -> flip -> RandAugment
     short_side: int | None = None
     flip: float | None = None
+    keep: str = "last"  # the tested epoch: "best" (validated each epoch) | "last"
+    init: str = "torch"  # head and adapter init (zeroi2v.create_model): "original" | "torch"
+    iters_per_step: int = 1  # the recipe's iterations per optimizer step of its schedule (accumulative_counts)
 
     @property
     def reader(self) -> str:
-        return DATASETS[self.dataset]
+        return find(self.dataset).reader
 
     @property
     def kshot(self) -> tuple[int, int] | None:
@@ -119,76 +125,51 @@ def toy_model_kwargs() -> dict:
 
 def build_parser(description: str | None = None) -> argparse.ArgumentParser:
     p = ArgumentParser(prog="python -m zeroi2v.train", description=description,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    a = p.add_argument
-    a("--config", default=None, help="replay the config.json of an earlier run (or a record's config); flags "
-                                     "given beside it override single fields")
-    a("--dataset", default=None, help=f"one of {', '.join(DATASETS)} (list: <data-root>/train.txt, test.txt)")
-    a("--data-root", default=None, help="dataset root (else $ZEROI2V_<READER>_ROOT; toy: generated cache)")
-    a("--split", type=int, default=None, help="official train/test fold (HMDB51/UCF101: 1..3; default 1)")
-    a("--backbone", default=None, help=f"timm ViT name (toy: {TOY_BACKBONE} made tiny; else {REAL_BACKBONE})")
-    a("--pretrained", default=None, help="local image-model checkpoint (.pth/.safetensors/OpenAI CLIP .pt); "
-                                         "required except on toy, where the default is the tiny ViT image-"
-                                         "pretrained on toy frames (cached) and 'none' means random init")
-    a("--frames", type=int, default=None, help="frames per clip (default 8)")
-    a("--size", type=int, default=None, help="input size in px (default 224; toy: its frame size)")
-    a("--timm-kwargs", default=None, help="JSON of extra timm arguments, e.g. "
-                                          "'{\"embed_dim\": 32, \"depth\": 2, \"num_heads\": 4}'")
-    a("--model-kwargs", dest="timm_kwargs", default=None, help=argparse.SUPPRESS)  # old spelling
-    a("--method", default=None, help=f"one of {', '.join(METHODS)} (default zeroi2v)")
-    a("--stdha", default=None, help="STDHA spec: default, ssv2, none or '-1:1,1:1' (default per dataset)")
-    a("--epochs", type=int, default=None, help="default per dataset (toy 20, ssv2 50, else 30)")
-    a("--batch-size", type=int, default=None, help="clips per process per micro-batch (toy 16, else 8)")
-    a("--eval-batch-size", type=int, default=None, help="videos per process in evaluation (default --batch-size)")
-    a("--accum", type=int, default=None, help="micro-batches per optimizer step (default 1)")
-    a("--lr", type=float, default=None, help="peak learning rate (default 3e-4, the original recipe; toy 2e-3)")
-    a("--weight-decay", type=float, default=None, help="AdamW weight decay (default 0.05)")
-    a("--warmup-epochs", type=float, default=None, help="linear warm-up length (default min(2.5, epochs/4))")
-    a("--min-lr-ratio", type=float, default=None, help="cosine floor as a fraction of --lr, in [0, 1] (default 0)")
-    a("--label-smoothing", type=float, default=None, help="default 0")
-    a("--head-dropout", type=float, default=None, help="default 0.5 (toy 0: the tiny demo model)")
-    a("--adapter-dropout", type=float, default=None, help="default 0.1 (toy 0)")
-    a("--adapter-scale", type=float, default=None, help="adapter output scale (default 0.5; toy 1)")
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="Unset flags take the recipe's values (--recipe, --list-recipes), else the dataset's "
+                              "defaults row (zeroi2v/settings/datasets.py); the resolved values are printed and saved "
+                              "in <out>/config.json.")
+    g = flags.add_group(p, "data", "dataset", "data_root", "fold", "decoder", "on_error", "loader", "frames", "size",
+                        "sampling", "interval", "test_views")
+    g.add_argument("--train-subset", default=None, help="kshot:K:FOLD trains on the all-way K-shot list "
+                                                       "<reader>_k<K>_fold<F>.txt (default: the full train split)")
+    g.add_argument("--allway-dir", default=None, help="folder of all-way lists (default: $ZEROI2V_ALLWAY_DIR or "
+                                                     "<data root>/allway)")
+    flags.add_group(p, "model", "recipe", "list_recipes", "backbone", "timm_kwargs", "pretrained", "methods", "stdha",
+                    "adapter_scale", "adapter_dropout", "head_dropout")
+    g = flags.add_group(p, "training", "epochs", "batch_size", "accum", "lr", "weight_decay", "warmup_epochs",
+                        "warmup_start", "schedule", "label_smoothing", "erasing_mode", "seed")
+    a = g.add_argument
+    a("--batch-per-process", type=int, default=None,
+      help="videos per forward pass on each process, instead of --batch-size (global) (default: the recipe's batch "
+           "per GPU)")
+    a("--eval-batch-size", type=int, default=None, help="videos per forward pass in evaluation on each process "
+                                                        "(default: the training batch per process)")
+    a("--min-lr-ratio", type=float, default=None, help="cosine floor as a fraction of --lr, in [0, 1] (default: 0)")
     a("--clip-grad", type=float, default=None, help="max gradient norm > 0 (default: no clipping)")
-    a("--amp", default=None, help="auto (bf16 on CUDA if supported, else fp16; none on CPU), bf16, fp16, none")
-    a("--sampling", default=None, help="uniform (TSN segments) or dense (default per dataset; k400: dense)")
-    a("--interval", type=int, default=None, help="frame interval for dense sampling (k400 default 16)")
-    a("--test-views", default=None, help="CLIPSxCROPS, e.g. 1x3 (default per dataset: toy 1x1, ssv2 2x3, else 1x3)")
-    a("--train-subset", default=None, help="kshot:K:FOLD trains on the all-way K-shot list <reader>_k<K>_fold<F>.txt")
-    a("--allway-dir", default=None, help="folder of all-way lists (default $ZEROI2V_ALLWAY_DIR or <data root>/allway)")
-    a("--seed", type=int, default=None, help="default 0")
     a("--deterministic", action="store_true", default=None,
       help="torch.use_deterministic_algorithms(True) and no cudnn autotune")
-    a("--num-workers", type=int, default=None,
-      help="DataLoader workers per process (default: toy 0, else min(8, cores per process - 1))")
-    a("--workers", dest="num_workers", type=int, default=None, help=argparse.SUPPRESS)  # old spelling
-    a("--loader", default=None, choices=tuple(LOADERS), help="float32, uint8 or uint8+fast (default: toy float32, "
-                                                             "else uint8+fast: see python -m fewshot.run --help)")
-    a("--device", default=None, help="auto, cpu, cuda, cuda:N (default auto)")
-    a("--threads", type=int, default=None,
-      help="CPU intra-op threads (default: toy 1 -- a tiny model gains nothing from more and OpenMP "
-           "spin-waits badly on a busy machine; else torch's default)")
-    a("--out", default=None, help="run folder (default runs/full/<dataset>_<method>_<time>)")
-    a("--resume", action="store_true", default=None, help="continue from <out>/checkpoint.pt")
-    a("--eval-every", type=int, default=None, help="also evaluate every N epochs (default 0: only at the end)")
-    a("--log-every", type=int, default=None, help="print a line every N optimizer steps (0: progress bar only)")
-    a("--no-throughput", action="store_true", default=None, help="skip the throughput measurement")
-    a("--on-error", default=None, help="bad videos: error (stop; default) or skip")
-    a("--no-progress", action="store_true", default=None, help="no progress bars")
-    a("--tensorboard", action="store_true", default=None,
-      help="also write TensorBoard event files to <out>/tensorboard (needs the tensorboard package)")
-    a("--wandb", default=None, metavar="PROJECT", help="also log to Weights & Biases project PROJECT (needs wandb; "
-                                                        "offline unless WANDB_MODE or an API key says otherwise)")
     from zeroi2v.train.recipe import add_recipe_args
 
-    add_recipe_args(p)
+    add_recipe_args(g)
+    flags.add_group(p, "device", "device", "amp", "num_workers", "threads")
+    g = flags.add_group(p, "output", "out", "resume", "config", "tensorboard", "wandb")
+    a = g.add_argument
+    a("--eval-every", type=int, default=None, help="also evaluate every N epochs (default: 0, only at the end)")
+    a("--log-every", type=int, default=None, help="print a line every N optimizer steps (default: 0, the progress "
+                                                  "bar only)")
+    a("--no-throughput", action="store_true", default=None, help="skip the throughput measurement")
+    a("--no-progress", action="store_true", default=None, help="no progress bars")
     return p
 
 
 # config.json field -> parser dest (old spellings too); booleans stored inverted
-_RENAMED = {"model_kwargs": "timm_kwargs", "workers": "num_workers"}
+# (config.json stores the batch per process: it replays as --batch-per-process)
+_RENAMED = {"model_kwargs": "timm_kwargs", "workers": "num_workers", "split": "fold", "method": "methods",
+            "batch_size": "batch_per_process"}
 _INVERTED = {"throughput": "no_throughput", "progress": "no_progress"}
 _NOT_REPLAYED = {"resume", "config", "list_recipes"}
+_EXTRA = {*_RENAMED, *_INVERTED, *_NOT_REPLAYED, "world_size", "num_classes", "train_videos", "test_videos"}
 
 
 def replay_values(path: str) -> dict:
@@ -205,6 +186,7 @@ def replay_values(path: str) -> dict:
         obj = obj["config"]  # a result record: its config
     if not isinstance(obj, dict) or "dataset" not in obj:
         raise UserError(f"--config {path} is not a zeroi2v.train config.json (no 'dataset'); pass a run's config.json")
+    obj = V.check_config_fields(TrainConfig, obj, where=f"--config {path}", also=_EXTRA)  # fewshot.run's, "epochs": "5"
     dests = {a.dest for a in build_parser()._actions}
     out = {}
     for key, value in obj.items():
@@ -214,7 +196,9 @@ def replay_values(path: str) -> dict:
         if key in _INVERTED:
             out[_INVERTED[key]] = not value
         elif key == "timm_kwargs":
-            out[key] = json.dumps(value) if isinstance(value, dict) else value
+            out[key] = json.loads(value) if isinstance(value, str) else value
+        elif key == "methods":
+            out[key] = tuple(value) if isinstance(value, (list, tuple)) else (value,)
         elif key in ("pretrained", "recipe"):
             out[key] = "none" if value is None else value
         elif key in dests:
@@ -229,6 +213,7 @@ def parse_args(argv: list[str] | None, description: str | None = None) -> argpar
         if argv[i] == "--stdha" and argv[i + 1].startswith("-") and ":" in argv[i + 1]:
             argv[i:i + 2] = [f"--stdha={argv[i + 1]}", ""]
     argv = [a for a in argv if a != ""]
+    flags.NOTES.clear()
     parser = build_parser(description)
     args = parser.parse_args(argv)
     if args.config:
@@ -237,12 +222,34 @@ def parse_args(argv: list[str] | None, description: str | None = None) -> argpar
             action.default = argparse.SUPPRESS
         given = vars(explicit.parse_args(argv))
         for key, value in replay_values(args.config).items():
+            if key == "batch_per_process" and "batch_size" in given:
+                continue  # the global --batch-size given beside --config replaces the saved batch
             if key not in given:
                 setattr(args, key, value)
     return args
 
 
 # ---------------------------------------------------------------- resolution and checks
+
+
+def batch_per_process(args: argparse.Namespace) -> int | None:
+    """The per-process micro-batch of --batch-size (global: split evenly over the processes) or --batch-per-process;
+    None when neither is given (the recipe's batch per GPU, or the dataset's row, fills it)."""
+    from zeroi2v.training import distributed as D
+
+    given = getattr(args, "batch_per_process", None)
+    if args.batch_size is not None and given is not None:
+        raise UserError(f"--batch-size {args.batch_size} and --batch-per-process {given} given together; pass one "
+                        f"(--batch-size is the global batch, --batch-per-process each process's)")
+    if args.batch_size is None:
+        return given
+    world = D.get_world_size()
+    if args.batch_size < 1:
+        raise UserError(f"--batch-size {args.batch_size} must be >= 1")
+    if args.batch_size % world:
+        raise UserError(f"--batch-size {args.batch_size} (global) must be a positive multiple of the {world} "
+                        f"process(es); pass a multiple, or --batch-per-process")
+    return args.batch_size // world
 
 
 def _check_range(name: str, value, lo: float, hi: float, *, lo_open: bool = False) -> None:
@@ -254,46 +261,47 @@ def _check_range(name: str, value, lo: float, hi: float, *, lo_open: bool = Fals
         raise UserError(f"{name} {value} must be a finite number in {'(' if lo_open else '['}{lo:g}, {hi:g}]")
 
 
-def _folds(reader: str) -> tuple[int, ...]:
+def _folds(dataset: str) -> tuple[int, ...]:
     from zeroi2v import data
 
-    return tuple(data.get_reader(reader).folds)
+    return tuple(data.get_reader(dataset).folds)
 
 
 def resolve_config(args: argparse.Namespace, *, out: str) -> TrainConfig:
     """Fill per-dataset defaults and check every value; UserError on a bad one."""
     from zeroi2v.train.recipe import apply_recipe
 
+    if args.dataset is not None:
+        args.dataset = find(args.dataset).name  # any spelling (zeroi2v.settings.datasets) -> the dataset's name
+    args.batch_size = batch_per_process(args)  # from here on the per-process micro-batch (what the recipe fills)
     recipe_fields = apply_recipe(args)
     if args.dataset is None:
         raise UserError("--dataset is required (or --config FILE or --recipe NAME); e.g. --dataset toy")
-    if args.dataset not in DATASETS:
-        raise UserError(f"unknown dataset {args.dataset!r}; use one of {', '.join(DATASETS)}")
-    d = defaults_for(args.dataset)
+    record = find(args.dataset)
+    d = record.defaults
     toy = args.dataset == "toy"
     pick = (lambda v, default: default if v is None else v)
-    method = check_method(pick(args.method, "zeroi2v"))
-    try:
-        extra = json.loads(args.timm_kwargs) if args.timm_kwargs else {}
-    except json.JSONDecodeError as e:
-        raise UserError(f"--timm-kwargs is not valid JSON ({e.msg}); e.g. '{{\"depth\": 2}}'") from None
-    if not isinstance(extra, dict):
-        raise UserError("--timm-kwargs must be a JSON object, e.g. '{\"depth\": 2}'")
-    backbone = args.backbone or default_backbone(args.dataset)
+    methods = args.methods or ("zeroi2v",)
+    if len(methods) != 1:
+        raise UserError(f"--methods {','.join(methods)}: zeroi2v.train trains one method per run; pass one of "
+                        f"{', '.join(METHODS)}")
+    method = check_method(methods[0])
+    extra = dict(V.check_timm_kwargs("--timm-kwargs", args.timm_kwargs))  # no NaN, no num_classes
+    backbone = args.backbone or record.backbone
     timm_kwargs = {**(toy_model_kwargs() if toy and backbone == TOY_BACKBONE else {}), **extra}
     epochs, batch = pick(args.epochs, d.epochs), pick(args.batch_size, d.batch_size)
-    accum, split = pick(args.accum, 1), pick(args.split, 1)
+    accum, split = pick(args.accum, 1), pick(args.fold, 1)
     for name, value, lo in (("--epochs", epochs, 1), ("--batch-size", batch, 1), ("--accum", accum, 1),
-                            ("--frames", args.frames, 1), ("--size", args.size, 8), ("--split", split, 1),
+                            ("--frames", args.frames, 1), ("--size", args.size, 8), ("--fold", split, 1),
                             ("--eval-batch-size", args.eval_batch_size, 1), ("--num-workers", args.num_workers, 0),
                             ("--eval-every", args.eval_every, 0), ("--log-every", args.log_every, 0),
                             ("--interval", args.interval, 1), ("--threads", args.threads, 1)):
         if value is not None and value < lo:
             raise UserError(f"{name} {value} must be >= {lo}")
-    folds = _folds(DATASETS[args.dataset])
+    folds = _folds(args.dataset)
     if split not in folds:
-        raise UserError(f"--split {split}: {args.dataset} has fold(s) {', '.join(map(str, folds))}; "
-                        f"pass --split with one of them")
+        raise UserError(f"--fold {split}: {args.dataset} has fold(s) {', '.join(map(str, folds))}; "
+                        f"pass --fold with one of them")
     lr = pick(args.lr, d.lr)
     _check_range("--lr", lr, 0.0, 1.0, lo_open=True)
     weight_decay = pick(args.weight_decay, d.weight_decay)
@@ -324,8 +332,8 @@ def resolve_config(args: argparse.Namespace, *, out: str) -> TrainConfig:
     if on_error not in ("error", "skip"):
         raise UserError(f"--on-error {on_error!r}: use error or skip")
     sampling = args.sampling or d.sampling
-    if sampling not in ("uniform", "dense"):
-        raise UserError(f"--sampling {sampling!r}: use uniform or dense")
+    if sampling not in ("uniform", "dense", "tsn"):
+        raise UserError(f"--sampling {sampling!r}: use uniform, dense or tsn")
     interval = args.interval if args.interval is not None else (d.interval if sampling == "dense" else None)
     if sampling == "dense" and interval is None:
         raise UserError("--sampling dense needs --interval (e.g. 16 for 8x16)")
@@ -342,7 +350,8 @@ def resolve_config(args: argparse.Namespace, *, out: str) -> TrainConfig:
     out_path = Path(out).expanduser()
     if out_path.exists() and not out_path.is_dir():
         raise UserError(f"--out {out} is a file; pass a folder for the run (it is created if missing)")
-    size = args.size or d.size or toy_frame_size(args.data_root)
+    size = args.size or V.input_size(timm_kwargs) or d.size or toy_frame_size(args.data_root)  # the model's size
+    V.check_bounds(size=size, frames=args.frames, seed=args.seed)
     return TrainConfig(
         dataset=args.dataset, out=out, data_root=args.data_root, split=split, backbone=backbone,
         pretrained=pretrained, frames=args.frames or d.frames, size=size, timm_kwargs=timm_kwargs,
@@ -356,7 +365,7 @@ def resolve_config(args: argparse.Namespace, *, out: str) -> TrainConfig:
         loader=args.loader or d.loader,
         threads=args.threads if args.threads is not None else (1 if toy else None), device=pick(args.device, "auto"),
         resume=bool(args.resume), eval_every=pick(args.eval_every, 0), log_every=pick(args.log_every, 0),
-        throughput=not args.no_throughput, on_error=on_error, progress=not args.no_progress,
+        throughput=not args.no_throughput, on_error=on_error, decoder=args.decoder or "auto", progress=not args.no_progress,
         tensorboard=bool(args.tensorboard), wandb=args.wandb, **recipe_fields)
 
 

@@ -10,6 +10,7 @@ import torch
 from zeroi2v import data
 from zeroi2v.training import distributed as D
 from zeroi2v.training import engine
+from zeroi2v.settings.datasets import find
 from zeroi2v.settings.defaults import LOADERS, defaults_for
 from zeroi2v.utils.errors import UserError
 from zeroi2v.training.trainer import log_main as log  # noqa: F401 (zeroi2v.train's log, re-exported)
@@ -93,10 +94,10 @@ def build_datasets(cfg: TrainConfig, train_items, test_items, class_names, mean,
     from torch.utils.data.distributed import DistributedSampler
 
     common = dict(num_frames=cfg.frames, size=cfg.size, mean=mean, std=std, sampling=cfg.sampling,
-                  interval=cfg.interval, on_error=cfg.on_error, seed=cfg.seed, **LOADERS[cfg.loader])
-    flip_map = data.flip_label_map(class_names) if cfg.dataset == "ssv2" else None
+                  interval=cfg.interval, on_error=cfg.on_error, seed=cfg.seed, decoder=cfg.decoder, **LOADERS[cfg.loader])
+    flip_map = data.flip_label_map(class_names) if find(cfg.dataset).flip_label_map else None
     d = defaults_for(cfg.dataset)  # toy classes are directions (left/right, cw/ccw): never mirrored
-    aug = dict(flip=d.flip if cfg.flip is None else cfg.flip, scale=cfg.crop_area or d.crop_scale)
+    aug = dict(flip=d.flip if cfg.flip is None else cfg.flip, crop_area=cfg.crop_area or d.crop_area)
     for key in ("crop_ratio", "short_side", "randaugment", "erasing", "erasing_mode", "randaugment_after_flip"):
         # set by --recipe or their flags
         if getattr(cfg, key):

@@ -7,7 +7,8 @@ keeps zeroi2v.settings.defaults' row) fills every flag left unset: dataset, back
 STDHA, adapter and head settings, label smoothing, augmentation, optimiser, warm-up, epochs, batch
 per process, test views. A flag given on the command line overrides its field.
 
-Global batch: an original recipe trained 8 GPUs x its batch (`global_batch`, 64). Unless --accum is
+Global batch: an original recipe trained 8 GPUs x its batch per GPU x its accumulation (`global_batch`: 32,
+64 or 128). Unless --accum is
 given, gradient accumulation makes up the difference: accum = global batch / (--batch-size x
 processes). Where the recipe scales lr linearly with the global batch (`lr_scaling="linear"`),
 lr = recipe lr x global batch / (accumulation x base batch) -- both printed.
@@ -32,22 +33,20 @@ _FILL = {"backbone": "backbone", "frames": "frames", "sampling": "sampling", "in
 
 
 def add_recipe_args(p: argparse.ArgumentParser) -> None:
+    """The recipe fields only zeroi2v.train sets from the command line (the shared ones: zeroi2v.settings.flags)."""
     a = p.add_argument
     r = "default: the recipe's"
-    a("--recipe", default=None, help="start from a recipe (see --list-recipes; default: the original config of "
-                                     "--dataset/--backbone, 'toy' on toy; 'none': zeroi2v.settings.defaults only)")
-    a("--list-recipes", action="store_true", default=None, help="print the recipe table and exit")
     a("--bias-decay", action="store_true", default=None, help=f"weight decay on biases too ({r}; originals: yes)")
     a("--backbone-lr-mult", type=float, default=None, help=f"lr multiplier of all but the head ({r}, else 1)")
-    a("--warmup-start", type=float, default=None, help=f"warm-up starts at this fraction of lr ({r}, else 0)")
-    a("--schedule", default=None, help="cosine (per optimizer step) or cosine_epoch (per epoch; the originals)")
     a("--erasing", type=float, default=None, help=f"RandomErasing probability in training ({r}, else 0)")
-    a("--erasing-mode", default=None, help=f"RandomErasing fill: const (grey) or rand ({r}, else const)")
     a("--randaugment", default=None, help=f"MAGNITUDE,LAYERS (e.g. 7,4; same ops on every frame) or none ({r})")
     a("--crop-area", default=None, help=f"LO,HI area fraction of the random resized crop ({r}, else per dataset)")
     a("--crop-ratio", default=None, help=f"LO,HI aspect ratio of the random resized crop ({r}, else 0.75,1.333)")
     a("--short-side", type=int, default=None, help=f"resize training clips to this short side first (0: no; {r})")
     a("--flip", type=float, default=None, help=f"horizontal flip probability ({r}, else 0.5; toy 0)")
+    a("--keep", default=None, choices=("best", "last"), help="the epoch tested: best (validated every epoch on the "
+                                                            f"test split, as the originals' save_best) or last ({r}: "
+                                                            "originals best, toy last; no recipe: last)")
 
 
 def _pair(name: str, value, cast=float):
@@ -104,6 +103,10 @@ def apply_recipe(args: argparse.Namespace) -> dict:
                 setattr(args, dest, getattr(r, field))
         if args.schedule is None:  # the original configs: LinearLR, then per-epoch cosine
             args.schedule = r.trainer_schedule
+        if args.keep is None:
+            args.keep = r.keep
+        if args.amp is None:
+            args.amp = r.amp
         args.accum, args.lr, lines = batch_plan(r, batch_size=args.batch_size, processes=D.get_world_size(),
                                                 accum=args.accum, lr=args.lr)
         for line in lines:
@@ -120,7 +123,21 @@ def apply_recipe(args: argparse.Namespace) -> dict:
                 warmup_start=args.warmup_start or 0.0, erasing=args.erasing or 0.0,
                 randaugment=_randaugment(args.randaugment), crop_area=_area("crop-area", args.crop_area),
                 crop_ratio=_area("crop-ratio", args.crop_ratio), short_side=short if short else None,
-                flip=None if args.flip is None else float(args.flip))
+                flip=None if args.flip is None else float(args.flip), keep=args.keep or "last",
+                init=r.init if r else "torch", iters_per_step=r.accumulation if r else 1)
+
+
+def train_settings(cfg):
+    """The one trainer's `TrainSettings` of a resolved zeroi2v.train run: every field the recipe filled or
+    a flag overrode (TrainConfig), in the "sampler" data order."""
+    from zeroi2v.settings.training import TrainSettings
+
+    return TrainSettings(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                         warmup_epochs=cfg.warmup_epochs, min_lr_ratio=cfg.min_lr_ratio, accum=cfg.accum,
+                         label_smoothing=cfg.label_smoothing, clip_grad=cfg.clip_grad, amp=cfg.amp, seed=cfg.seed,
+                         num_workers=cfg.num_workers, data_order="sampler", keep=cfg.keep, log_every=cfg.log_every,
+                         progress=cfg.progress, bias_decay=cfg.bias_decay, backbone_lr_mult=cfg.backbone_lr_mult,
+                         warmup_start=cfg.warmup_start, schedule=cfg.schedule, iters_per_step=cfg.iters_per_step)
 
 
 def recipe_summary(cfg) -> str:
@@ -128,5 +145,6 @@ def recipe_summary(cfg) -> str:
     keys = ("recipe", "backbone", "frames", "sampling", "interval", "stdha", "adapter_scale", "adapter_dropout",
             "head_dropout", "label_smoothing", "randaugment", "randaugment_after_flip", "crop_area", "crop_ratio",
             "short_side", "flip", "erasing", "erasing_mode", "lr", "weight_decay", "bias_decay", "warmup_epochs",
-            "warmup_start", "schedule", "epochs", "batch_size", "accum", "backbone_lr_mult", "test_views")
+            "warmup_start", "schedule", "epochs", "batch_size", "accum", "backbone_lr_mult", "amp", "keep", "init",
+            "test_views")
     return ", ".join(f"{k}={getattr(cfg, k)}" for k in keys)

@@ -21,9 +21,12 @@ import torch
 from zeroi2v.training import distributed as D
 from zeroi2v.training import engine
 from zeroi2v.training.checkpoint_state import disk_errors, seed_everything
+from zeroi2v.settings import flags
 from zeroi2v.settings.defaults import TOY_PRETRAINED
+from zeroi2v.settings.runfolder import CHECKPOINT, check_run_folder, default_run_folder, is_nonempty_dir
 from zeroi2v.utils.errors import UserError
-from zeroi2v.utils.io import atomic_write_json, sha256_file, sha256_json
+from zeroi2v.utils.io import atomic_write_json, check_dir, sha256_file, sha256_json
+from zeroi2v.utils.validate import check_frame_size
 from zeroi2v.methods.table import method_model_kwargs
 
 from zeroi2v.train.config import TrainConfig, resolve_config
@@ -32,10 +35,6 @@ from zeroi2v.train.export import evaluate_merge_export
 
 MODEL_ERRORS = (ValueError, TypeError, RuntimeError, IndexError, KeyError, AssertionError, AttributeError,
                 ZeroDivisionError)
-
-
-def default_out(dataset: str, method: str) -> str:
-    return str(Path("runs") / "full" / f"{dataset}_{method}_{time.strftime('%Y%m%d-%H%M%S')}")
 
 
 def build_model(cfg: TrainConfig, num_classes: int, *, pretrained: str | None = None):
@@ -47,7 +46,7 @@ def build_model(cfg: TrainConfig, num_classes: int, *, pretrained: str | None = 
     try:
         model = create_model(cfg.backbone, num_frames=cfg.frames, num_classes=num_classes, pretrained=pretrained,
                              adapter_dropout=cfg.adapter_dropout, adapter_scale=cfg.adapter_scale,
-                             head_dropout=cfg.head_dropout,
+                             head_dropout=cfg.head_dropout, init=cfg.init,
                              **method_model_kwargs(cfg.method, None if cfg.stdha == "none" else cfg.stdha), **kwargs)
         if not len(model.backbone.blocks):
             raise ValueError("the backbone has no transformer blocks")
@@ -83,14 +82,9 @@ def toy_pretrained(cfg: TrainConfig, info: D.DistInfo) -> str:
 
 
 def fit_config(cfg: TrainConfig):
-    from zeroi2v.training.trainer import FitConfig
+    from zeroi2v.train.recipe import train_settings
 
-    return FitConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
-                     warmup_epochs=cfg.warmup_epochs, min_lr_ratio=cfg.min_lr_ratio, accum=cfg.accum,
-                     label_smoothing=cfg.label_smoothing, clip_grad=cfg.clip_grad, amp=cfg.amp, seed=cfg.seed,
-                     num_workers=cfg.num_workers, data_order="sampler", select="last", log_every=cfg.log_every,
-                     progress=cfg.progress, bias_decay=cfg.bias_decay, backbone_lr_mult=cfg.backbone_lr_mult,
-                     warmup_start=cfg.warmup_start, schedule=cfg.schedule)
+    return train_settings(cfg)
 
 
 def keep_checkpoint_warmup(cfg: TrainConfig, ck: dict) -> TrainConfig:
@@ -120,6 +114,14 @@ def identity(cfg: TrainConfig, model, *, pretrained_sha256: str | None, train_it
     return {k: ident[k] for k in ("dataset", "split", "backbone", "timm_kwargs", "frames", "size", "method", "stdha",
                                   "pretrained_sha256", "head_dropout", "adapter_dropout", "adapter_scale", "sampling",
                                   "interval", "train_subset", "loader", "num_classes", "train_videos")}  # named first
+
+
+def trained_fields(cfg: TrainConfig, state: dict) -> dict:
+    """Record fields of what training did: the tested epoch and its rule, the precision, the learning check."""
+    learning = state.get("learning") or {}
+    return dict(keep=cfg.keep, tested_epoch=state["best_epoch"], precision=state.get("precision"),
+                learning_warning=learning.get("warning"),
+                learning_check={k: v for k, v in learning.items() if k != "warning"} or None)
 
 
 @dataclass
@@ -154,7 +156,7 @@ def prepare(args: argparse.Namespace, info: D.DistInfo) -> Run:
     settings, the model flags, optional packages; nothing written (the toy ViT is cached)."""
     if args.resume and not args.out:
         raise UserError("--resume needs --out DIR, the folder of the run to continue")
-    out = D.broadcast_object(args.out or default_out(args.dataset or "run", args.method or "zeroi2v"))
+    out = D.broadcast_object(args.out or default_run_folder("train", args.dataset))
     if args.dataset == "toy" and info.world_size > 1:  # rank 0 generates the toy data first, if needed
         if info.is_main:
             from zeroi2v import data
@@ -164,7 +166,7 @@ def prepare(args: argparse.Namespace, info: D.DistInfo) -> Run:
     warmup_given = args.warmup_epochs is not None  # on the command line or replayed by --config
     cfg = resolve_config(args, out=out)
     r = Run(cfg=cfg, info=info, out=Path(cfg.out))
-    ckpt_path = r.out / "checkpoint.pt"
+    ckpt_path = r.out / CHECKPOINT
     if ckpt_path.exists() and not cfg.resume:
         raise UserError(f"{ckpt_path} exists; pass --resume to continue that run or choose another --out")
     if cfg.resume and ckpt_path.is_file():  # an unreadable checkpoint or other settings: one line before any work
@@ -182,13 +184,18 @@ def prepare(args: argparse.Namespace, info: D.DistInfo) -> Run:
         from zeroi2v.train.recipe import recipe_summary
 
         log(f"recipe {cfg.recipe} resolved: {recipe_summary(cfg)}")
-    build_model(cfg, 2)  # a bad --backbone/--timm-kwargs/--stdha fails here, before anything is trained or written
+    probe = build_model(cfg, 2)  # a bad --backbone/--timm-kwargs/--stdha fails here, before anything is written
+    check_frame_size("--size", cfg.size, probe.backbone)  # a multiple of the patch, the model's input size
+    check_dir("--out", cfg.out)  # writable (a read-only folder: one line now, not after training)
     from zeroi2v.training.tracking import require_tensorboard, require_wandb
 
     if cfg.tensorboard:
         require_tensorboard()  # a missing optional package: one line before anything runs
     if cfg.wandb:
         require_wandb()
+    # the settings are good: an earlier run's folder is not written into (rank 0 looks, before any rank writes)
+    check_run_folder(out, resume=cfg.resume, nonempty=D.broadcast_object(is_nonempty_dir(out)))
+    flags.emit_notes()  # old spellings: one note each, once the settings are accepted
     if cfg.deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True)
@@ -256,8 +263,9 @@ def train_stage(r: Run) -> None:
                                                             test_videos=len(r.test_items)))
             log(f"wrote {out / 'config.json'}")
 
-    def on_epoch_end(epoch: int, m) -> dict | None:
-        if not cfg.eval_every or epoch % cfg.eval_every or epoch >= cfg.epochs:
+    def on_epoch_end(epoch: int, m) -> dict | None:  # --keep best: every epoch (the originals' save_best)
+        periodic = cfg.eval_every and not epoch % cfg.eval_every and epoch < cfg.epochs
+        if cfg.keep != "best" and not periodic:
             return None
         ev = engine.evaluate(m, r.test_loader, device=info.device, views=cfg.test_views, amp_dtype=r.dtype,
                              progress=cfg.progress, desc=f"eval epoch {epoch}")
@@ -280,7 +288,7 @@ def export_stage(r: Run) -> None:
     """Evaluate, merge, evaluate merged, export, cost, the record (`zeroi2v.train.export`)."""
     evaluate_merge_export(r.cfg, r.out, model=r.model, test_loader=r.test_loader, info=r.info, dtype=r.dtype,
                           params=r.params, num_classes=r.num_classes, history=r.state["history"], stages=r.stages,
-                          t0=r.t0, pretrained_sha256=r.pretrained_sha, extra=r.data)
+                          t0=r.t0, pretrained_sha256=r.pretrained_sha, extra={**r.data, **trained_fields(r.cfg, r.state)})
 
 
 STAGES = (data_stage, model_stage, train_stage, export_stage)

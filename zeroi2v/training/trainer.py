@@ -7,7 +7,7 @@
 Per epoch: the loader's order is set from (seed, epoch) (`data_order`), one pass of
 `zeroi2v.training.engine.train_one_epoch` (AdamW, linear warm-up then cosine, gradient accumulation,
 autocast), the `on_epoch_end(epoch, model)` hook (e.g. val accuracy: its `val_metric` can select
-the kept epoch, `select="max"`), then `<out>/<checkpoint_name>` is written atomically (the
+the kept epoch, `keep="best"`), then `<out>/<checkpoint_name>` is written atomically (the
 `zeroi2v.training.checkpoint_state` format: trainables, optimiser, scheduler, scaler, every rank's RNG
 states, history, best epoch) and `<out>/metrics.csv`/`.jsonl` (`zeroi2v.training.tracking`).
 
@@ -21,9 +21,7 @@ batches split over ranks), metrics are all-reduced, and only rank 0 writes.
 """
 from __future__ import annotations
 
-import dataclasses
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -33,50 +31,28 @@ from zeroi2v.training import distributed as D
 from zeroi2v.training import engine
 from zeroi2v.training.checkpoint_state import (check_resume, frozen_fingerprint, load_state, rng_state, save_state, set_rng_state,
                                trainable_state)
-from zeroi2v.settings.defaults import AMP
+from zeroi2v.settings.training import AMP, TrainSettings
 from zeroi2v.utils.errors import UserError
-from zeroi2v.training.optim import build_optimizer, warmup_cosine
+from zeroi2v.training.optim import build_optimizer, schedule
 
-FREE_TO_CHANGE = ("epochs", "num_workers", "log_every", "progress")  # may differ on resume
-
-
-@dataclass(frozen=True)
-class FitConfig:
-    epochs: int
-    batch_size: int  # clips per micro-batch: per process ("sampler"); global, split over ranks ("generator")
-    lr: float  # peak learning rate per optimizer step
-    weight_decay: float = 0.05
-    warmup_epochs: float = 2.5
-    min_lr_ratio: float = 0.0  # cosine floor as a fraction of lr
-    accum: int = 1  # micro-batches per optimizer step
-    label_smoothing: float = 0.0
-    clip_grad: float | None = None
-    bias_decay: bool = False  # the original recipes decay biases too
-    backbone_lr_mult: float = 1.0  # lr multiplier of every trainable parameter but the head (ViT-L: 0.1)
-    warmup_start: float = 0.0  # warm-up starts at this fraction of lr (original: 0.1); 0: (step+1)/warmup
-    schedule: str = "cosine"  # cosine per optimizer step | "cosine_epoch": per epoch (the original recipes)
-    amp: str = "auto"  # auto (bf16 on CUDA if supported, else fp16; none on CPU) | bf16 | fp16 | none
-    seed: int = 0
-    num_workers: int = 0
-    # "sampler": a DistributedSampler (seed, epoch) shuffles, last partial batch kept (zeroi2v.train);
-    # "generator": a generator seeded seed*1000+epoch shuffles, the last partial batch dropped; under
-    # torchrun each rank takes its batch_size/world slice of the same global batches (few-shot
-    # adaptation: N processes train the one-process model)
-    data_order: str = "sampler"
-    select: str = "last"  # "last": keep the last epoch; "max": the epoch with the highest hook val_metric
-    log_every: int = 0  # log a line every N optimizer steps
-    progress: bool = True
+FitConfig = TrainSettings  # the trainer's name for its settings (zeroi2v.settings.training)
 
 
 def amp_dtype(amp: str, device: torch.device | str) -> torch.dtype | None:
-    """Autocast dtype of an `--amp` mode on a device: auto = bf16 where supported, else fp16; none on CPU."""
+    """Autocast dtype of an `--amp` mode on a device. On CUDA: auto and fp16 = float16 with loss scaling
+    (the original recipes' AmpOptimWrapper, mmengine's default dtype float16: MCG-NJU/ZeroI2V
+    configs/recognition/vit_zero_clip/*.py `optim_wrapper.type='GradMonitorAmpOptimWrapper'`), bf16
+    only when asked, none = float32. Elsewhere (CPU): None, float32, whatever the mode."""
     if amp not in AMP:
         raise UserError(f"--amp {amp!r}: use one of {', '.join(AMP)}")
     if torch.device(device).type != "cuda" or amp == "none":
         return None
-    if amp == "bf16" or (amp == "auto" and torch.cuda.is_bf16_supported()):
-        return torch.bfloat16
-    return torch.float16
+    return torch.bfloat16 if amp == "bf16" else torch.float16
+
+
+def precision_name(dtype: torch.dtype | None) -> str:
+    """What a run's records say ran: "fp16" (with loss scaling), "bf16" or "fp32"."""
+    return {torch.float16: "fp16", torch.bfloat16: "bf16"}.get(dtype, "fp32")
 
 
 def seed_worker(worker_id: int) -> None:
@@ -210,9 +186,9 @@ def _restore(ck: dict, *, model, optimizer, scheduler, scaler, seed: int, log) -
         torch.manual_seed(seed + 1000 * ck["epoch"] + rank)
 
 
-def resume_key(cfg: FitConfig) -> dict[str, Any]:
+def resume_key(cfg: TrainSettings) -> dict[str, Any]:
     """The training settings a resumed run must share with its checkpoint."""
-    return {k: v for k, v in dataclasses.asdict(cfg).items() if k not in FREE_TO_CHANGE}
+    return cfg.resume_key()
 
 
 def precheck_resume(path: str | Path, cfg: FitConfig, *, identity: dict[str, Any] | None = None,
@@ -239,6 +215,21 @@ def log_main(msg: str) -> None:
         print(f"[train] {msg}", flush=True)
 
 
+def _learning(model, state: dict) -> dict | None:
+    """The binomial check of the kept epoch's train accuracy (zeroi2v.training.learned); None without a
+    classifier head or a count of training clips."""
+    from zeroi2v.training.learned import learning_check
+
+    head = getattr(engine.unwrap(model), "head", None)
+    if not isinstance(head, torch.nn.Linear) or head.out_features < 2 or state["best_epoch"] is None:
+        return None
+    row = state["history"][state["best_epoch"] - 1]
+    if not row.get("train_clips"):
+        return None
+    return dict(learning_check(train_acc=row["train_acc"], clips=row["train_clips"], num_classes=head.out_features,
+                               epoch=state["best_epoch"]), epoch=state["best_epoch"])
+
+
 def fit(model: torch.nn.Module, train_dataset, cfg: FitConfig, *, out_dir: str | Path, device: torch.device | str,
         identity: dict[str, Any], resume: bool = False, checkpoint_name: str = "checkpoint.pt",
         on_start: Callable[[dict], None] | None = None,
@@ -249,26 +240,20 @@ def fit(model: torch.nn.Module, train_dataset, cfg: FitConfig, *, out_dir: str |
     `on_start(state)` runs once the checkpoint (if resuming) was checked and loaded, before the first
     epoch: the place for the caller's first writes, so a refused resume changes no file.
     `on_epoch_end(epoch, model)` (epoch 1-based, the plain module) may return a dict merged into the
-    epoch's history row, e.g. dict(val_metric=..., val_metric_name=...). With select="max" the epoch
-    with the highest val_metric is written to <out_dir>/best.pt and loaded into `model` at the end.
+    epoch's history row, e.g. dict(val_metric=..., val_metric_name=...). With keep="best" the epoch
+    with the highest val_metric is written to <out_dir>/best.pt (the first of equal ones) and loaded
+    into `model` at the end; the best-so-far epoch and metric travel in the checkpoint, so a resumed
+    run keeps the same one. The returned state's `precision` says what ran (fp16/bf16/fp32).
     """
     device = torch.device(device)
     out_dir = Path(out_dir)
     ckpt_path, best_path = out_dir / checkpoint_name, out_dir / "best.pt"
-    if cfg.schedule not in ("cosine", "cosine_epoch"):
-        raise ValueError(f"schedule {cfg.schedule!r}: use cosine or cosine_epoch")
-    if cfg.select not in ("last", "max"):
-        raise ValueError(f"select {cfg.select!r}: use last or max")
     loader = EpochLoader(train_dataset, cfg, device)
     if len(loader) == 0:
         raise ValueError("the training loader is empty (batch larger than the data?)")
     steps_per_epoch = math.ceil(len(loader) / cfg.accum)
-    optimizer = build_optimizer(model, lr=cfg.lr, weight_decay=cfg.weight_decay, bias_decay=cfg.bias_decay,
-                                backbone_lr_mult=cfg.backbone_lr_mult)
-    scheduler = warmup_cosine(optimizer, warmup_steps=round(cfg.warmup_epochs * steps_per_epoch),
-                              total_steps=steps_per_epoch * cfg.epochs, min_ratio=cfg.min_lr_ratio,
-                              warmup_start=cfg.warmup_start,
-                              steps_per_epoch=steps_per_epoch if cfg.schedule == "cosine_epoch" else None)
+    optimizer = build_optimizer(model, cfg)
+    scheduler = schedule(optimizer, cfg, steps_per_epoch=steps_per_epoch)
     dtype = amp_dtype(cfg.amp, device)
     scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
     identity = dict(identity, frozen_fingerprint=frozen_fingerprint(model))
@@ -316,7 +301,7 @@ def fit(model: torch.nn.Module, train_dataset, cfg: FitConfig, *, out_dir: str |
         peak = (max(D.all_gather_object(torch.cuda.max_memory_allocated(device) / 2**20))
                 if device.type == "cuda" else None)
         row = dict(epoch=epoch + 1, step=state["step"], lr=stats["lr"], train_loss=stats["loss"],
-                   train_acc=stats["acc"], val_metric=None, val_metric_name=None, seconds=stats["seconds"],
+                   train_acc=stats["acc"], train_clips=stats["clips"], val_metric=None, val_metric_name=None, seconds=stats["seconds"],
                    throughput=stats["clips"] / stats["seconds"] if stats["seconds"] > 0 else None, peak_mem_mb=peak)
         if on_epoch_end is not None:
             row.update(on_epoch_end(epoch + 1, model) or {})
@@ -324,9 +309,9 @@ def fit(model: torch.nn.Module, train_dataset, cfg: FitConfig, *, out_dir: str |
         val = (f" | {row['val_metric_name'] or 'val'} {row['val_metric']:.2f}" if row["val_metric"] is not None else "")
         log(f"epoch {epoch + 1}/{cfg.epochs}: loss {row['train_loss']:.4f} train top-1 {row['train_acc']:.2f}% "
             f"lr {row['lr']:.2e} ({row['seconds']:.1f} s){val}")
-        if cfg.select == "max":
+        if cfg.keep == "best":
             if row["val_metric"] is None:
-                raise ValueError("select='max' needs on_epoch_end to return a val_metric")
+                raise ValueError("keep='best' needs on_epoch_end to return a val_metric")
             if state["best_metric"] is None or row["val_metric"] > state["best_metric"]:
                 state.update(best_metric=row["val_metric"], best_epoch=epoch + 1)
                 if D.is_main():
@@ -346,7 +331,11 @@ def fit(model: torch.nn.Module, train_dataset, cfg: FitConfig, *, out_dir: str |
             if tracker is not None:
                 tracker.log_epoch(state["history"])
         D.barrier()
-    if cfg.select == "max" and state["best_epoch"] is not None and state["best_epoch"] != state["epoch"]:
+    state["precision"] = precision_name(dtype)
+    state["learning"] = _learning(model, state)
+    if state["learning"] and state["learning"]["warning"]:
+        log(state["learning"]["warning"])
+    if cfg.keep == "best" and state["best_epoch"] is not None and state["best_epoch"] != state["epoch"]:
         model.load_state_dict(load_state(best_path)["model"], strict=False)
         log(f"kept epoch {state['best_epoch']} (best val_metric {state['best_metric']:.4g}); read {best_path}")
     return state

@@ -18,7 +18,10 @@ class UserError(Exception):
     exit_code = 2
 
     def __str__(self) -> str:
-        return " ".join(str(self.args[0] if self.args else "").split())  # always one line
+        text = str(self.args[0] if self.args else "")
+        if "Original Traceback" in text:  # re-raised from a DataLoader worker: the worker's own line
+            text = text.strip().splitlines()[-1].split("UserError: ", 1)[-1]
+        return " ".join(text.split())  # always one line
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -29,15 +32,23 @@ class ArgumentParser(argparse.ArgumentParser):
 
 
 def json_object(text: str) -> dict:
-    """argparse `type=` for a JSON object flag such as `--timm-kwargs '{"img_size": 64}'`."""
+    """argparse `type=` for a JSON object flag such as `--timm-kwargs '{"img_size": 64}'`; NaN and
+    Infinity (which Python's json accepts) are refused: they are not JSON numbers."""
     import json
 
+    shown = repr(text if len(text) <= 80 else text[:77] + "...")
+
+    def no_constant(name: str):
+        raise ValueError(f"{name} is not a JSON number")
+
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=no_constant)
     except json.JSONDecodeError as e:
-        raise argparse.ArgumentTypeError(f"{text!r} is not JSON ({e.msg}); e.g. '{{\"img_size\": 64}}'") from None
+        raise argparse.ArgumentTypeError(f"{shown} is not JSON ({e.msg}); e.g. '{{\"img_size\": 64}}'") from None
+    except (ValueError, RecursionError) as e:
+        raise argparse.ArgumentTypeError(f"{shown} is not JSON ({e}); e.g. '{{\"img_size\": 64}}'") from None
     if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a JSON object; e.g. '{{\"img_size\": 64}}'")
+        raise argparse.ArgumentTypeError(f"{shown} is not a JSON object; e.g. '{{\"img_size\": 64}}'")
     return value
 
 
