@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 # fields that never change a number (placement, caches, logging) or that the cell run fills itself
-NOT_IDENTITY = ("out", "resume", "device", "num_workers", "cache_dir", "tensorboard", "wandb", "seeds", "data_root")
+NOT_IDENTITY = ("out", "resume", "device", "num_workers", "cache_dir", "verify_cache", "tensorboard", "wandb", "seeds",
+                "data_root")
 
 
 @dataclass
@@ -83,7 +84,7 @@ def fewshot_identity(settings: dict, *, dataset: str, shots: int, method: str, s
 
     given = {**settings, "dataset": dataset, "shots": (shots,), "methods": (method,), "seed": seed, "out": out}
     with _world_size(nproc):
-        cfg = resolve(RunConfig(**given), given=set(given))
+        cfg = resolve(RunConfig(**given), given=set(given), check_out=False)  # the grid folder may exist
     ident = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in NOT_IDENTITY}
     if settings.get("data_root") is not None:
         ident["data_root"] = str(settings["data_root"])
