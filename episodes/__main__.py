@@ -55,7 +55,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
     args.shots = args.shots[0]
     if not args.episodes_file:
         raise UserError("--episodes-file FILE.jsonl is required: where to write the episode set")
-    check_file("--episodes-file", args.episodes_file, example="episodes.jsonl")
+    typed = "--out" if any(n.startswith("note: --out ") for n in flags.NOTES) else "--episodes-file"  # as given
+    check_file(typed, args.episodes_file, example="episodes.jsonl")
     if args.data_root is not None and not splits.rooted(args.dataset):
         raise UserError(f"--data-root is not used by --dataset {args.dataset} (its split is shipped); "
                         f"drop it, or use --dataset list for your own list files")

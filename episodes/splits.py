@@ -128,12 +128,12 @@ def _read_split_lines(path: Path) -> list[str]:
         raise UserError(f"{path}:{line}: not UTF-8 text; regenerate the split file") from None
 
 
-def toy_split_path(root: str | Path | None, split: str) -> Path:
+def toy_split_path(root: str | Path | None, split: str, dataset: str = "toy") -> Path:
     """`<root>/splits/<split>.txt`; without a root the toy dataset is generated/cached first."""
     if root is None:
         from zeroi2v import data  # torch-heavy; only the toy dataset needs it
 
-        root = data.ensure_toy()
+        root = data.ensure_toy(kind=dataset)
     return Path(root) / "splits" / f"{split}.txt"
 
 
@@ -147,7 +147,7 @@ def load_split(dataset: str, split: str, *, root: str | Path | None = None,
     if split_set.path is None and record.reader == "list":
         return load_list_split(root, split)
     if split_set.path is None:
-        path = toy_split_path(root, split)
+        path = toy_split_path(root, split, dataset)
         if not path.is_file():
             raise UserError(f"{dataset} split {path} not found; regenerate the {dataset} dataset or fix --data-root")
         return parse_split_lines(_read_split_lines(path), dataset=dataset, split=split, source=str(path))

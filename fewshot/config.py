@@ -18,7 +18,7 @@ from zeroi2v.utils import validate as V
 from zeroi2v.settings import flags
 from zeroi2v.utils.errors import ArgumentParser, UserError
 from zeroi2v.settings.defaults import AMP
-from zeroi2v.settings.runfolder import check_run_folder, default_run_folder
+from zeroi2v.settings.runfolder import default_run_folder
 from zeroi2v.utils.io import check_dir
 from zeroi2v.methods.table import METHODS
 
@@ -27,7 +27,7 @@ EPISODE_FIELDS = ("ways", "shots", "queries", "episodes")  # fixed by an --episo
 
 @dataclass(frozen=True)
 class RunConfig:
-    dataset: str = "toy"
+    dataset: str = "toy"  # the demo (toy_time: the time-only toy, see docs/demo.md)
     shots: tuple[int, ...] | None = None  # None -> (1, 5), or the --episodes-file's
     ways: int | None = None  # None -> 5, or the --episodes-file's
     queries: int | None = None  # None -> 1, or the --episodes-file's
@@ -69,8 +69,8 @@ def build_parser() -> ArgumentParser:
                        epilog="Unset flags take the recipe's values (fewshot/recipe.py, --list-recipes: few-shot "
                               "adaptation runs a recipe with its own epochs, 10 (toy 30), and one centre test view) "
                               "or the dataset's defaults (zeroi2v/settings/datasets.py); --dataset defaults to toy, "
-                              "the generated demo set. The resolved values are saved in <out>/config.json and in "
-                              "every record.",
+                              "the generated demo set (toy_time: the time-only toy). The resolved values are saved in "
+                              "<out>/config.json and in every record.",
                        argument_default=argparse.SUPPRESS)  # only flags actually given reach the namespace
     flags.add_group(p, "data", "dataset", "data_root", "frames", "size", "loader", "on_error", "decoder")
     g = flags.add_group(p, "model", "recipe", "backbone", "timm_kwargs", "pretrained", "methods", "stdha")
@@ -155,9 +155,9 @@ def _episode_file_values(path: str) -> dict:
     return dict(ways=d["ways"], shots=(d["shots"],), queries=d["queries"], episodes=d["episodes"])
 
 
-def resolve(cfg: RunConfig, *, given: set[str] = frozenset(), check_out: bool = True) -> RunConfig:
+def resolve(cfg: RunConfig, *, given: set[str] = frozenset()) -> RunConfig:
     """Fill every None from the dataset defaults and validate; the result is what gets saved and recorded.
-    `check_out=False`: --out is a seed's folder inside a run folder that was checked already."""
+    (An existing non-empty --out without --resume is refused once every check has passed: fewshot.pipeline.)"""
     from episodes.protocols import PROTOCOLS
     from zeroi2v.settings import defaults as zd
 
@@ -165,7 +165,7 @@ def resolve(cfg: RunConfig, *, given: set[str] = frozenset(), check_out: bool = 
 
     dataset = canonical_dataset(cfg.dataset)
     d = zd.defaults_for(dataset)
-    toy = dataset == "toy"
+    toy = dataset in zd.TOY_DATASETS
     fill = dict(ways=5, shots=(1, 5), queries=1, episodes=10_000)
     if cfg.episodes_file is not None:
         from_file = _episode_file_values(cfg.episodes_file)
@@ -219,8 +219,6 @@ def resolve(cfg: RunConfig, *, given: set[str] = frozenset(), check_out: bool = 
         require_wandb()
     out = cfg.out or default_run_folder("fewshot", dataset)
     check_dir("--out", out)
-    if check_out:
-        check_run_folder(out, resume=cfg.resume)
     check_dir("--cache-dir", cfg.cache_dir)
     from zeroi2v.settings.recipes import get_recipe
 

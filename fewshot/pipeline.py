@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from zeroi2v.settings.runfolder import check_run_folder, is_nonempty_dir
 from zeroi2v.training import distributed as D
 from zeroi2v.training.engine import to_input
 from zeroi2v.utils.errors import UserError
@@ -50,7 +51,7 @@ def check_weights(cfg) -> None:
     if cfg.pretrained and not Path(cfg.pretrained).is_file():
         raise UserError(f"pretrained weights {cfg.pretrained} not found; pass --pretrained with a local "
                         f"file (OpenAI CLIP ViT-B-16.pt, or a timm .pth/.safetensors of {cfg.backbone})")
-    if not cfg.pretrained and cfg.dataset != "toy":
+    if not cfg.pretrained and cfg.dataset not in ("toy", "toy_time"):
         raise UserError(f"{cfg.dataset} needs image weights for {cfg.backbone}: pass --pretrained FILE (e.g. "
                         f"OpenAI CLIP ViT-B-16.pt or a timm .safetensors); nothing is downloaded")
 
@@ -105,9 +106,9 @@ def data_fields(fs: FewShotData) -> dict:
     """The record fields naming this run's data (`results.records.data_fields`): the generated toy
     set by its settings, any other by its root and the contents of its three splits."""
     from results.records import data_fields as fields
-    from zeroi2v.data.toy import read_meta
+    from zeroi2v.data.toy import KINDS, read_meta
 
-    meta = read_meta(fs.root) if fs.dataset == "toy" else None
+    meta = read_meta(fs.root, fs.dataset) if fs.dataset in KINDS else None
     lists = {split: [(e.video_id, e.class_key) for e in entries] for split, entries in fs.splits.items()}
     return fields(fs.root, lists, generated=meta["config"] if meta else None)
 
@@ -135,6 +136,7 @@ class Plan:
     summary: str | None = None  # the adaptation settings in one line (logged by `commit`)
     pretrained: str | None = None  # filled by `commit` (toy: the cached tiny ViT)
     pretrained_sha: str | None = None
+    generated_weights: str | None = None  # toy ViT: sha256 of its training settings without the seed
 
     def resume_identity(self, method: str, **model_known) -> dict:
         """The resume key of `method`'s adaptation: the settings, the train/val list contents, plus
@@ -198,6 +200,8 @@ def prepare(cfg) -> Plan:
         for method in adapted_methods:
             check_adapt_resume(out / method, cfg=acfg, train_items=train_items, val_items=val_items,
                                identity=plan.resume_identity(method))
+    # every check passed: an earlier run's folder is not written into (rank 0 looks, before any rank writes)
+    check_run_folder(out, resume=cfg.resume, nonempty=D.broadcast_object(is_nonempty_dir(out)))
     if adapted_methods:
         plan.summary = R.summary(cfg, model_kw, adapt_kw)
     return plan
@@ -219,6 +223,11 @@ def commit(plan: Plan) -> None:
     plan.pretrained = resolve_pretrained(cfg, plan.fs, mean=plan.view.mean, std=plan.view.std,
                                          cache_root=plan.cache_root)
     plan.pretrained_sha = sha256_file(plan.pretrained)
+    if not cfg.pretrained:  # the toy ViT, trained per seed: one model drawn anew, like the toy data
+        pcfg = {k: v for k, v in dataclasses.asdict(PretrainConfig(backbone=cfg.backbone,
+                                                                   timm_kwargs=dict(cfg.timm_kwargs))).items()
+                if k != "seed"}
+        plan.generated_weights = sha256_json(dict(toy_vit=pcfg, data=plan.data["data_sha256"]))
 
 
 def adapt_stage(plan: Plan, s: MethodState) -> None:
@@ -302,12 +311,14 @@ def record_identity(plan: Plan, s: MethodState) -> dict:
     """The identity fields of `s`'s records: the data, the model, the settings (without the seed)."""
     cfg = plan.cfg
     model = dict(backbone=cfg.backbone, timm_kwargs=cfg.timm_kwargs, frames=cfg.frames,
-                 stdha=list(s.model.stdha_offsets), pretrained_sha256=plan.pretrained_sha, adapters=s.adapters)
+                 stdha=list(s.model.stdha_offsets), adapters=s.adapters,
+                 weights=plan.generated_weights or plan.pretrained_sha)
     adaptation = s.result.model_info["adaptation"]
     settings = dict(view=dataclasses.asdict(plan.view),
                     adaptation={k: v for k, v in (adaptation or {}).items() if k not in ("seed", "num_workers")}
                     if s.adapted else None)
-    return dict(plan.data, model_sha256=sha256_json(model), settings_sha256=sha256_json(settings))
+    generated = {"pretrained_generated": plan.generated_weights} if plan.generated_weights else {}
+    return dict(plan.data, model_sha256=sha256_json(model), settings_sha256=sha256_json(settings), **generated)
 
 
 def run(cfg) -> str:

@@ -43,10 +43,10 @@ def run_seeds(cfg: RunConfig) -> str:
     written = {}
     for seed in cfg.seeds:
         data_root = cfg.data_root
-        if cfg.dataset == "toy" and cfg.data_root is None:
-            data_root = str(toy_root_for_seed(seed))
+        if cfg.dataset in ("toy", "toy_time") and cfg.data_root is None:
+            data_root = str(toy_root_for_seed(seed, cfg.dataset))
         sub = resolve(dataclasses.replace(cfg, seed=seed, seeds=None, data_root=data_root,
-                                          out=str(Path(cfg.out) / f"seed{seed}")), check_out=False)
+                                          out=str(Path(cfg.out) / f"seed{seed}")))
         setup_logging(main=D.is_main())  # this seed's log goes to its own run.log from its first write on
         log.info("seed %d of %s: data %s, run %s", seed, ",".join(map(str, cfg.seeds)), data_root or "default",
                  sub.out)

@@ -21,17 +21,17 @@ SEEDS_NOTE = ("Cells: mean over seeds of each seed's mean test-episode accuracy 
               "episodes and adaptation.")
 
 
-def toy_root_for_seed(seed: int) -> Path:
-    """The generated toy set of toy seed `seed` (rank 0 generates it once; cached)."""
-    from zeroi2v.data.toy import ToyConfig, default_root, ensure_toy, make_toy, read_meta
+def toy_root_for_seed(seed: int, dataset: str = "toy") -> Path:
+    """The generated toy set (toy or toy_time) of toy seed `seed` (rank 0 generates it once; cached)."""
+    from zeroi2v.data.toy import default_config, default_root, ensure_toy, make_toy, read_meta
 
     if seed == 0:
-        root = default_root()
-        make = lambda: ensure_toy()  # noqa: E731
+        root = default_root(dataset)
+        make = lambda: ensure_toy(kind=dataset)  # noqa: E731
     else:
-        root = default_root().parent / f"toy-seed{seed}"
-        make = lambda: make_toy(root, ToyConfig(seed=seed))  # noqa: E731
-    if read_meta(root) is None:
+        root = default_root(dataset).parent / f"{dataset.replace('_', '-')}-seed{seed}"
+        make = lambda: make_toy(root, default_config(dataset, seed))  # noqa: E731
+    if read_meta(root, dataset) is None:
         if D.is_main():
             log.info("generating the toy dataset of seed %d at %s", seed, root)
             make()

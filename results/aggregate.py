@@ -1,6 +1,7 @@
 """Few-shot cells: the records of one (row, column) of the few-shot table, aggregated over seeds.
 
-A row is (method, backbone, pretrained sha256, variant), the variant naming the model and settings
+A row is (method, backbone, image weights, variant) -- the weights' sha256, or for weights trained
+per seed (the toy ViT) `pretrained_generated`, so those seeds share a row -- the variant naming the model and settings
 (`model_sha256`, `settings_sha256`) where one (method, backbone, weights) has several; a column is
 (dataset, ways, shots, protocol) plus the evaluation setting (queries, number of episodes, recipe,
 data) when the records of that column disagree on it -- records that differ there are different
@@ -121,7 +122,7 @@ def fewshot_cells(df: pd.DataFrame) -> dict[tuple, dict[tuple, FewshotCell]]:
     for r in records:
         for k, _ in SETTING_FIELDS:
             values.setdefault(base(r), {}).setdefault(k, set()).add(r.get(k))
-    model = lambda r: (r["method"], r["backbone"], r.get("pretrained_sha256"))  # noqa: E731
+    model = lambda r: (r["method"], r["backbone"], weights_key(r))  # noqa: E731
     variants: dict[tuple, dict[str, set]] = {}
     for r in records:
         for k, _ in VARIANT_FIELDS:
@@ -159,9 +160,16 @@ def sorted_columns(cells: dict[tuple, Any]) -> list[tuple]:
     return sorted(cells, key=lambda k: (k[0], int(k[1]), int(k[2]), k[3], k[4]))
 
 
+def weights_key(record: dict[str, Any]) -> str | None:
+    """The image weights a row stands for: `pretrained_generated` for weights trained per seed (the
+    toy ViT: one model drawn anew with each seed, so its seeds share a row), else the file's sha256."""
+    return record.get("pretrained_generated") or record.get("pretrained_sha256")
+
+
 def show_sha(df: pd.DataFrame) -> bool:
     """True when one (method, backbone) was run with several pretrained files."""
     if "pretrained_sha256" not in df.columns:
         return False
-    sub = df[["method", "backbone"]].assign(sha=df["pretrained_sha256"].astype(str))
+    keys = [weights_key(clean(r)) for r in df.to_dict("records")]
+    sub = df[["method", "backbone"]].assign(sha=[str(k) for k in keys])
     return bool((sub.groupby(["method", "backbone"])["sha"].nunique() > 1).any())

@@ -1,4 +1,4 @@
-"""Bad-input corpus (issue 12): every command of the suite over a table of hostile / wrong inputs.
+"""Bad-input corpus: every command of the suite over a table of hostile / wrong inputs.
 
 Each case runs one command's `main(argv)` in this process and asserts the contract of a refused
 run: exit status 2, exactly one line on stderr (`error: ...`, naming what is wrong), no
@@ -449,6 +449,10 @@ CASES = [
     Case("make-toy-out-is-file", "fewshot.data", lambda f, out: ["make-toy", "--out", f["file"]], "plain.txt"),
     Case("make-toy-frames-0", "fewshot.data", lambda f, out: ["make-toy", "--out", str(out), "--frames", "0"], "frames"),
     Case("make-toy-size-negative", "fewshot.data", lambda f, out: ["make-toy", "--out", str(out), "--size", "-4"], "size"),
+    Case("make-toy-size-odd", "fewshot.data", lambda f, out: ["make-toy", "--out", str(out), "--size", "3"], "even number"),
+    Case("make-toy-size-odd-large", "fewshot.data", lambda f, out: ["make-toy", "--out", str(out), "--size", "65"], "even number"),
+    Case("make-toy-size-tiny", "fewshot.data", lambda f, out: ["make-toy", "--out", str(out), "--size", "8"], "at least 16"),
+    Case("make-toy-time-size-odd", "fewshot.data", lambda f, out: ["make-toy", "--kind", "toy_time", "--out", str(out), "--size", "33"], "even number"),
     Case("make-toy-videos-0", "fewshot.data", lambda f, out: ["make-toy", "--out", str(out), "--videos-per-class", "0"], "videos"),
     Case("make-toy-test-too-many", "fewshot.data", lambda f, out: ["make-toy", "--out", str(out), "--videos-per-class", "3", "--test-per-class", "5"], "test_per_class"),
     Case("make-toy-workers-0", "fewshot.data", lambda f, out: ["make-toy", "--out", str(out), "--workers", "0"], "workers"),
@@ -501,7 +505,7 @@ CASES = [
     Case("ro-make-toy-out", "fewshot.data", lambda f, out: ["make-toy", "--out", str(f.p["ro"] / "toy")], "read-only", read_only=("ro",)),
     Case("ro-train-out", "zeroi2v.train", tr(), "read-only", read_only=("out",)),
     Case("ro-results-out", "results", lambda f, out: [f["finished"], "--out", str(out / "report")], "read-only", read_only=("out",)),
-    Case("ro-episodes-out", "episodes", lambda f, out: ["sample", "--dataset", "hmdb51", "--out", str(out / "e.jsonl")], "read-only", read_only=("out",)),
+    Case("ro-episodes-out", "episodes", lambda f, out: ["sample", "--dataset", "hmdb51", "--episodes-file", str(out / "e.jsonl")], "read-only", read_only=("out",)),
     Case("full-disk-toy-vit-cache", "fewshot.run", fs(), "pretrained/toy-vit-", fresh_cache=True, ulimit_kb=64, limit=240),
     Case("full-disk-merged-export", "fewshot.run", fs_mine("--methods", "zeroi2v", "--epochs", "1", root="mine6"),
          "merged.safetensors: file too large", ulimit_kb=120, limit=240),  # last.pt ~112 KiB fits, the export ~130 KiB not

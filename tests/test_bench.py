@@ -84,11 +84,26 @@ def test_tiny_benchmark_writes_valid_json(tmp_path, toy_root, fixture_root, caps
     assert aug["recipe"] == "clip_b16_hmdb51_u8" and aug["short_side"] == round(256 * 32 / 224)
     assert aug["randaugment"] == [7, 4] and aug["randaugment_after_flip"] is False and aug["erasing"] == 0.0
     assert dp["fixtures"]["hmdb"]["codec"] == "mpeg4" and dp["fixtures"]["hmdb"]["suffix"] == ".avi"
+    # per-stage CPU ms per clip: the loader's stages add up to its time per clip ("other" = the rest)
+    for r in dp["rows"]:
+        st = r["stages"]
+        assert {"open", "decode", "resize_short", "stack", "other", "collate"} <= set(st)
+        assert all(v >= 0 for v in st.values()) and r["raw_ms_per_clip"] > 0
+        in_loader = sum(v for k, v in st.items() if k != "collate")
+        assert in_loader == pytest.approx(1e3 / r["loader_clips_per_s"], rel=1e-6)
+        assert ("normalize" in st) == (r["variant"] == "float32")
+        assert ("crop_resize" in st) == (r["mode"] == "train")
+    # every installed backend on the same frames, decord's frames the reference
+    dec = dp["decoders"]["hmdb"]
+    assert "pyav" in dec and sum(t["fastest"] for t in dec.values()) == 1
+    assert dec["pyav"]["frames_equal"] and all(t["cpu_ms_per_clip"] > 0 for t in dec.values())
     # Markdown table on stdout
     text = capsys.readouterr().out
     assert "| model |" in text and "| merged |" in text and "| aim |" in text
     assert "| hmdb | test (3 views) | uint8+fast |" in text
     assert "| hmdb | train (1 view, clip_b16_hmdb51_u8) | uint8+fast |" in text
+    assert "| kind | transform | raw | loader | open | sample | decode | close |" in text and "| hmdb | train |" in text
+    assert "| kind | decord | pyav" in text and "| hmdb | " in text.split("Decoders on the same train frames")[1]
 
 
 def test_data_only_mode_and_old_flag_spellings(tmp_path, toy_root, fixture_root):

@@ -98,3 +98,16 @@ def test_torchcodec_gives_decords_frames(dataset_like, toy_items):
     a = data.VideoClipDataset(toy_items, decoder="decord", **kw)[0][0]
     b = data.VideoClipDataset(toy_items, decoder="torchcodec", **kw)[0][0]
     assert a.shape == b.shape and (a - b).abs().max() * STD[0] * 255 <= TOLERANCE + 1e-3
+
+
+def test_pyav_reader_reads_the_same_frames_again_and_with_threads(dataset_like):
+    """The first read decodes from the container opened to count the frames (avi/mp4: counted in the header),
+    later reads open the file again; FFmpeg's decoding threads do not change a frame."""
+    for p in dataset_like:
+        reader = decode.open_video(p, decoder="pyav")
+        n = len(reader)
+        idx = sorted({0, n // 2, n - 1})
+        first, again = decode.read_frames(reader, idx, path=p), decode.read_frames(reader, idx, path=p)
+        threaded = decode.read_frames(decode.open_video(p, decoder="pyav", num_threads=2), idx, path=p)
+        assert np.array_equal(first, again) and np.array_equal(first, threaded), p
+        assert first.shape[0] == len(idx) and first.dtype == np.uint8

@@ -330,3 +330,24 @@ def test_rand_augment_equals_its_plan_applied_whole_frame():
         plan = RA.pytorchvideo_plan(clip, magnitude=7, num_layers=4, rng=np.random.default_rng(seed))
         out = RA.rand_augment_pytorchvideo(clip, magnitude=7, num_layers=4, rng=np.random.default_rng(seed))
         assert torch.equal(out, RA.augment_crop(clip, plan, (0, 0, 30, 44), region=False))
+
+
+def test_region_path_on_the_resize_layout_equals_whole_frame_on_the_standard_layout():
+    """The dataset hands the ops the uint8 resize's channels-last output as is (no copy first): every plan and crop
+    gives the values of the whole-frame ops on the standard layout, then the crop -- over many recipe draws,
+    with every op first (statistics ops on a channels-last frame included)."""
+    from zeroi2v.data import transforms as T
+
+    g = torch.Generator().manual_seed(21)
+    frames = [torch.randint(0, 256, (2, 3, 60, 80), dtype=torch.uint8, generator=g), smooth_clip((2, 3, 70, 52), 22)]
+    clips = [T.resize_short(f, 64, fast=True, channels_last=True) for f in frames]
+    assert not clips[0].is_contiguous() and clips[0].is_contiguous(memory_format=torch.channels_last)
+    plans = [[(name, RA.op_argument(name, 7.0, negate=True))] for name in RA.OP_NAMES]
+    rng = np.random.default_rng(23)
+    plans += [RA.randaugment_plan(rng, magnitude=7, num_layers=4) for _ in range(60)]
+    for k, plan in enumerate(plans):
+        clip = clips[k % 2]
+        box = T.random_resized_crop_box(*clip.shape[-2:], rng=rng, scale=(0.08, 1.0))
+        whole = RA.augment_crop(clip.contiguous(), plan, box, region=False)
+        assert torch.equal(RA.augment_crop(clip, plan, box), whole), (plan, box)
+        assert torch.equal(RA.augment_crop(clip, plan, box, region=False), whole), (plan, box)

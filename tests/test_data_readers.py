@@ -30,7 +30,7 @@ def ids(items):
 
 
 def test_readers_registered():
-    assert set(data.READERS) == {"toy", "ssv2", "hmdb51", "ucf101", "kinetics", "list"}
+    assert set(data.READERS) == {"toy", "toy_time", "ssv2", "hmdb51", "ucf101", "kinetics", "list"}
     assert data.READERS["ssv2"].env == "ZEROI2V_SSV2_ROOT"
 
 

@@ -157,7 +157,7 @@ def test_resolve_root_toy_defaults_to_generated_cache(tiny, monkeypatch, tmp_pat
     monkeypatch.delenv("ZEROI2V_TOY_ROOT", raising=False)
     monkeypatch.setenv("ZEROI2V_CACHE", str(tmp_path / "cache"))
     made = []
-    monkeypatch.setattr(toy, "make_toy", lambda root: made.append(root) or root)
+    monkeypatch.setattr(toy, "make_toy", lambda root, config=None: made.append(root) or root)
     assert data.resolve_root("toy", None) == tmp_path / "cache" / "toy" and made == [tmp_path / "cache" / "toy"]
     monkeypatch.setenv("ZEROI2V_TOY_ROOT", str(tiny))
     assert data.resolve_root("toy", None) == tiny

@@ -131,14 +131,17 @@ def test_the_printed_table_has_only_this_runs_records_and_config_replays(toy, tm
     assert fsrun.main(argv(toy, out, cache, episodes=("--ways", "3", "--shots", "1", "--episodes", "30"))) == 0
     first = capsys.readouterr().out
     assert "1-shot" in first
-    assert fsrun.main(argv(toy, out, cache, episodes=("--ways", "2", "--shots", "2", "--episodes", "20"))) == 0
+    # into an earlier run's folder only with --resume (the same adaptation, other episodes)
+    assert fsrun.main(argv(toy, out, cache, episodes=("--ways", "3", "--shots", "2", "--episodes", "20"))) == 2
+    assert "pass --resume to continue that run" in capsys.readouterr().err
+    assert fsrun.main(argv(toy, out, cache, "--resume", episodes=("--ways", "3", "--shots", "2", "--episodes", "20"))) == 0
     second = capsys.readouterr().out
-    assert "2-way 2-shot" in second and "1-shot" not in second and "3-way" not in second
+    assert "3-way 2-shot" in second and "1-shot" not in second
     # --config replays the second run; a flag beside it overrides one field
     replay = tmp_path / "replay"
     assert fsrun.main(["--config", str(out / "config.json"), "--out", str(replay)]) == 0
     assert capsys.readouterr().out == second.replace(str(out), str(replay))
-    a = {(r["shots"], r["protocol"]): r["accuracy"] for r in records(out) if r["ways"] == 2}
+    a = {(r["shots"], r["protocol"]): r["accuracy"] for r in records(out) if r["shots"] == 2}
     b = {(r["shots"], r["protocol"]): r["accuracy"] for r in records(replay)}
     assert a == b
     cfg = json.loads((replay / "config.json").read_text())

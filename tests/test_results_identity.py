@@ -247,3 +247,17 @@ def test_full_records_of_other_data_are_two_rows(tmp_path):
     full = {t.name: t for t in build_tables(loaded.records)}["full"]
     assert loaded.superseded == [] and len(full.rows) == 2
     assert all("data " in row[0][1] for row in full.rows)
+
+
+def test_per_seed_toy_weights_share_a_row(tmp_path):
+    """The toy ViT is trained per seed (other file, other sha256): its seeds are one row, not one each."""
+    for seed in (0, 1, 2):
+        rec.write_record(tmp_path, T.fewshot_record(seed=seed, accuracy=50.0 + seed, episode_set_hash=f"s{seed}",
+                                                    pretrained_sha256=f"{seed}" * 64, pretrained_generated="g" * 64))
+    t, loaded = _fewshot(tmp_path)
+    assert loaded.n_read == 3 and len(t.rows) == 1 and t.rows[0][0][0] == "ZeroI2V"
+    assert t.rows[0][1][0].n_seeds == 3 and t.rows[0][1][0].mean == pytest.approx(51.0)
+    rec.write_record(tmp_path, T.fewshot_record(seed=0, accuracy=10.0, episode_set_hash="s0",
+                                                pretrained_sha256="f" * 64))  # a real weights file: its own row
+    t, _ = _fewshot(tmp_path)
+    assert sorted(r[0][0] for r in t.rows) == ["ZeroI2V [weights ffffffff]", "ZeroI2V [weights gggggggg]"]

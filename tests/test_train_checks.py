@@ -218,7 +218,7 @@ def test_disk_full_during_checkpoint_keeps_the_previous_one(toy_root, tmp_path, 
     assert str(out / "checkpoint.pt") in err and "no space left" in err
     monkeypatch.undo()
     assert torch.load(out / "checkpoint.pt", weights_only=True)["epoch"] == 1
-    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+    assert not [p for p in out.iterdir() if ".tmp" in p.name]
 
 
 def test_disk_full_during_record_write(toy_root, tmp_path, capsys, monkeypatch):
@@ -240,7 +240,7 @@ def test_file_size_limit_in_a_subprocess_is_one_line(toy_root, tmp_path):
     r = subprocess.run(["bash", "-c", f"ulimit -f 16; exec {cmd}"], cwd=REPO, env=env, capture_output=True, text=True,
                        timeout=240)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "no space left" in r.stderr, r.stderr[-2000:]
-    assert not (out / "checkpoint.pt").exists() and not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+    assert not (out / "checkpoint.pt").exists() and not [p for p in out.iterdir() if ".tmp" in p.name]
 
 
 # ---------------------------------------------------------------- tracking

@@ -278,3 +278,17 @@ def test_learning_check_is_a_binomial_test_against_chance(tmp_path):
     chk = state["learning"]
     assert chk["clips"] == 12 and chk["chance"] == pytest.approx(100 / 3) and chk["epoch"] == 4
     assert not chk["learned"] and chk["warning"] in lines  # lr 1e-9: nothing learned, one line said so
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_auto_runs_fp16_with_loss_scaling(tmp_path):
+    """On CUDA the default precision is the originals': float16 autocast with a GradScaler (AmpOptimWrapper)."""
+    class HeadNet(Net):
+        def __init__(self):
+            super().__init__()
+            self.head = self.fc
+
+    m = HeadNet().cuda()
+    state = fit(m, Clips(), CFG, out_dir=tmp_path, device="cuda", identity={}, log=lambda _: None)
+    ck = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert state["precision"] == "fp16" and ck["scaler"] is not None and ck["scaler"]["scale"] > 0

@@ -2,7 +2,7 @@
 
     python -m fewshot.data check --dataset ucf101 --data-root /data/ucf101 [--fold 1] [--decode ends]
     python -m fewshot.data check --dataset list --data-root D --fewshot     (your own base/val/novel lists)
-    python -m fewshot.data make-toy --out toy-data [--seed 0]
+    python -m fewshot.data make-toy --out toy-data [--seed 0] [--kind toy_time]
 
 `check` exits 0 when every listed video opens and decodes, 2 otherwise (problems named by file).
 """
@@ -16,7 +16,7 @@ from zeroi2v.utils.io import atomic_write_json, check_file
 
 from zeroi2v.data import get_reader, resolve_root
 from zeroi2v.data.check import check_dataset, print_report, report_json, shared_classes
-from zeroi2v.data.toy import ToyConfig, config_from, make_toy
+from zeroi2v.data.toy import ToyConfig, config_from, default_config, make_toy
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,12 +42,15 @@ def build_parser() -> argparse.ArgumentParser:
     flags.add(t, "out", required=True, help="folder the toy dataset is generated into (created atomically; an "
                                             "existing complete one is reused) (required)")
     flags.add(t, "seed")
+    t.add_argument("--kind", choices=("toy", "toy_time"), default="toy",
+                   help="which toy generator: toy (motions of objects) or toy_time (the time-only toy, every frame "
+                        "alike in every class) (default: toy)")
     t.add_argument("--videos-per-class", type=int, default=d.videos_per_class,
                    help=f"videos per class (default: {d.videos_per_class})")
     t.add_argument("--test-per-class", type=int, default=None,
                    help=f"videos per class in testlist01 (default: {d.test_per_class}, fewer for small sets)")
     flags.add(t, "frames", help=f"frames per generated video (default: {d.frames})")
-    flags.add(t, "size", help=f"frame size in pixels of the generated videos (default: {d.size})")
+    flags.add(t, "size", help=f"frame size in pixels of the generated videos, even, at least 16 (default: {d.size})")
     t.add_argument("--images-per-class", type=int, default=d.images_per_class,
                    help=f"still images per class for the image pre-training (default: {d.images_per_class})")
     flags.add(t, "num_workers", help="processes writing videos; 1 = in this process (default: up to 2)")
@@ -87,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {args.json}")
         return status
     if args.command == "make-toy":
-        d = ToyConfig()
+        d = default_config(args.kind)
         args.frames = d.frames if args.frames is None else args.frames
         args.size = d.size if args.size is None else args.size
         args.seed = d.seed if args.seed is None else args.seed
@@ -101,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         test = args.test_per_class
         if test is None:
             test = max(1, min(ToyConfig.test_per_class, args.videos_per_class // 4))
-        config = config_from(seed=args.seed, videos_per_class=args.videos_per_class, test_per_class=test, frames=args.frames,
+        config = config_from(args.kind, seed=args.seed, videos_per_class=args.videos_per_class, test_per_class=test, frames=args.frames,
                              size=args.size, images_per_class=args.images_per_class)
         flags.emit_notes()
         make_toy(args.out, config, workers=args.num_workers)

@@ -112,6 +112,50 @@ def data_path_markdown(d: dict) -> list[str]:
               "clips as uint8, normalised on the accelerator (same numbers); uint8+fast = also torch's uint8 resize "
               "kernel, within one grey level (real data's default)",
               "- workers per device = model views/s ÷ (loader clips/s × views per clip)"]
+    return lines + _stages_markdown(d) + _decoders_markdown(d)
+
+
+STAGE_COLUMNS = ("open", "sample", "decode", "close", "resize_short", "draws", "randaugment", "crop_resize", "flip", "erasing", "stack",
+                 "normalize", "other", "collate")
+
+
+def _stages_markdown(d: dict, variant: str = "uint8+fast") -> list[str]:
+    """CPU ms per clip of each loader stage, `variant` rows (RandAugment: its ops summed, listed below)."""
+    rows = [r for r in d["rows"] if r.get("stages") and r["variant"] == variant]
+    if not rows:
+        return []
+    seen = {k.split(".", 1)[0] for r in rows for k in r["stages"]}
+    columns = [c for c in STAGE_COLUMNS if c in seen]  # the stages these rows timed (older reports: fewer)
+    lines = ["", f"Stages ({variant}), CPU ms per clip; raw = the raw decode of the same frames; collate = "
+                 "default_collate of 8 clips, per clip:", "",
+             "| kind | transform | raw | loader | " + " | ".join(columns) + " |",
+             "|---|---|---:|---:|" + "---:|" * len(columns)]
+    ops = []
+    for r in rows:
+        st = dict(r["stages"])
+        ra = {k.split(".", 1)[1]: v for k, v in st.items() if k.startswith("randaugment.")}
+        st["randaugment"] = st.get("randaugment", 0.0) + sum(ra.values())
+        cells = " | ".join("–" if c not in st else f"{st[c]:.2f}" for c in columns)
+        lines.append(f"| {r['kind']} | {r['mode']} | {r['raw_ms_per_clip']:.1f} | {1e3 / r['loader_clips_per_s']:.1f} "
+                     f"| {cells} |")
+        if ra:
+            ops.append(f"- RandAugment ops, {r['kind']} {r['mode']} (ms per clip, averaged over all clips): "
+                       + ", ".join(f"{k} {v:.2f}" for k, v in sorted(ra.items(), key=lambda kv: -kv[1])))
+    return lines + ([""] + ops if ops else [])
+
+
+def _decoders_markdown(d: dict) -> list[str]:
+    """Every installed backend on the same train frames, per kind."""
+    dec = d.get("decoders")
+    if not dec:
+        return []
+    names = list(next(iter(dec.values())))
+    lines = ["", "Decoders on the same train frames (open + one read per clip, CPU ms per clip; = : frames equal "
+                 f"to {names[0]}'s on every clip):", "",
+             "| kind | " + " | ".join(names) + " | fastest |", "|---|" + "---:|" * len(names) + "---|"]
+    for kind, t in dec.items():
+        cells = " | ".join(f"{t[n]['cpu_ms_per_clip']:.1f}{' =' if t[n]['frames_equal'] else ' ≠'}" for n in names)
+        lines.append(f"| {kind} | {cells} | {next(n for n in names if t[n]['fastest'])} |")
     return lines
 
 

@@ -52,8 +52,8 @@ def resolve_root(dataset: str, data_root: str | os.PathLike | None) -> Path:
     if data_root is None or str(data_root) == "":
         data_root = os.environ.get(record.env) or None
         if data_root is None:
-            if reader.name == "toy":
-                return ensure_toy()
+            if reader.name in toy.KINDS:
+                return ensure_toy(kind=reader.name)
             raise UserError(f"no {dataset} data root: pass --data-root DIR or set ${record.env} "
                             f"(expected layout: {reader.layout})")
     root = Path(data_root).expanduser()

@@ -173,7 +173,7 @@ def check_dataset(reader: Reader, root, *, fold: int = 1, decode: str = "ends", 
         cross += class_overlap_problems(classes_by_split)
     if cross:
         reports.append(SplitReport("across splits", problems=cross))
-    if reader.name == "toy":
+    if reader.name in ("toy", "toy_time"):
         known = {p.relative_to(root / "videos").as_posix() for p in (root / "videos").glob("*/*")} if (root / "videos").is_dir() else set()
         extra = check_toy_splits(root, known)
         if extra:

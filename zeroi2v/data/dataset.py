@@ -32,6 +32,7 @@ from zeroi2v.data import transforms as T
 from zeroi2v.data.common import VideoItem, check_on_error
 from zeroi2v.data.sampling import sample_indices
 from zeroi2v.data.decode import VideoError, open_video, read_frames, resolve_decoder
+from zeroi2v.data.stages import stage
 
 log = logging.getLogger("zeroi2v.data")
 RANDAUGMENT_IMPLS = ("pytorchvideo", "torchvision")
@@ -153,7 +154,8 @@ class VideoClipDataset(torch.utils.data.Dataset):
     def _rand_augment(self, clip: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
         magnitude, layers = self.randaugment
         if self.randaugment_impl == "torchvision":
-            return A.rand_augment(clip, magnitude=magnitude, num_layers=layers, rng=rng)
+            with stage("randaugment"):
+                return A.rand_augment(clip, magnitude=magnitude, num_layers=layers, rng=rng)
         return RA.rand_augment_pytorchvideo(clip, magnitude=magnitude, num_layers=layers, rng=rng)
 
     def _augment_crop(self, clip: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
@@ -163,30 +165,40 @@ class VideoClipDataset(torch.utils.data.Dataset):
         whole-frame order."""
         crop = dict(rng=rng, scale=self.scale, ratio=self.crop_ratio)
         if self.randaugment is None or self.randaugment_after_flip:
-            return T.random_resized_crop(clip, self.size, fast=self.fast_resize, **crop)
+            with stage("crop_resize"):
+                return T.random_resized_crop(clip, self.size, fast=self.fast_resize, **crop)
         if self.randaugment_impl != "pytorchvideo":
-            return T.random_resized_crop(self._rand_augment(clip, rng), self.size, fast=self.fast_resize, **crop)
-        plan = RA.pytorchvideo_plan(clip, magnitude=self.randaugment[0], num_layers=self.randaugment[1], rng=rng)
-        box = T.random_resized_crop_box(*clip.shape[-2:], **crop)  # (top, left, h, w)
-        # the ops run ~1.6x faster on the standard layout than on the resize's channels-last one: one copy pays
-        v = RA.augment_crop(clip.contiguous(), plan, box, region=self.region_randaugment)  # (T, C, h, w)
-        return T.resize(v, (self.size, self.size), fast=self.fast_resize, channels_last=True)
+            clip = self._rand_augment(clip, rng)
+            with stage("crop_resize"):
+                return T.random_resized_crop(clip, self.size, fast=self.fast_resize, **crop)
+        with stage("draws"):
+            plan = RA.pytorchvideo_plan(clip, magnitude=self.randaugment[0], num_layers=self.randaugment[1], rng=rng)
+            box = T.random_resized_crop_box(*clip.shape[-2:], **crop)  # (top, left, h, w)
+        # the resize's channels-last output as is: the ops' float conversions give the standard layout (no copy)
+        v = RA.augment_crop(clip, plan, box, region=self.region_randaugment)  # (T, C, h, w)
+        with stage("crop_resize"):
+            return T.resize(v, (self.size, self.size), fast=self.fast_resize, channels_last=True)
 
     def load(self, index: int, epoch: int | None = None) -> tuple[torch.Tensor, int]:
         """The sample at `index` of `epoch` (None: the `set_epoch` one); raises VideoError for an unreadable video."""
         item = self.items[index]
         rng = self._rng(index, epoch)
         full = self._decoded.get(index)
-        vr = open_video(item.path, decoder=self.decoder) if full is None else None
-        idx = sample_indices(len(vr) if full is None else len(full), self.num_frames, sampling=self.sampling,
-                             train=self.train, rng=rng, num_clips=self.num_clips, interval=self.interval,
-                             short=self.short)  # (Vt, T)
+        with stage("open"):
+            vr = open_video(item.path, decoder=self.decoder) if full is None else None
+        with stage("sample"):
+            idx = sample_indices(len(vr) if full is None else len(full), self.num_frames, sampling=self.sampling,
+                                 train=self.train, rng=rng, num_clips=self.num_clips, interval=self.interval,
+                                 short=self.short)  # (Vt, T)
         if self.keep_decoded and full is None:  # every frame, once: one get_batch
             full = self._decoded[index] = torch.from_numpy(read_frames(vr, range(len(vr)), path=item.path))
         if full is not None:
             frames = full[torch.from_numpy(idx.reshape(-1))]  # (Vt*T, H, W, C) uint8
         else:
-            frames = torch.from_numpy(read_frames(vr, idx.reshape(-1), path=item.path))  # one get_batch
+            with stage("decode"):
+                frames = torch.from_numpy(read_frames(vr, idx.reshape(-1), path=item.path))  # one get_batch
+            with stage("close"):
+                vr = None  # the reader's teardown (decord: its decoder thread and buffers)
         frames = T.to_tchw(frames)  # (Vt*T, C, H, W)
         clips = frames.reshape(self.num_clips, self.num_frames, *frames.shape[1:])  # (Vt, T, C, H, W)
         label = item.label
@@ -200,22 +212,29 @@ class VideoClipDataset(torch.utils.data.Dataset):
                     flip, label = True, int(target)
             for clip in clips:  # (T, C, H, W) uint8; every op below is shared by all T frames
                 if self.short_side is not None:
-                    clip = T.resize_short(clip, self.short_side, fast=fast, channels_last=True)  # (layout: no copy)
+                    with stage("resize_short"):  # (layout: no copy)
+                        clip = T.resize_short(clip, self.short_side, fast=fast, channels_last=True)
                 v = self._augment_crop(clip, rng)  # RandAugment (unless after the flip), the random resized crop
-                v = T.hflip(v) if flip else v
+                if flip:
+                    with stage("flip"):
+                        v = T.hflip(v)
                 if self.randaugment is not None and self.randaugment_after_flip:
                     v = self._rand_augment(v, rng)
                 if self.erasing > 0:
-                    v = A.random_erasing(v, p=self.erasing, rng=rng, mode=self.erasing_mode)
+                    with stage("erasing"):
+                        v = A.random_erasing(v, p=self.erasing, rng=rng, mode=self.erasing_mode)
                 views.append(v)
         else:
             for clip in clips:
-                clip = T.resize_short(clip, self.short_side or self.size, fast=fast)
+                with stage("resize_short"):
+                    clip = T.resize_short(clip, self.short_side or self.size, fast=fast)
                 views.extend(T.three_crop(clip, self.size) if self.num_crops == 3 else [T.center_crop(clip, self.size)])
-        video = torch.stack([v.transpose(0, 1) for v in views])  # (V, C, T, H, W) uint8, one copy
+        with stage("stack"):
+            video = torch.stack([v.transpose(0, 1) for v in views])  # (V, C, T, H, W) uint8, one copy
         if not self.normalize:
             return video, int(label)
-        return T.normalize(video, self.mean, self.std, channel_dim=1), int(label)  # (V, C, T, H, W) float32
+        with stage("normalize"):
+            return T.normalize(video, self.mean, self.std, channel_dim=1), int(label)  # (V, C, T, H, W) float32
 
     def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, int]:
         """key: index, or (epoch, index)."""

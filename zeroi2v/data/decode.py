@@ -119,24 +119,36 @@ class PyAVReader:
     (Seeking to the keyframe before the first wanted frame and matching timestamps gave the same frames
     but was slower on the fixtures: most of their clips start in the first GOP.)"""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, *, num_threads: int = 1):
         import av
 
-        self.path = path
-        with av.open(str(path)) as container:
+        self.path, self.num_threads = path, int(num_threads)
+        self._fresh = None  # the container opened here, still at its start (read once by the first `read`)
+        container = av.open(str(path))
+        try:
             if not container.streams.video:
                 raise VideoError("zero frames (no video stream in the file)")
             stream = container.streams.video[0]
             n = stream.frames
             if not n:  # e.g. webm: no count in the header; count the packets that carry a picture
                 n = sum(1 for p in container.demux(stream) if p.size)
+            else:
+                self._fresh, container = container, None
+        finally:
+            if container is not None:
+                container.close()
         self.n = int(n)
 
     def __len__(self) -> int:
         return self.n
 
     def read(self, indices: list[int]) -> np.ndarray:
-        return _read_frames_pyav(self.path, indices)
+        fresh, self._fresh = self._fresh, None
+        return _read_frames_pyav(self.path, indices, num_threads=self.num_threads, container=fresh)
+
+    def __del__(self):
+        if getattr(self, "_fresh", None) is not None:
+            self._fresh.close()
 
 
 class TorchcodecReader:
@@ -165,7 +177,8 @@ def open_video(path: str | Path, *, num_threads: int = 1, decoder: str | None = 
         raise VideoError(_why_unreadable(path))
     if decoder != "decord":
         try:
-            reader = PyAVReader(path) if decoder == "pyav" else TorchcodecReader(path, num_threads=num_threads)
+            reader = (PyAVReader(path, num_threads=num_threads) if decoder == "pyav"
+                      else TorchcodecReader(path, num_threads=num_threads))
         except VideoError:
             raise
         except Exception:
@@ -184,14 +197,18 @@ def open_video(path: str | Path, *, num_threads: int = 1, decoder: str | None = 
     return vr
 
 
-def _read_frames_pyav(path: Path, indices: list[int]) -> np.ndarray:
-    """Sequential PyAV decode of the wanted frames: (N, H, W, 3) uint8 (decord fallback)."""
+def _read_frames_pyav(path: Path, indices: list[int], *, num_threads: int = 1, container=None) -> np.ndarray:
+    """Sequential PyAV decode of the wanted frames: (N, H, W, 3) uint8 (decord fallback). `num_threads`: FFmpeg's
+    decoding threads (1: none beside this one; PyAV's default, 0, starts one per core in every worker);
+    `container`: an unread container of `path` to decode from (closed here), else the file is opened."""
     import av
 
     wanted = sorted(set(indices))
     found: dict[int, np.ndarray] = {}
-    with av.open(str(path)) as container:
-        for i, frame in enumerate(container.decode(video=0)):
+    with (av.open(str(path)) if container is None else container) as container:
+        stream = container.streams.video[0]
+        stream.codec_context.thread_count = max(0, int(num_threads))
+        for i, frame in enumerate(container.decode(stream)):
             if i in wanted:
                 found[i] = frame.to_ndarray(format="rgb24")
             if i >= wanted[-1]:

@@ -29,6 +29,11 @@ Splits of the reader: train -> trainlist01, val and test -> testlist01 (all clas
 Modules: `toy_motion` (the motions = classes), `toy_render` (objects, backgrounds, the H.264
 writer); this module holds the configuration, the dataset files, the cache and the reader, and
 re-exports the names of the other two (`toy.MOTIONS`, `toy.render_video`, ...).
+
+`toy_time` (dataset name; `toy_time.TimeToyConfig`) is the time-only kind: the same layout without
+frames.npz, videos encoded all-intra, classes that live only between frames (see `toy_time`); its
+cache is $ZEROI2V_CACHE/toy_time, its env var ZEROI2V_TOY_TIME_ROOT. Both kinds share this module's
+files, cache and reader code; `config` is a ToyConfig or a TimeToyConfig and picks the kind.
 """
 from __future__ import annotations
 
@@ -48,7 +53,9 @@ from zeroi2v.utils.io import (atomic_path, atomic_write_json, atomic_write_text,
 
 from zeroi2v.data.common import BadData, VideoItem
 from zeroi2v.data.registry import Reader
+from zeroi2v.data import toy_time
 from zeroi2v.data.toy_motion import MOTIONS
+from zeroi2v.data.toy_time import TimeToyConfig
 from zeroi2v.data.toy_render import (BACKGROUNDS, COLOURS, SHAPES, SS, TEXTURES, Look, background, composite,  # noqa: F401
                          downsample, draw_look, encode_mp4, render_image, render_video, shape_mask,
                          texture_shade)
@@ -56,6 +63,9 @@ from zeroi2v.data.ucf101 import parse_lists
 
 ENV = "ZEROI2V_TOY_ROOT"
 FORMAT = "zeroi2v-toy/2"  # 2: frames.npz carries each frame's object geometry
+KINDS = ("toy", "toy_time")  # dataset names: the appearance-and-motion toy, the time-only toy
+FORMATS = {"toy": FORMAT, "toy_time": toy_time.FORMAT}
+ENVS = {"toy": ENV, "toy_time": toy_time.ENV}
 LAYOUT = "videos/<class>/<file>.mp4 + ucfTrainTestlist/ + splits/ + frames.npz + toy.json (python -m fewshot.data make-toy)"
 
 @dataclass(frozen=True)
@@ -74,8 +84,12 @@ class ToyConfig:
 # ---------------------------------------------------------------- dataset files
 
 
-def class_names(config: ToyConfig) -> list[str]:
-    names = list(MOTIONS)
+def kind_of(config: ToyConfig | TimeToyConfig) -> str:
+    return "toy_time" if isinstance(config, TimeToyConfig) else "toy"
+
+
+def class_names(config: ToyConfig | TimeToyConfig) -> list[str]:
+    names = list(toy_time.VELOCITIES if kind_of(config) == "toy_time" else MOTIONS)
     if not 2 <= config.num_classes <= len(names):
         raise UserError(f"toy num_classes={config.num_classes} must be in 2..{len(names)}")
     return names[: config.num_classes]
@@ -103,9 +117,12 @@ def _make_class(args: tuple[Path, ToyConfig, int, str]) -> int:
     out, config, class_index, cls = args
     folder = out / "videos" / cls
     folder.mkdir(parents=True, exist_ok=True)
+    time_only = kind_of(config) == "toy_time"
+    render = toy_time.render_time_video if time_only else render_video
     for i in range(config.videos_per_class):
         rng = np.random.default_rng([config.seed, class_index, i])
-        encode_mp4(folder / video_file(cls, i), render_video(cls, rng, frames=config.frames, size=config.size), fps=config.fps)
+        video = render(cls, rng, frames=config.frames, size=config.size)
+        encode_mp4(folder / video_file(cls, i), video, fps=config.fps, **(dict(intra=True) if time_only else {}))
     return config.videos_per_class
 
 
@@ -155,6 +172,11 @@ def write_toy(out: Path, config: ToyConfig, *, workers: int = 1) -> None:
         atomic_write_text(out / "splits" / f"{split}.txt", "".join(
             f"{split}{k}//videos/{c}/{video_file(c, i)}\n" for k, c in enumerate(classes) for i in range(config.videos_per_class)))
 
+    if kind_of(config) == "toy_time":  # no stored frames: the image pre-training draws its own (toy_time)
+        atomic_write_json(out / "toy.json", {
+            "format": toy_time.FORMAT, "kind": "toy_time", "config": asdict(config), "classes": names,
+            "class_splits": splits, "videos": len(names) * config.videos_per_class})
+        return
     images, labels, frame_names, geometry = make_frames(config)
     with atomic_path(out / "frames.npz") as tmp:
         with open(tmp, "wb") as f:
@@ -166,12 +188,14 @@ def write_toy(out: Path, config: ToyConfig, *, workers: int = 1) -> None:
     })  # fmt: skip
 
 
-def check_config(config: ToyConfig) -> ToyConfig:
+def check_config(config: ToyConfig | TimeToyConfig) -> ToyConfig | TimeToyConfig:
     """One-line UserError for settings that cannot make a toy dataset."""
     class_names(config)
     for name in ("videos_per_class", "test_per_class", "frames", "size", "fps", "images_per_class"):
-        if getattr(config, name) < 1:
+        if getattr(config, name, 1) < 1:
             raise UserError(f"toy {name}={getattr(config, name)} must be at least 1")
+    if config.size < 16 or config.size % 2:  # H.264 (yuv420p) needs even sizes; objects need room
+        raise UserError(f"toy size={config.size} must be an even number of pixels, at least 16 (--size)")
     if config.videos_per_class <= config.test_per_class:
         raise UserError(f"toy videos_per_class={config.videos_per_class} must exceed test_per_class="
                         f"{config.test_per_class} (--test-per-class)")
@@ -180,22 +204,25 @@ def check_config(config: ToyConfig) -> ToyConfig:
     return config
 
 
-def read_meta(root: str | os.PathLike) -> dict | None:
-    """toy.json of a finished toy dataset, else None."""
+def read_meta(root: str | os.PathLike, kind: str = "toy") -> dict | None:
+    """toy.json of a finished toy dataset of `kind` (toy or toy_time), else None."""
     path = Path(root) / "toy.json"
     try:
         meta = json.loads(path.read_bytes().decode("utf-8"))
     except (OSError, ValueError, RecursionError):  # missing, non-UTF-8, not JSON, hostile
         return None
-    ok = isinstance(meta, dict) and meta.get("format") == FORMAT and isinstance(meta.get("config"), dict)
+    ok = isinstance(meta, dict) and meta.get("format") == FORMATS[kind] and isinstance(meta.get("config"), dict)
     return meta if ok else None
 
 
-def make_toy(out: str | os.PathLike, config: ToyConfig = ToyConfig(), *, workers: int | None = None) -> Path:
-    """Generate the toy dataset at `out` atomically (temp folder + rename); reuse it if already complete."""
+def make_toy(out: str | os.PathLike, config: ToyConfig | TimeToyConfig = ToyConfig(), *,
+             workers: int | None = None) -> Path:
+    """Generate the toy dataset at `out` atomically (temp folder + rename); reuse it if already complete.
+    `config` picks the kind: ToyConfig (toy) or toy_time.TimeToyConfig (toy_time)."""
     out = Path(out).expanduser()
     check_config(config)
-    meta = read_meta(out)
+    kind = kind_of(config)
+    meta = read_meta(out, kind)
     if meta is not None:
         if meta["config"] == json.loads(json.dumps(asdict(config))):
             print(f"toy dataset at {out} is complete (seed {config.seed}); reusing it")
@@ -218,7 +245,7 @@ def make_toy(out: str | os.PathLike, config: ToyConfig = ToyConfig(), *, workers
         os.replace(tmp, out)
     except OSError as e:
         shutil.rmtree(tmp, ignore_errors=True)
-        if read_meta(out) is not None:  # another process finished first
+        if read_meta(out, kind) is not None:  # another process finished first
             return out
         raise write_error(out, e) from None
     except UserError as e:  # a write inside the temp folder failed: name the path under --out
@@ -228,30 +255,37 @@ def make_toy(out: str | os.PathLike, config: ToyConfig = ToyConfig(), *, workers
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     n = config.num_classes * config.videos_per_class
-    print(f"wrote toy dataset to {out}: {config.num_classes} classes, {n} videos, "
-          f"{config.images_per_class * len(COLOURS) * len(SHAPES)} frames in {time.perf_counter() - start:.1f} s")
+    frames = "" if kind == "toy_time" else f", {config.images_per_class * len(COLOURS) * len(SHAPES)} frames"
+    print(f"wrote {kind} dataset to {out}: {config.num_classes} classes, {n} videos{frames} in "
+          f"{time.perf_counter() - start:.1f} s")
     return out
 
 
-def default_root() -> Path:
-    return Path(os.environ.get("ZEROI2V_CACHE", "~/.cache/zeroi2v")).expanduser() / "toy"
+def default_root(kind: str = "toy") -> Path:
+    return Path(os.environ.get("ZEROI2V_CACHE", "~/.cache/zeroi2v")).expanduser() / kind
 
 
-def ensure_toy(root: str | os.PathLike | None = None) -> Path:
-    """The toy dataset root, generated on first use (default $ZEROI2V_CACHE/toy or ~/.cache/zeroi2v/toy)."""
-    root = Path(root).expanduser() if root is not None else default_root()
-    if read_meta(root) is not None:
+def default_config(kind: str = "toy", seed: int = 0) -> ToyConfig | TimeToyConfig:
+    return (TimeToyConfig if kind == "toy_time" else ToyConfig)(seed=seed)
+
+
+def ensure_toy(root: str | os.PathLike | None = None, kind: str = "toy") -> Path:
+    """The toy dataset root of `kind`, generated on first use (default $ZEROI2V_CACHE/<kind> or
+    ~/.cache/zeroi2v/<kind>)."""
+    root = Path(root).expanduser() if root is not None else default_root(kind)
+    if read_meta(root, kind) is not None:
         return root
-    if root == default_root() and (root / "toy.json").is_file():  # our cache, from an older format
+    if root == default_root(kind) and (root / "toy.json").is_file():  # our cache, from an older format
         shutil.rmtree(root)
-    return make_toy(root)
+    return make_toy(root, default_config(kind))
 
 
-def require(root: Path) -> dict:
-    meta = read_meta(root)
+def require(root: Path, kind: str = "toy") -> dict:
+    meta = read_meta(root, kind)
     if meta is None:
-        raise UserError(f"{root} is not a finished toy dataset (no valid toy.json); "
-                        f"generate it with: python -m fewshot.data make-toy --out {root}")
+        flag = " --kind toy_time" if kind == "toy_time" else ""
+        raise UserError(f"{root} is not a finished {kind} dataset (no valid toy.json of that kind); "
+                        f"generate it with: python -m fewshot.data make-toy{flag} --out {root}")
     return meta
 
 
@@ -304,9 +338,17 @@ def list_split(root: Path, split: str, *, fold: int, bad: BadData) -> list[Video
     return parse_lists(root, split, fold=fold, bad=bad, env=ENV, layout=LAYOUT)
 
 
-def config_from(**kwargs) -> ToyConfig:
-    names = {f.name for f in fields(ToyConfig)}
-    return ToyConfig(**{k: v for k, v in kwargs.items() if k in names and v is not None})
+def list_time_split(root: Path, split: str, *, fold: int, bad: BadData) -> list[VideoItem]:
+    require(root, "toy_time")
+    return parse_lists(root, split, fold=fold, bad=bad, env=toy_time.ENV, layout=toy_time.LAYOUT)
+
+
+def config_from(kind: str = "toy", **kwargs) -> ToyConfig | TimeToyConfig:
+    cls = TimeToyConfig if kind == "toy_time" else ToyConfig
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in kwargs.items() if k in names and v is not None})
 
 
 READER = Reader(name="toy", env=ENV, splits=("train", "test"), folds=(1,), list_split=list_split, layout=LAYOUT)
+TIME_READER = Reader(name="toy_time", env=toy_time.ENV, splits=("train", "test"), folds=(1,),
+                     list_split=list_time_split, layout=toy_time.LAYOUT)

@@ -148,7 +148,7 @@ def render_image(rng: np.random.Generator, *, shape: str, colour: str, size: int
     return downsample(canvas), (x, y, r)
 
 
-def _encode_once(video: np.ndarray, *, fps: int) -> bytes:
+def _encode_once(video: np.ndarray, *, fps: int, intra: bool = False) -> bytes:
     import io
 
     import av
@@ -158,7 +158,8 @@ def _encode_once(video: np.ndarray, *, fps: int) -> bytes:
         stream = container.add_stream("libx264", rate=fps)
         stream.height, stream.width = video.shape[1:3]
         stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": "16", "preset": "fast", "x264-params": "bframes=0:threads=1"}
+        params = "bframes=0:threads=1" + (":keyint=1" if intra else "")  # intra: every frame a key frame
+        stream.options = {"crf": "16", "preset": "fast", "x264-params": params}
         stream.codec_context.thread_count = 1
         for frame in video:
             # Convert to the encoder's yuv420p here, single-threaded, into a fresh frame: left to
@@ -171,8 +172,9 @@ def _encode_once(video: np.ndarray, *, fps: int) -> bytes:
     return buf.getvalue()
 
 
-def encode_mp4(path: Path, video: np.ndarray, *, fps: int, tries: int = 5) -> None:
-    """(T, H, W, 3) uint8 -> H.264 mp4 (single-threaded x264, no B-frames).
+def encode_mp4(path: Path, video: np.ndarray, *, fps: int, tries: int = 5, intra: bool = False) -> None:
+    """(T, H, W, 3) uint8 -> H.264 mp4 (single-threaded x264, no B-frames; `intra`: every frame a key
+    frame, so each frame is compressed on its own).
 
     Deterministic bytes: with identical input planes, x264 was seen to emit a different stream
     for about one encode in fifty on a loaded machine (same pixels within codec noise, other
@@ -180,7 +182,7 @@ def encode_mp4(path: Path, video: np.ndarray, *, fps: int, tries: int = 5) -> No
     `tries` times, then the most frequent result is written."""
     seen: dict[bytes, int] = {}
     for _ in range(tries):
-        data = _encode_once(video, fps=fps)
+        data = _encode_once(video, fps=fps, intra=intra)
         seen[data] = seen.get(data, 0) + 1
         if seen[data] >= 2:
             break

@@ -7,6 +7,10 @@ a frame and where, and nothing about motion. (With shape x colour alone its feat
 position, and no adapter can recover motion from them in the demo's budget.) The checkpoint is a
 plain timm state dict (`.pth`, the regression head dropped), loaded through the same local-file path
 as CLIP weights, and cached by a hash of everything that determines it, so later runs reuse it.
+
+On the time-only toy (`zeroi2v.data.toy_time`) the frames are single frames drawn like every frame
+of its videos (one object on a torus), and "where" is the object's centre on the torus: cos and
+sin of 2 pi x and of 2 pi y, and its radius -- continuous across the wrap, as the videos are.
 """
 from __future__ import annotations
 
@@ -38,6 +42,25 @@ class PretrainConfig:
 
 # Standardisation of the geometry targets (the toy draws x, y ~ U(0.3, 0.7), r ~ U(0.12, 0.24)).
 GEOMETRY_MEAN, GEOMETRY_STD = (0.5, 0.5, 0.18), (0.2, 0.2, 0.06)
+# time-only toy: cos/sin of the torus position (mean 0, std 1/sqrt 2), radius ~ U(0.12, 0.2)
+TIME_GEOMETRY_MEAN, TIME_GEOMETRY_STD = (0.0, 0.0, 0.0, 0.0, 0.16), (0.7071, 0.7071, 0.7071, 0.7071, 0.0231)
+TIME_PRETRAIN_IMAGES = 2160  # single frames drawn for the time-only toy's pre-training (60 per class)
+
+
+def _training_frames(toy_root: Path, toy_meta: dict):
+    """(images uint8 (N, 3, H, W), labels, class names, standardised geometry (N, G), index of the
+    geometry column that a horizontal flip negates, is_time)."""
+    from zeroi2v import data
+    from zeroi2v.data import toy_time
+
+    if toy_meta.get("format") == toy_time.FORMAT:
+        c = toy_meta["config"]
+        images, labels, names, geo = toy_time.pretrain_frames(int(c["seed"]), int(c["size"]), TIME_PRETRAIN_IMAGES)
+        geo = (torch.from_numpy(geo) - torch.tensor(TIME_GEOMETRY_MEAN)) / torch.tensor(TIME_GEOMETRY_STD)
+        return torch.from_numpy(images), torch.from_numpy(labels), names, geo, 1  # flip: sin(2 pi x) -> -sin
+    images, labels, names = data.load_toy_frames(toy_root)  # (N, 3, H, W) uint8
+    geometry = (data.load_toy_geometry(toy_root) - torch.tensor(GEOMETRY_MEAN)) / torch.tensor(GEOMETRY_STD)
+    return images, labels, names, geometry, 0  # flip: x -> -x (standardised)
 
 
 def cache_dir() -> Path:
@@ -47,22 +70,21 @@ def cache_dir() -> Path:
 def pretrain_toy_vit(toy_root: Path, cfg: PretrainConfig = PretrainConfig(), *, mean, std,
                      cache_root: Path | None = None) -> Path:
     """Train (or reuse) the tiny image ViT on toy frames; returns the checkpoint path."""
-    import timm
+    import json
 
-    from zeroi2v import data
+    import timm
 
     toy_meta = (Path(toy_root) / "toy.json").read_text()
     path = (cache_root or cache_dir()) / "pretrained" / f"toy-vit-{sha256_json([asdict(cfg), toy_meta])[:16]}.pth"
     if path.is_file():
         log.info("image backbone: reusing %s", path)
         return path
-    images, labels, names = data.load_toy_frames(toy_root)  # (N, 3, H, W) uint8
-    geometry = (data.load_toy_geometry(toy_root) - torch.tensor(GEOMETRY_MEAN)) / torch.tensor(GEOMETRY_STD)
+    images, labels, names, geometry, flipped = _training_frames(Path(toy_root), json.loads(toy_meta))
     log.info("image pre-training %s on %d toy frames: %d shape/colour classes + object position and size",
              cfg.backbone, len(images), len(names))
     torch.manual_seed(cfg.seed)
     model = timm.create_model(cfg.backbone, num_classes=len(names), **cfg.timm_kwargs)
-    where = torch.nn.Linear(model.embed_dim, 3)  # regression head on the pooled CLS feature
+    where = torch.nn.Linear(model.embed_dim, geometry.shape[1])  # regression head on the pooled CLS feature
     H = cfg.timm_kwargs.get("img_size", images.shape[-1])
     mean_t, std_t = torch.tensor(mean).view(1, 3, 1, 1), torch.tensor(std).view(1, 3, 1, 1)
     params = list(model.parameters()) + list(where.parameters())
@@ -80,7 +102,7 @@ def pretrain_toy_vit(toy_root: Path, cfg: PretrainConfig = PretrainConfig(), *, 
             flip = torch.rand(len(idx), generator=g) < 0.5  # mirrored frames: same class, x negated
             x = torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
             target = geometry[idx].clone()
-            target[flip, 0] = -target[flip, 0]
+            target[flip, flipped] = -target[flip, flipped]
             feats = model.forward_head(model.forward_features((x - mean_t) / std_t), pre_logits=True)  # (B, D)
             ce = F.cross_entropy(model.head(feats), labels[idx])
             mse = F.mse_loss(where(feats), target)

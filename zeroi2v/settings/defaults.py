@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 TOY_BACKBONE = "vit_tiny_patch16_224"
 TOY_VIT = dict(img_size=64, patch_size=16, embed_dim=96, depth=4, num_heads=6)  # 17 tokens per frame
+TOY_DATASETS = ("toy", "toy_time")  # the generated toy sets (zeroi2v.data.toy): appearance+motion, time-only
 TOY_PRETRAINED = "toy-image-vit"  # on toy: the tiny ViT image-pretrained on toy frames (zeroi2v.model.toyvit, cached)
 REAL_BACKBONE = "vit_base_patch16_clip_224"
 # --loader of every command: "float32" = float resize, normalised on the worker (the toy's; the reference

@@ -77,7 +77,8 @@ def _f(option: str, help: str, *, dest: str | None = None, old: tuple[str, ...] 
 def _dataset_help() -> str:
     from zeroi2v.settings.datasets import spellings
 
-    return f"dataset: {spellings()} (names in brackets are spellings of the same videos)"
+    return (f"dataset: {spellings()} (names in brackets are spellings of the same videos) (default: fewshot.run: toy, "
+            f"the generated demo set; zeroi2v.train: the --recipe's or --config's; required elsewhere)")
 
 
 R = "(default: the recipe's; see --list-recipes)"
@@ -108,7 +109,7 @@ _ALL = (
     # model
     _f("--recipe", "start from this recipe (see --list-recipes), or none (the dataset's defaults row) "
                    "(default: the original config of the dataset and backbone size; toy on toy)"),
-    _f("--list-recipes", "print the recipe table and exit", action="store_true"),
+    _f("--list-recipes", "print the recipe table and exit (default: off)", action="store_true"),
     _f("--backbone", f"timm ViT name {R}"),
     _f("--timm-kwargs", "JSON object of timm.create_model arguments, e.g. '{\"img_size\": 112}' (default: the toy "
                         "ViT's on toy with its backbone, else none)", type=json_object, old=("--model-kwargs",)),
@@ -157,13 +158,13 @@ _ALL = (
     # output
     _f("--out", "output folder; an existing non-empty one is refused unless --resume (default: "
                 "runs/<program>-<dataset>-<time>)", metavar="DIR"),
-    _f("--resume", "continue the run in --out (finished stages are kept, interrupted ones continue)",
+    _f("--resume", "continue the run in --out: finished stages are kept, interrupted ones continue (default: off)",
        action="store_true"),
     _f("--config", "replay a run's saved config.json (or a result record's config); flags given beside it "
                    "override single fields (default: none)", metavar="FILE"),
     _f("--json", "also write the report as JSON to this file (default: none)", metavar="FILE"),
     _f("--cache-dir", "feature and weight cache (default: $ZEROI2V_CACHE or ~/.cache/zeroi2v)", metavar="DIR"),
-    _f("--tensorboard", "also write TensorBoard event files to <out>/tensorboard (needs tensorboard)",
+    _f("--tensorboard", "also write TensorBoard event files to <out>/tensorboard (needs tensorboard) (default: off)",
        action="store_true"),
     _f("--wandb", "also log the metrics to this Weights & Biases project (needs wandb; offline unless WANDB_MODE "
                   "or an API key says otherwise) (default: none)", metavar="PROJECT"),

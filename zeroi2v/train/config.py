@@ -17,11 +17,10 @@ from pathlib import Path
 from zeroi2v.settings import flags
 from zeroi2v.settings.datasets import find
 from zeroi2v.settings.defaults import AMP, TOY_BACKBONE, TOY_PRETRAINED, TOY_VIT, default_num_workers
+from zeroi2v.settings.defaults import TOY_DATASETS
 from zeroi2v.utils import validate as V
 from zeroi2v.utils.errors import ArgumentParser, UserError
 from zeroi2v.methods.table import METHODS, check_method
-
-
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,8 +88,6 @@ class TrainConfig:
     short_side: int | None = None
     flip: float | None = None
     keep: str = "last"  # the tested epoch: "best" (validated each epoch) | "last"
-    init: str = "torch"  # head and adapter init (zeroi2v.create_model): "original" | "torch"
-    iters_per_step: int = 1  # the recipe's iterations per optimizer step of its schedule (accumulative_counts)
 
     @property
     def reader(self) -> str:
@@ -279,7 +276,7 @@ def resolve_config(args: argparse.Namespace, *, out: str) -> TrainConfig:
         raise UserError("--dataset is required (or --config FILE or --recipe NAME); e.g. --dataset toy")
     record = find(args.dataset)
     d = record.defaults
-    toy = args.dataset == "toy"
+    toy = args.dataset in TOY_DATASETS
     pick = (lambda v, default: default if v is None else v)
     methods = args.methods or ("zeroi2v",)
     if len(methods) != 1:
@@ -350,7 +347,7 @@ def resolve_config(args: argparse.Namespace, *, out: str) -> TrainConfig:
     out_path = Path(out).expanduser()
     if out_path.exists() and not out_path.is_dir():
         raise UserError(f"--out {out} is a file; pass a folder for the run (it is created if missing)")
-    size = args.size or V.input_size(timm_kwargs) or d.size or toy_frame_size(args.data_root)  # the model's size
+    size = args.size or V.input_size(timm_kwargs) or d.size or toy_frame_size(args.data_root, args.dataset)  # the model's size
     V.check_bounds(size=size, frames=args.frames, seed=args.seed)
     return TrainConfig(
         dataset=args.dataset, out=out, data_root=args.data_root, split=split, backbone=backbone,
@@ -394,9 +391,9 @@ def _pretrained(value: str | None, *, toy: bool, dataset: str, backbone: str) ->
     return str(path.resolve())
 
 
-def toy_frame_size(data_root: str | None) -> int:
+def toy_frame_size(data_root: str | None, dataset: str = "toy") -> int:
     """The toy dataset's frame size (generating the dataset on first use)."""
     from zeroi2v import data
     from zeroi2v.data.toy import require
 
-    return int(require(data.resolve_root("toy", data_root))["config"]["size"])
+    return int(require(data.resolve_root(dataset, data_root), dataset)["config"]["size"])

@@ -123,8 +123,20 @@ def apply_recipe(args: argparse.Namespace) -> dict:
                 warmup_start=args.warmup_start or 0.0, erasing=args.erasing or 0.0,
                 randaugment=_randaugment(args.randaugment), crop_area=_area("crop-area", args.crop_area),
                 crop_ratio=_area("crop-ratio", args.crop_ratio), short_side=short if short else None,
-                flip=None if args.flip is None else float(args.flip), keep=args.keep or "last",
-                init=r.init if r else "torch", iters_per_step=r.accumulation if r else 1)
+                flip=None if args.flip is None else float(args.flip), keep=args.keep or "last")
+
+
+def recipe_of(cfg):
+    """The Recipe a resolved run started from, or None (`--recipe none`, or a dataset without one)."""
+    from zeroi2v.settings.recipes import get_recipe
+
+    return get_recipe(cfg.recipe) if cfg.recipe else None
+
+
+def init_of(cfg) -> str:
+    """The head and adapter init of a run (zeroi2v.create_model): its recipe's, else nn.Linear's defaults."""
+    r = recipe_of(cfg)
+    return r.init if r else "torch"
 
 
 def train_settings(cfg):
@@ -137,7 +149,8 @@ def train_settings(cfg):
                          label_smoothing=cfg.label_smoothing, clip_grad=cfg.clip_grad, amp=cfg.amp, seed=cfg.seed,
                          num_workers=cfg.num_workers, data_order="sampler", keep=cfg.keep, log_every=cfg.log_every,
                          progress=cfg.progress, bias_decay=cfg.bias_decay, backbone_lr_mult=cfg.backbone_lr_mult,
-                         warmup_start=cfg.warmup_start, schedule=cfg.schedule, iters_per_step=cfg.iters_per_step)
+                         warmup_start=cfg.warmup_start, schedule=cfg.schedule,
+                         iters_per_step=recipe_of(cfg).accumulation if cfg.recipe else 1)
 
 
 def recipe_summary(cfg) -> str:
@@ -145,6 +158,6 @@ def recipe_summary(cfg) -> str:
     keys = ("recipe", "backbone", "frames", "sampling", "interval", "stdha", "adapter_scale", "adapter_dropout",
             "head_dropout", "label_smoothing", "randaugment", "randaugment_after_flip", "crop_area", "crop_ratio",
             "short_side", "flip", "erasing", "erasing_mode", "lr", "weight_decay", "bias_decay", "warmup_epochs",
-            "warmup_start", "schedule", "epochs", "batch_size", "accum", "backbone_lr_mult", "amp", "keep", "init",
+            "warmup_start", "schedule", "epochs", "batch_size", "accum", "backbone_lr_mult", "amp", "keep",
             "test_views")
     return ", ".join(f"{k}={getattr(cfg, k)}" for k in keys)

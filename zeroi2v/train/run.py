@@ -22,7 +22,7 @@ from zeroi2v.training import distributed as D
 from zeroi2v.training import engine
 from zeroi2v.training.checkpoint_state import disk_errors, seed_everything
 from zeroi2v.settings import flags
-from zeroi2v.settings.defaults import TOY_PRETRAINED
+from zeroi2v.settings.defaults import TOY_DATASETS, TOY_PRETRAINED
 from zeroi2v.settings.runfolder import CHECKPOINT, check_run_folder, default_run_folder, is_nonempty_dir
 from zeroi2v.utils.errors import UserError
 from zeroi2v.utils.io import atomic_write_json, check_dir, sha256_file, sha256_json
@@ -31,6 +31,7 @@ from zeroi2v.methods.table import method_model_kwargs
 
 from zeroi2v.train.config import TrainConfig, resolve_config
 from zeroi2v.train.data import build_datasets, load_items, log
+from zeroi2v.train.recipe import init_of
 from zeroi2v.train.export import evaluate_merge_export
 
 MODEL_ERRORS = (ValueError, TypeError, RuntimeError, IndexError, KeyError, AssertionError, AttributeError,
@@ -46,7 +47,7 @@ def build_model(cfg: TrainConfig, num_classes: int, *, pretrained: str | None = 
     try:
         model = create_model(cfg.backbone, num_frames=cfg.frames, num_classes=num_classes, pretrained=pretrained,
                              adapter_dropout=cfg.adapter_dropout, adapter_scale=cfg.adapter_scale,
-                             head_dropout=cfg.head_dropout, init=cfg.init,
+                             head_dropout=cfg.head_dropout, init=init_of(cfg),
                              **method_model_kwargs(cfg.method, None if cfg.stdha == "none" else cfg.stdha), **kwargs)
         if not len(model.backbone.blocks):
             raise ValueError("the backbone has no transformer blocks")
@@ -67,7 +68,7 @@ def toy_pretrained(cfg: TrainConfig, info: D.DistInfo) -> str:
     from zeroi2v import data
     from zeroi2v.model.toyvit import PretrainConfig, pretrain_toy_vit
 
-    root = data.resolve_root("toy", cfg.data_root)
+    root = data.resolve_root(cfg.dataset, cfg.data_root)
     kwargs = {**cfg.timm_kwargs, "img_size": cfg.timm_kwargs.get("img_size", cfg.size)}
     dc = timm.data.resolve_data_config({}, model=timm.create_model(cfg.backbone, pretrained=False, num_classes=0,
                                                                    **kwargs))
@@ -157,11 +158,11 @@ def prepare(args: argparse.Namespace, info: D.DistInfo) -> Run:
     if args.resume and not args.out:
         raise UserError("--resume needs --out DIR, the folder of the run to continue")
     out = D.broadcast_object(args.out or default_run_folder("train", args.dataset))
-    if args.dataset == "toy" and info.world_size > 1:  # rank 0 generates the toy data first, if needed
+    if args.dataset in TOY_DATASETS and info.world_size > 1:  # rank 0 generates the toy data first, if needed
         if info.is_main:
             from zeroi2v import data
 
-            data.resolve_root("toy", args.data_root)
+            data.resolve_root(args.dataset, args.data_root)
         D.barrier()
     warmup_given = args.warmup_epochs is not None  # on the command line or replayed by --config
     cfg = resolve_config(args, out=out)
@@ -219,7 +220,7 @@ def data_stage(r: Run) -> None:
     if r.cfg.batch_size * r.info.world_size > len(r.train_items):
         raise UserError(f"--batch-size {r.cfg.batch_size} x {r.info.world_size} process(es) is larger than the "
                         f"{len(r.train_items)} training videos; lower --batch-size")
-    meta = read_meta(r.root) if r.cfg.dataset == "toy" else None
+    meta = read_meta(r.root, r.cfg.dataset) if r.cfg.dataset in TOY_DATASETS else None
     r.data = data_fields(r.root, {"train": [(v.video_id, v.class_name) for v in r.train_items],
                                   "test": [(v.video_id, v.class_name) for v in r.test_items]},
                          generated=meta["config"] if meta else None)
