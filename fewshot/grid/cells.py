@@ -84,7 +84,7 @@ def fewshot_identity(settings: dict, *, dataset: str, shots: int, method: str, s
 
     given = {**settings, "dataset": dataset, "shots": (shots,), "methods": (method,), "seed": seed, "out": out}
     with _world_size(nproc):
-        cfg = resolve(RunConfig(**given), given=set(given), check_out=False)  # the grid folder may exist
+        cfg = resolve(RunConfig(**given), given=set(given))
     ident = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in NOT_IDENTITY}
     if settings.get("data_root") is not None:
         ident["data_root"] = str(settings["data_root"])
