@@ -160,7 +160,8 @@ def test_seeds_run_each_seed_on_its_own_toy_data_and_table_the_mean_over_seeds(t
 
     roots = {}
 
-    def tiny_toy_for_seed(seed):
+    def tiny_toy_for_seed(seed, dataset="toy"):
+        assert dataset == "toy"
         roots[seed] = make_toy(tmp_path / f"toy-seed{seed}", ToyConfig(**{**TOY.__dict__, "seed": seed}))
         return roots[seed]
 

@@ -44,7 +44,7 @@ class SlurmConfig:
 class GridConfig:
     datasets: tuple[str, ...] = ("toy",)
     shots: tuple[int, ...] = (1, 5)
-    methods: tuple[str, ...] = ()  # () -> every method of zeroi2v.methods.table
+    methods: tuple[str, ...] = ()  # () -> every method of zeroi2v.methods (the registry)
     seeds: tuple[int, ...] = (0,)
     supervised: bool = False
     train_flags: tuple[str, ...] = ()
@@ -77,7 +77,7 @@ def build_parser() -> ArgumentParser:
                                    "fewshot.run flags after -- are shared by every cell.")
     a = p.add_argument
     a("--spec", metavar="FILE", help="grid spec (TOML, or YAML with pyyaml); flags override it (default: none)")
-    a("--datasets", type=_names, help="fewshot.run --dataset values, e.g. ssv2_small,hmdb51 (default: toy)")
+    a("--datasets", type=_names, help="fewshot.run --dataset values, comma-separated (default: toy)")
     a("--shots", type=_ints, help="K values, one cell each (default: 1,5)")
     a("--methods", type=_names, help="methods, one cell each (default: every method)")
     a("--seeds", type=_ints, help="seeds, one cell each (default: 0)")
@@ -208,7 +208,7 @@ def parse_args(argv: list[str] | None) -> tuple[GridConfig, dict]:
 
 
 def check(cfg: GridConfig) -> GridConfig:
-    from zeroi2v.methods.table import METHODS
+    from zeroi2v.methods import METHODS
 
     methods = cfg.methods or METHODS
     bad = [m for m in methods if m not in METHODS]
