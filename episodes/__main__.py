@@ -2,7 +2,7 @@
 
     python -m episodes sample --dataset ssv2_full --split test --ways 5 --shots 5 --queries 1 \\
         --episodes 10000 --seed 0 --episodes-file F.jsonl
-    python -m episodes allway --dataset ucf101 --data-root R --shots 2,4,8,16 --folds 3 --seed 0 --out DIR
+    python -m episodes allway --dataset NAME --data-root R --shots 2,4,8,16 --folds 3 --seed 0 --out DIR
 """
 from __future__ import annotations
 

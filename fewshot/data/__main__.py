@@ -1,6 +1,6 @@
 """Command line of the data layer.
 
-    python -m fewshot.data check --dataset ucf101 --data-root /data/ucf101 [--fold 1] [--decode ends]
+    python -m fewshot.data check --dataset NAME --data-root /data/NAME [--fold 1] [--decode ends]
     python -m fewshot.data check --dataset list --data-root D --fewshot     (your own base/val/novel lists)
     python -m fewshot.data make-toy --out toy-data [--seed 0] [--kind toy_time]
 

@@ -1,8 +1,8 @@
 """Video data layer: dataset readers on their official layouts, frame sampling, transforms, toy data.
 
     from zeroi2v import data
-    root = data.resolve_root("ucf101", args.data_root)           # --data-root, else $ZEROI2V_UCF101_ROOT
-    items = data.list_videos("ucf101", root, "train", fold=1)    # list[VideoItem]
+    root = data.resolve_root(name, args.data_root)              # --data-root, else the record's env variable
+    items = data.list_videos(name, root, "train", fold=1)       # list[VideoItem]
     ds = data.VideoClipDataset(items, num_frames=8, size=224, train=True, mean=..., std=...)
 
 Readers (each module docstring documents the expected on-disk layout) are named by the dataset

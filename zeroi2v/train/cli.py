@@ -1,9 +1,9 @@
 """Full-supervised (and all-way K-shot) training and evaluation of ZeroI2V.
 
     python -m zeroi2v.train --dataset toy --epochs 2
-    python -m zeroi2v.train --dataset ucf101 --fold 1 --data-root R --pretrained ViT-B-16.pt --out runs/ucf
+    python -m zeroi2v.train --dataset NAME --fold 1 --data-root R --pretrained ViT-B-16.pt --out runs/NAME
     torchrun --nproc_per_node 8 -m zeroi2v.train --dataset k400 --data-root R --pretrained F --out runs/k400
-    python -m zeroi2v.train --dataset ucf101 ... --train-subset kshot:2:1 --allway-dir lists/   # all-way K-shot
+    python -m zeroi2v.train --dataset NAME ... --train-subset kshot:2:1 --allway-dir lists/   # all-way K-shot
 
 Toy (the default demo data, generated on first use): the few-shot demo's tiny ViT (patch 16, dim 96,
 depth 4, 6 heads) image-pretrained on toy frames (`zeroi2v.model.toyvit`, cached; --pretrained none for
