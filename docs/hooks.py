@@ -43,7 +43,23 @@ def _flags() -> str:
     return reference_markdown(parsers, level=2)
 
 
+def _methods() -> str:
+    """Every method of the registry: what it is, whether it merges, its paper's optimiser settings and its source."""
+    from zeroi2v.methods import all_methods
+
+    def fmt(d: dict) -> str:
+        return ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in d.items()) or "the recipe's"
+
+    rows = ["| method | table label | merges | optimiser (paper configs, on the original recipes) | "
+            "on every recipe | source |", "|---|---|---|---|---|---|"]
+    for m in all_methods():
+        rows.append(f"| `{m.name}` | {m.label} | {'yes' if m.mergeable else 'no'} | {fmt(m.optim)} | "
+                    f"{fmt(m.optim_relative) if m.optim_relative else '–'} | {m.source or '–'} |")
+    return "\n".join(rows)
+
+
 GENERATORS = {
+    "methods": _methods,
     "recipes": _recipes,
     "recipe-summary": _recipe_summary,
     "flags": _flags,

@@ -254,6 +254,9 @@ def test_slurm_array_with_requeue_gives_the_local_numbers(cluster, local_grid, t
     assert sent, "no adapted cell was caught mid-way to preempt"
     restarted = {p.name[:-9]: int(p.read_text()) for p in (cluster / "jobs").glob("*.restarts")}
     assert set(sent) <= set(restarted) and all(n == 1 for n in restarted.values())
+    deadline = time.time() + 30  # submitit reads a task's result before the stub scheduler has seen it exit
+    while set(_states(cluster).values()) != {"COMPLETED"} and time.time() < deadline:
+        time.sleep(0.1)
     assert set(_states(cluster).values()) == {"COMPLETED"}
     # same numbers as the same cells run locally
     got, ref = records_of(out), records_of(local_grid.out)
