@@ -133,3 +133,12 @@ def test_vit_b16_clip_8x224_costs_match_the_papers(name, ratio, trained_m, gflop
     assert flops / 2e9 * 3 == pytest.approx(gflops_3views, rel=0.03)  # the papers count multiply-adds (fvcore)
     assert image_flops / 2e9 * 3 == pytest.approx(422, rel=0.03)
     assert trained_params(model) / 1e6 == pytest.approx(trained_m, rel=0.03)
+
+
+def test_the_variant_comes_from_the_dataset_record_for_every_spelling():
+    from zeroi2v.methods.base import variant_for
+
+    assert {name: variant_for(name) for name in ("ssv2", "ssv2_full", "ssv2_small", "k400", "kinetics100", "hmdb51",
+                                                 "list", None)} == {
+        "ssv2": "ssv2", "ssv2_full": "ssv2", "ssv2_small": "ssv2", "k400": "k400", "kinetics100": "k400",
+        "hmdb51": "k400", "list": "k400", None: "k400"}

@@ -26,8 +26,11 @@ ZEROI2V_KWARGS = ("adapter_ratio", "adapter_scale", "adapter_dropout")  # ZeroI2
 
 
 def variant_for(dataset: str | None) -> str:
-    """The peers' published configuration for a dataset: "ssv2" on Something-Something, else "k400"."""
-    return "ssv2" if dataset and dataset.startswith("ssv2") else "k400"
+    """The peers' published configuration for a dataset (its record's `peer_variant`: "ssv2" on
+    Something-Something, else "k400"); "k400" when no dataset is named."""
+    from zeroi2v.settings.datasets import find
+
+    return find(dataset).peer_variant if dataset else "k400"
 
 
 class Method:

@@ -64,6 +64,7 @@ class DatasetRecord:
     backbone: str = REAL_BACKBONE  # the backbone without a recipe
     defaults: DatasetDefaults = field(default_factory=DatasetDefaults)
     fixture: str | None = None  # the generated-video kind (zeroi2v.data.fixtures) shaped like these videos
+    peer_variant: str = "k400"  # the peers' (AIM, ST-Adapter) published configuration for these videos
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -97,7 +98,7 @@ RECORDS: dict[str, DatasetRecord] = {r.name: r for r in (
     DatasetRecord(name="ssv2", reader="ssv2", reader_module="zeroi2v.data.ssv2", env="ZEROI2V_SSV2_ROOT",
                   fewshot=(FewShotSplits("ssv2_full", "ssv2_full"), FewShotSplits("ssv2_small", "ssv2_small")),
                   split_ids="numeric", num_classes=174, flip_label_map=True, recipe="clip_b16_ssv2_u16",
-                  recipe_large="clip_l14_ssv2_u32", fixture="ssv2",
+                  recipe_large="clip_l14_ssv2_u32", fixture="ssv2", peer_variant="ssv2",
                   defaults=replace(_REAL, test_views="2x3", test_split="val", stdha="ssv2", epochs=50)),
     DatasetRecord(name="k400", reader="kinetics", reader_module="zeroi2v.data.kinetics", env="ZEROI2V_KINETICS_ROOT",
                   aliases=("kinetics400", "k100"), fewshot=(FewShotSplits("kinetics100", "kinetics100"),),
