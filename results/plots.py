@@ -67,6 +67,27 @@ def _style(ax, shots, *, title: str, xlabel: str, ylabel: str) -> None:
     ax.legend(fontsize=8)
 
 
+def _panel_figures(plt, cells, *, width: float, height: float):
+    """One figure per few-shot dataset with one panel per (ways, protocol, setting): yields (dataset,
+    fig, [(ax, ways, protocol, setting, cols, rows in method order)]); unused axes are hidden."""
+    for dataset in sorted({c[0] for c in cells}):
+        panels = sorted({(c[1], c[3], c[4]) for c in cells if c[0] == dataset})
+        ncols = min(3, len(panels))
+        nrows = math.ceil(len(panels) / ncols)
+        fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False)
+        out = []
+        for ax, (ways, protocol, setting) in zip(axes.flat, panels):
+            cols = sorted((c for c in cells if c[0] == dataset and (c[1], c[3], c[4]) == (ways, protocol, setting)),
+                          key=lambda c: c[2])
+            rows = {r for c in cols for r in cells[c]}
+            order = method_order([r[0] for r in rows])
+            out.append((ax, ways, protocol, setting, cols,
+                        sorted(rows, key=lambda r: (order.index(r[0]), r[1], str(r[2])))))
+        for ax in list(axes.flat)[len(panels):]:
+            ax.set_visible(False)
+        yield dataset, fig, out
+
+
 def plot_fewshot(records: pd.DataFrame, out_dir: str | Path) -> list[Path]:
     """One figure per few-shot dataset; returns the written files. Several seeds of a point:
     their mean ± t-interval over seeds (as in the table)."""
@@ -79,17 +100,9 @@ def plot_fewshot(records: pd.DataFrame, out_dir: str | Path) -> list[Path]:
     multi = df["backbone"].nunique() > 1
     sha = agg.show_sha(df)
     cells = agg.fewshot_cells(df)
-    for dataset in sorted({c[0] for c in cells}):
-        panels = sorted({(c[1], c[3], c[4]) for c in cells if c[0] == dataset})
-        ncols = min(3, len(panels))
-        nrows = math.ceil(len(panels) / ncols)
-        fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.4 * nrows), squeeze=False)
-        for ax, (ways, protocol, setting) in zip(axes.flat, panels):
-            cols = sorted((c for c in cells if c[0] == dataset and (c[1], c[3], c[4]) == (ways, protocol, setting)),
-                          key=lambda c: c[2])
-            rows = {r for c in cols for r in cells[c]}
-            order = method_order([r[0] for r in rows])
-            for row in sorted(rows, key=lambda r: (order.index(r[0]), r[1], str(r[2]))):
+    for dataset, fig, panels in _panel_figures(plt, cells, width=4.2, height=3.4):
+        for ax, ways, protocol, setting, cols, rows in panels:
+            for row in rows:
                 pts = [(c[2], cells[c][row].interval()) for c in cols if row in cells[c]]
                 label = _label(row[0], row[1], multi) + (f" [{str(row[2])[:8]}]" if sha else "")
                 ax.errorbar([k for k, _ in pts], [iv.mean for _, iv in pts],
@@ -98,8 +111,6 @@ def plot_fewshot(records: pd.DataFrame, out_dir: str | Path) -> list[Path]:
             title = f"{dataset}: {ways}-way, {protocol}" + (f", {setting}" if setting else "")
             _style(ax, [c[2] for c in cols], title=title, xlabel="shots",
                    ylabel="accuracy (%) ± 95% CI")
-        for ax in list(axes.flat)[len(panels):]:
-            ax.set_visible(False)
         fig.tight_layout()
         written += _save(fig, out_dir, f"fewshot_{_safe(dataset)}")
         plt.close(fig)
@@ -122,17 +133,9 @@ def plot_cost(records: pd.DataFrame, out_dir: str | Path) -> list[Path]:
     written: list[Path] = []
     multi = df["backbone"].nunique() > 1
     cells = agg.fewshot_cells(df)
-    for dataset in sorted({c[0] for c in cells}):
-        panels = sorted({(c[1], c[3], c[4]) for c in cells if c[0] == dataset})
-        ncols = min(3, len(panels))
-        nrows = math.ceil(len(panels) / ncols)
-        fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.6 * nrows), squeeze=False)
-        for ax, (ways, protocol, setting) in zip(axes.flat, panels):
-            cols = sorted((c for c in cells if c[0] == dataset and (c[1], c[3], c[4]) == (ways, protocol, setting)),
-                          key=lambda c: c[2])
-            rows = {r for c in cols for r in cells[c]}
-            order = method_order([r[0] for r in rows])
-            for i, row in enumerate(sorted(rows, key=lambda r: (order.index(r[0]), r[1], str(r[2])))):
+    for dataset, fig, panels in _panel_figures(plt, cells, width=4.6, height=3.6):
+        for ax, ways, protocol, setting, cols, rows in panels:
+            for i, row in enumerate(rows):
                 pts = [(c[2], cells[c][row]) for c in cols if row in cells[c]]
                 xs = [float(pd.Series([r["gflops_per_view"] for r in cell.records]).mean()) for _, cell in pts]
                 ivs = [cell.interval() for _, cell in pts]
@@ -148,8 +151,6 @@ def plot_cost(records: pd.DataFrame, out_dir: str | Path) -> list[Path]:
             ax.set_ylabel("accuracy (%) ± 95% CI")
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7)
-        for ax in list(axes.flat)[len(panels):]:
-            ax.set_visible(False)
         fig.tight_layout()
         written += _save(fig, out_dir, f"cost_{_safe(dataset)}")
         plt.close(fig)
