@@ -56,7 +56,7 @@ class RunConfig:
     device: str = "auto"  # auto: cuda when torch sees a GPU, else cpu
     amp: str = "auto"  # auto: fp16 + loss scaling on CUDA (the originals' AmpOptimWrapper); fp32 on CPU
     on_error: str = "error"
-    decoder: str = "auto"  # zeroi2v.data.decode: auto = the fastest installed
+    decoder: str = "auto"  # zeroi2v.data.decode: auto = per file the fastest measured
     cache_dir: str | None = None  # None -> $ZEROI2V_CACHE or ~/.cache/zeroi2v
     verify_cache: bool = False  # also hash every test video's bytes before reusing its cached features
     tensorboard: bool = False  # also TensorBoard events of the adaptation in <out>/<method>/tensorboard

@@ -55,7 +55,7 @@ class ViewConfig:
     sampling: str = "uniform"
     interval: int | None = None
     loader: str = "float32"  # zeroi2v.settings.defaults.LOADERS: "uint8+fast" resizes in uint8 (within one grey level)
-    decoder: str = "auto"  # zeroi2v.data.decode (part of the key only when named: "auto" keeps earlier caches' keys)
+    decoder: str = "auto"  # zeroi2v.data.decode ("auto" enters the key as its per-format rule, decode.AUTO_RULE)
 
     def dataset_kwargs(self) -> dict:
         """The VideoClipDataset keyword arguments of this view (test mode; besides items)."""
@@ -67,8 +67,10 @@ class ViewConfig:
 
     def key(self) -> str:
         d = asdict(self)
-        if d["decoder"] == "auto":
-            del d["decoder"]
+        if d["decoder"] == "auto":  # what "auto" picks per file (earlier caches: decord for every format)
+            from zeroi2v.data.decode import AUTO_RULE
+
+            d["decoder"] = AUTO_RULE
         return sha256_json(d)[:12]
 
 

@@ -102,10 +102,12 @@ def test_tiny_benchmark_writes_valid_json(tmp_path, toy_root, fixture_root, caps
     dec = dp["decoders"]["hmdb"]
     assert "pyav" in dec and sum(t["fastest"] for t in dec.values()) == 1
     assert dec["pyav"]["frames_equal"] and all(t["cpu_ms_per_clip"] > 0 for t in dec.values())
+    # --decoder auto opens the HMDB-like avi files with PyAV (decode.PYAV_FIRST), and the report says so
+    assert dp["loader_decoders"] == {"hmdb": "pyav"}
     # Markdown table on stdout
     text = capsys.readouterr().out
     assert "| model |" in text and "| merged |" in text and "| aim |" in text
-    assert "| hmdb | test (3 views) | uint8+fast |" in text
+    assert "| hmdb | test (3 views) | uint8+fast |" in text and "decoder auto (per kind: hmdb pyav)" in text
     assert "| hmdb | train (1 view, clip_b16_hmdb51_u8) | uint8+fast |" in text
     assert "| kind | transform | raw | loader | open | sample | decode | close |" in text and "| hmdb | train |" in text
     assert "| kind | decord | pyav" in text and "| hmdb | " in text.split("Decoders on the same train frames")[1]

@@ -62,7 +62,7 @@ def test_without_decord_auto_falls_back_to_pyav(toy_items, monkeypatch):
     monkeypatch.setitem(sys.modules, "decord", None)  # `import decord` now fails, as where no wheel exists
     assert decode.resolve_decoder("auto") == "pyav"
     ds = data.VideoClipDataset(toy_items, **kw)  # decoder="auto" (the default)
-    assert ds.decoder == "pyav"
+    assert ds.decoder == "auto" and decode.resolve_decoder("auto", toy_items[0].path) == "pyav"
     for i in range(3):
         assert (ds[i][0] - ref[i]).abs().max() * STD[0] * 255 <= TOLERANCE + 1e-3
     with pytest.raises(UserError) as e:
@@ -111,3 +111,34 @@ def test_pyav_reader_reads_the_same_frames_again_and_with_threads(dataset_like):
         threaded = decode.read_frames(decode.open_video(p, decoder="pyav", num_threads=2), idx, path=p)
         assert np.array_equal(first, again) and np.array_equal(first, threaded), p
         assert first.shape[0] == len(idx) and first.dtype == np.uint8
+
+
+@needs_decord
+def test_auto_picks_pyav_per_file_for_short_clip_containers(tmp_path):
+    assert decode.resolve_decoder("auto") == "decord"
+    for suffix, want in ((".avi", "pyav"), (".AVI", "pyav"), (".webm", "pyav"), (".mp4", "decord"), (".mkv", "decord")):
+        assert decode.resolve_decoder("auto", tmp_path / f"v{suffix}") == want
+    assert decode.resolve_decoder("decord", tmp_path / "v.avi") == "decord"  # a named decoder is kept
+    assert "avi" in decode.AUTO_RULE and "webm" in decode.AUTO_RULE
+
+
+def test_pyav_header_less_file_decodes_from_the_counting_pass(tmp_path, monkeypatch):
+    """webm carries no frame count: the reader keeps the packets it counted and decodes them (one demux pass),
+    the same frames as a fresh sequential decode; past KEEP_PACKET_BYTES it reopens the file instead."""
+    import av
+
+    from zeroi2v.data import fixtures
+
+    path = fixtures.write_fixture(tmp_path / "v.webm", fixtures.tiny(fixtures.get_spec("ssv2")), seed=0)
+    with av.open(str(path)) as c:
+        want = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    n = len(want)
+    idx = [0, 3, n // 2, n // 2, n - 1]
+    reader = decode.open_video(path, decoder="pyav")
+    assert len(reader) == n and reader._packets is not None
+    got = decode.read_frames(reader, idx, path=path)
+    assert np.array_equal(got, np.stack([want[i] for i in idx]))
+    monkeypatch.setattr(decode, "KEEP_PACKET_BYTES", 1)
+    reader = decode.open_video(path, decoder="pyav")
+    assert len(reader) == n and reader._packets is None
+    assert np.array_equal(decode.read_frames(reader, idx, path=path), got)

@@ -148,8 +148,8 @@ def test_the_reference_lists_every_command_and_flag():
         assert f"## `{prog}`" in text
         for a in public(p):
             assert f"`{a.option_strings[0]}`" in text
-    assert "| `--decoder` | video decoder: auto = the fastest installed (decord, else torchcodec, else PyAV), or one by " \
-           "name; choices: auto, decord, pyav, torchcodec | auto |" in text
+    assert "| `--decoder` | video decoder: auto = per file the fastest measured (PyAV for .avi and .webm, else decord, " \
+           "else torchcodec, else PyAV), or one by name; choices: auto, decord, pyav, torchcodec | auto |" in text
     assert "| `--dataset` |" in text and "| required |" in text
 
 

@@ -207,6 +207,7 @@ def bench_data_path(cfg: BenchConfig, *, size: int, mean, std, model: dict) -> d
     rows = []
     augmentation: dict[str, dict] = {}  # kind -> the recipe named and its train augmentation kwargs
     decoders: dict[str, dict] = {}  # kind -> backend -> raw decode of the train frames
+    loader_decoders: dict[str, str] = {}  # kind -> the backend the loader's --decoder resolves to for its files
     try:
         for kind in cfg.fixture_kinds:
             spec = fixtures.get_spec(kind, cfg.fixture_scale)
@@ -214,6 +215,9 @@ def bench_data_path(cfg: BenchConfig, *, size: int, mean, std, model: dict) -> d
                 f"{spec.width}x{spec.height} {spec.fps} fps, {cfg.fixture_scale})")
             paths = fixtures.fixture_set(cfg.fixture_root, kind, videos=cfg.fixture_videos, scale=cfg.fixture_scale,
                                          seed=cfg.seed)
+            from zeroi2v.data.decode import resolve_decoder
+
+            loader_decoders[kind] = resolve_decoder(cfg.decoder, paths[0])  # what the loader opens this kind with
             recipe, train_aug = train_augmentation(kind, size)
             augmentation[kind] = dict(recipe=recipe, **train_aug)
             sets = {v: _datasets(cfg, paths, size=size, mean=mean, std=std, variant=v, train_aug=train_aug)
@@ -237,6 +241,6 @@ def bench_data_path(cfg: BenchConfig, *, size: int, mean, std, model: dict) -> d
     derived = "CPU-derived" if model["device"].startswith("cpu") else f"measured on {model['device']}"
     return dict(frames=cfg.frames, size=size, decoder=cfg.decoder, raw_decoder=raw_decoder(), torch_threads=1,
                 scale=cfg.fixture_scale, videos_per_kind=cfg.fixture_videos, fixtures=specs, target_ratio=TARGET_RATIO, rows=rows,
-                train_augmentation=augmentation, decoders=decoders,
+                train_augmentation=augmentation, decoders=decoders, loader_decoders=loader_decoders,
                 model=model, workers_note=f"worker processes per device for the model's {model['forward']} "
                 f"throughput ({derived}: {model['clips_per_s']:.2f} views/s on {model['device']})")

@@ -97,7 +97,7 @@ def data_markdown(d: dict) -> list[str]:
 def data_path_markdown(d: dict) -> list[str]:
     m = d["model"]
     lines = [f"Data path: {d['videos_per_kind']} generated videos per kind ({d['scale']}), {d['frames']} frames at "
-             f"{d['size']}², decoder {d['decoder']}, one process with {d['torch_threads']} torch thread (a DataLoader "
+             f"{d['size']}², decoder {d['decoder']}{_resolved(d)}, one process with {d['torch_threads']} torch thread (a DataLoader "
              f"worker), rates in CPU seconds of that process; raw = {d.get('raw_decoder', 'decord')} alone on the same frame indices; "
              f"target ratio ≥ {d['target_ratio']}", "",
              "| kind | transform | variant | loader clips/s | raw decode clips/s | ratio | workers per device |",
@@ -146,6 +146,12 @@ def _stages_markdown(d: dict, variant: str = "uint8+fast") -> list[str]:
             ops.append(f"- RandAugment ops, {r['kind']} {r['mode']} (ms per clip, averaged over all clips): "
                        + ", ".join(f"{k} {v:.2f}" for k, v in sorted(ra.items(), key=lambda kv: -kv[1])))
     return lines + ([""] + ops if ops else [])
+
+
+def _resolved(d: dict) -> str:
+    """" (per kind: ssv2 pyav, ...)": the backend the loader used for each kind's files (older reports: none)."""
+    used = d.get("loader_decoders")
+    return f" (per kind: {', '.join(f'{k} {v}' for k, v in used.items())})" if used else ""
 
 
 def _decoders_markdown(d: dict) -> list[str]:

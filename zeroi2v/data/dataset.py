@@ -108,7 +108,8 @@ class VideoClipDataset(torch.utils.data.Dataset):
             raise UserError(f"short_side={short_side} is smaller than the crop size {size}; use short_side >= size")
         if not 0 <= float(erasing) <= 1 or not 0 <= float(flip) <= 1:
             raise UserError(f"erasing={erasing}, flip={flip}: probabilities must be in [0, 1]")
-        self.decoder = resolve_decoder(decoder)  # fails here, once, with the fix, when unavailable
+        resolve_decoder(decoder)  # fails here, once, with the fix, when unavailable
+        self.decoder = decoder or "auto"  # "auto" resolves per file (decode.PYAV_FIRST)
         self.items = list(items)
         self.num_frames, self.size, self.train = int(num_frames), int(size), bool(train)
         self.mean, self.std = tuple(float(m) for m in mean), tuple(float(s) for s in std)

@@ -91,8 +91,8 @@ _ALL = (
        type=int, old=("--split", "--list-fold")),
     _f("--split", "few-shot split: train (base classes), val or test (novel classes) (default: test)",
        choices=("train", "val", "test")),
-    _f("--decoder", "video decoder: auto = the fastest installed (decord, else torchcodec, else PyAV), or one "
-                    "by name (default: auto)", choices=DECODERS),
+    _f("--decoder", "video decoder: auto = per file the fastest measured (PyAV for .avi and .webm, else decord, "
+                    "else torchcodec, else PyAV), or one by name (default: auto)", choices=DECODERS),
     _f("--on-error", "unreadable or missing videos: stop (error) or leave them out (skip) (default: error)",
        choices=ON_ERROR),
     _f("--loader", "what loader workers hand over: float32 (normalised on the worker), uint8 (normalised on "

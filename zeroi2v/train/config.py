@@ -69,7 +69,7 @@ class TrainConfig:
     log_every: int = 0
     throughput: bool = True
     on_error: str = "error"
-    decoder: str = "auto"  # zeroi2v.data.decode: auto = the fastest installed
+    decoder: str = "auto"  # zeroi2v.data.decode: auto = per file the fastest measured
     progress: bool = True
     tensorboard: bool = False
     wandb: str | None = None
