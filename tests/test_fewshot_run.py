@@ -8,18 +8,13 @@ from pathlib import Path
 import pytest
 
 from fewshot import run as fsrun
+from fewshot_fixtures import TINY_VIT, make_fewshot_toy
 from zeroi2v.methods import DEFAULT_METHODS as METHODS
-from zeroi2v.data import ToyConfig, make_toy
-
-TINY_VIT = '{"img_size": 32, "patch_size": 8, "embed_dim": 32, "depth": 2, "num_heads": 4}'
 
 
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory):
-    root = tmp_path_factory.mktemp("toy") / "data"
-    make_toy(root, ToyConfig(num_classes=9, class_split=(3, 3, 3), videos_per_class=6, test_per_class=2,
-                             frames=8, size=32, images_per_class=4))
-    return root
+    return make_fewshot_toy(tmp_path_factory)
 
 
 EPISODE_FLAGS = ("--ways", "3", "--shots", "1,2", "--episodes", "30")

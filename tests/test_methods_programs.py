@@ -6,19 +6,13 @@ from pathlib import Path
 import pytest
 
 from train_fixtures import tiny_args, toy_root  # noqa: F401  (module fixture)
+from fewshot_fixtures import TINY_VIT, make_fewshot_toy
 from zeroi2v.methods import METHODS
-
-TINY_VIT = '{"img_size": 32, "patch_size": 8, "embed_dim": 32, "depth": 2, "num_heads": 4}'
 
 
 @pytest.fixture(scope="module")
 def fewshot_toy(tmp_path_factory):
-    from zeroi2v.data import ToyConfig, make_toy
-
-    root = tmp_path_factory.mktemp("toy") / "data"
-    make_toy(root, ToyConfig(num_classes=9, class_split=(3, 3, 3), videos_per_class=6, test_per_class=2,
-                             frames=8, size=32, images_per_class=4))
-    return root
+    return make_fewshot_toy(tmp_path_factory)
 
 
 def test_fewshot_run_every_method_on_the_same_episodes(fewshot_toy, tmp_path):

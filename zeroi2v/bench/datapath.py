@@ -201,6 +201,7 @@ def compare_decoders(ds, n_clips: int) -> dict[str, dict]:
 
 def bench_data_path(cfg: BenchConfig, *, size: int, mean, std, model: dict) -> dict:
     from zeroi2v.data import fixtures
+    from zeroi2v.data.decode import resolve_decoder
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a DataLoader worker's setting
@@ -215,8 +216,6 @@ def bench_data_path(cfg: BenchConfig, *, size: int, mean, std, model: dict) -> d
                 f"{spec.width}x{spec.height} {spec.fps} fps, {cfg.fixture_scale})")
             paths = fixtures.fixture_set(cfg.fixture_root, kind, videos=cfg.fixture_videos, scale=cfg.fixture_scale,
                                          seed=cfg.seed)
-            from zeroi2v.data.decode import resolve_decoder
-
             loader_decoders[kind] = resolve_decoder(cfg.decoder, paths[0])  # what the loader opens this kind with
             recipe, train_aug = train_augmentation(kind, size)
             augmentation[kind] = dict(recipe=recipe, **train_aug)

@@ -133,7 +133,7 @@ class PyAVReader:
 
         self.path, self.num_threads = path, int(num_threads)
         self._fresh = None  # the container opened here, still at its start (read once by the first `read`)
-        self._packets = None  # (stream, packets) demuxed to count the frames, decoded by the first `read`
+        self._packets = None  # the video packets demuxed to count the frames, decoded by the first `read`
         container = av.open(str(path))
         try:
             if not container.streams.video:
@@ -141,13 +141,15 @@ class PyAVReader:
             stream = container.streams.video[0]
             n = stream.frames
             if not n:  # e.g. webm: no count in the header; count the packets that carry a picture, and keep
-                packets, size = [], 0  # them (up to KEEP_PACKET_BYTES) so `read` needs no second demux pass
+                packets, n, size = [], 0, 0  # them (up to KEEP_PACKET_BYTES) so `read` needs no second demux pass
                 for p in container.demux(stream):
                     if p.size:
-                        size += p.size
-                        packets.append(p if size <= KEEP_PACKET_BYTES else None)
-                n = len(packets)
-                if size <= KEEP_PACKET_BYTES:
+                        n, size = n + 1, size + p.size
+                        if size > KEEP_PACKET_BYTES:
+                            packets = None  # too long to keep: `read` opens the file again
+                        elif packets is not None:
+                            packets.append(p)
+                if packets is not None:
                     self._packets, self._fresh, container = packets, container, None
             else:
                 self._fresh, container = container, None

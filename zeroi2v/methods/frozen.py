@@ -22,8 +22,8 @@ class Frozen(ZeroI2V):
     def model_kwargs(self, stdha) -> dict:
         return dict(stdha=None, adapters=None, temporal_embedding=False)
 
-    def build(self, backbone: str, *, num_frames: int, num_classes: int = 0, pretrained: str | None = None,
-              stdha="default", dataset: str | None = None, head_dropout: float = 0.0, **kwargs):
-        kwargs = {k: v for k, v in kwargs.items() if k not in ("adapter_ratio", "adapter_scale", "adapter_dropout")}
-        return super().build(backbone, num_frames=num_frames, num_classes=num_classes, pretrained=pretrained,
-                             stdha=stdha, dataset=dataset, head_dropout=head_dropout, **kwargs)
+    def build(self, backbone: str, **kwargs):
+        """ZeroI2V's build without its adapter settings (this model has no adapters)."""
+        for k in ("adapter_ratio", "adapter_scale", "adapter_dropout"):
+            kwargs.pop(k, None)
+        return super().build(backbone, **kwargs)
