@@ -27,7 +27,7 @@ EPISODE_FIELDS = ("ways", "shots", "queries", "episodes")  # fixed by an --episo
 
 @dataclass(frozen=True)
 class RunConfig:
-    dataset: str = "toy"  # the demo (toy_time: the time-only toy, see docs/demo.md)
+    dataset: str = "toy_time"  # the demo: the time-only toy (hue order; docs/demo.md); "toy": the motion toy
     shots: tuple[int, ...] | None = None  # None -> (1, 5), or the --episodes-file's
     ways: int | None = None  # None -> 5, or the --episodes-file's
     queries: int | None = None  # None -> 1, or the --episodes-file's

@@ -63,7 +63,9 @@ def view_settings(cfg) -> dict:
     test views (1 clip x centre crop); without a recipe the dataset row's sampling, one view."""
     r = run_recipe(cfg.recipe)
     if r is None:
-        return dict(sampling=defaults_for(cfg.dataset).sampling, interval=None, num_clips=1, num_crops=1)
+        d = defaults_for(cfg.dataset)
+        return dict(sampling=d.sampling, interval=d.interval if d.sampling == "dense" else None, num_clips=1,
+                    num_crops=1)
     return dict(sampling=r.sampling, interval=r.interval, num_clips=r.test_clips, num_crops=r.test_crops)
 
 

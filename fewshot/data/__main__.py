@@ -2,7 +2,7 @@
 
     python -m fewshot.data check --dataset NAME --data-root /data/NAME [--fold 1] [--decode ends]
     python -m fewshot.data check --dataset list --data-root D --fewshot     (your own base/val/novel lists)
-    python -m fewshot.data make-toy --out toy-data [--seed 0] [--kind toy_time]
+    python -m fewshot.data make-toy --out toy-data [--seed 0] [--kind toy_time [--pattern order|motion]]
 
 `check` exits 0 when every listed video opens and decodes, 2 otherwise (problems named by file).
 """
@@ -45,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--kind", choices=("toy", "toy_time"), default="toy",
                    help="which toy generator: toy (motions of objects) or toy_time (the time-only toy, every frame "
                         "alike in every class) (default: toy)")
+    t.add_argument("--pattern", choices=("order", "motion"), default=None,
+                   help="toy_time only: order (a texture tinted with 8 hues, the class is their order; the demo's) "
+                        "or motion (an object's velocity on a torus, the first attempt) (default: order)")
     t.add_argument("--videos-per-class", type=int, default=d.videos_per_class,
                    help=f"videos per class (default: {d.videos_per_class})")
     t.add_argument("--test-per-class", type=int, default=None,
@@ -104,8 +107,11 @@ def main(argv: list[str] | None = None) -> int:
         test = args.test_per_class
         if test is None:
             test = max(1, min(ToyConfig.test_per_class, args.videos_per_class // 4))
-        config = config_from(args.kind, seed=args.seed, videos_per_class=args.videos_per_class, test_per_class=test, frames=args.frames,
-                             size=args.size, images_per_class=args.images_per_class)
+        if args.pattern is not None and args.kind != "toy_time":
+            raise UserError(f"--pattern {args.pattern} is a toy_time setting; add --kind toy_time or drop --pattern")
+        config = config_from(args.kind, seed=args.seed, videos_per_class=args.videos_per_class, test_per_class=test,
+                             frames=args.frames, size=args.size, images_per_class=args.images_per_class,
+                             pattern=args.pattern)
         flags.emit_notes()
         make_toy(args.out, config, workers=args.num_workers)
         return 0

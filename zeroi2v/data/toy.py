@@ -89,7 +89,7 @@ def kind_of(config: ToyConfig | TimeToyConfig) -> str:
 
 
 def class_names(config: ToyConfig | TimeToyConfig) -> list[str]:
-    names = list(toy_time.VELOCITIES if kind_of(config) == "toy_time" else MOTIONS)
+    names = toy_time.classes_of(config.pattern) if kind_of(config) == "toy_time" else list(MOTIONS)
     if not 2 <= config.num_classes <= len(names):
         raise UserError(f"toy num_classes={config.num_classes} must be in 2..{len(names)}")
     return names[: config.num_classes]
@@ -118,10 +118,10 @@ def _make_class(args: tuple[Path, ToyConfig, int, str]) -> int:
     folder = out / "videos" / cls
     folder.mkdir(parents=True, exist_ok=True)
     time_only = kind_of(config) == "toy_time"
-    render = toy_time.render_time_video if time_only else render_video
     for i in range(config.videos_per_class):
         rng = np.random.default_rng([config.seed, class_index, i])
-        video = render(cls, rng, frames=config.frames, size=config.size)
+        video = (toy_time.render_video(config, cls, rng) if time_only else
+                 render_video(cls, rng, frames=config.frames, size=config.size))
         encode_mp4(folder / video_file(cls, i), video, fps=config.fps, **(dict(intra=True) if time_only else {}))
     return config.videos_per_class
 
@@ -190,6 +190,14 @@ def write_toy(out: Path, config: ToyConfig, *, workers: int = 1) -> None:
 
 def check_config(config: ToyConfig | TimeToyConfig) -> ToyConfig | TimeToyConfig:
     """One-line UserError for settings that cannot make a toy dataset."""
+    if kind_of(config) == "toy_time":
+        from zeroi2v.data.toy_order import HUES
+
+        if config.pattern not in toy_time.PATTERNS:
+            raise UserError(f"toy_time pattern={config.pattern!r} is not one of {', '.join(toy_time.PATTERNS)} (--pattern)")
+        if config.pattern == "order" and config.frames != HUES:
+            raise UserError(f"toy_time pattern order has {HUES} frames (one per hue), not frames={config.frames}; "
+                            f"leave --frames out or use --pattern motion")
     class_names(config)
     for name in ("videos_per_class", "test_per_class", "frames", "size", "fps", "images_per_class"):
         if getattr(config, name, 1) < 1:
@@ -273,9 +281,11 @@ def ensure_toy(root: str | os.PathLike | None = None, kind: str = "toy") -> Path
     """The toy dataset root of `kind`, generated on first use (default $ZEROI2V_CACHE/<kind> or
     ~/.cache/zeroi2v/<kind>)."""
     root = Path(root).expanduser() if root is not None else default_root(kind)
-    if read_meta(root, kind) is not None:
+    meta = read_meta(root, kind)
+    ours = root == default_root(kind)
+    if meta is not None and (not ours or meta["config"] == json.loads(json.dumps(asdict(default_config(kind))))):
         return root
-    if root == default_root(kind) and (root / "toy.json").is_file():  # our cache, from an older format
+    if ours and (root / "toy.json").is_file():  # our cache, from an older format or default
         shutil.rmtree(root)
     return make_toy(root, default_config(kind))
 

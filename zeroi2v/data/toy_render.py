@@ -158,8 +158,13 @@ def _encode_once(video: np.ndarray, *, fps: int, intra: bool = False) -> bytes:
         stream = container.add_stream("libx264", rate=fps)
         stream.height, stream.width = video.shape[1:3]
         stream.pix_fmt = "yuv420p"
-        params = "bframes=0:threads=1" + (":keyint=1" if intra else "")  # intra: every frame a key frame
-        stream.options = {"crf": "16", "preset": "fast", "x264-params": params}
+        if intra:  # every frame a key frame at one constant quantiser: each frame's bytes depend on it alone
+            # (CRF's rate control sets a frame's quantiser from its neighbours: the decoded frame then
+            # differed by 0.1-0.4 grey levels with the order of the frames around it, measured)
+            params = "bframes=0:threads=1:keyint=1:rc-lookahead=0:mbtree=0"
+            stream.options = {"qp": "10", "preset": "fast", "x264-params": params}
+        else:
+            stream.options = {"crf": "16", "preset": "fast", "x264-params": "bframes=0:threads=1"}
         stream.codec_context.thread_count = 1
         for frame in video:
             # Convert to the encoder's yuv420p here, single-threaded, into a fresh frame: left to

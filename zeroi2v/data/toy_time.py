@@ -1,6 +1,14 @@
 """The time-only toy kind (`toy_time`): classes that live only between frames.
 
-Each video shows one object (a random shape, colour, texture, size and orientation from
+Two patterns (`TimeToyConfig.pattern`, `make-toy --kind toy_time --pattern P`), both with the
+property below, exactly and by construction:
+
+- "order" (the default, the demo's): a static texture tinted with each of 8 hues once; the class is
+  the order of the hues (`zeroi2v.data.toy_order`). ZeroI2V learns it; the order-blind rows stay at chance.
+- "motion" (the first attempt, kept so its documented numbers reproduce): an object moving on a
+  torus, the class its velocity (this module). The tiny ViT did not learn it in the demo's budget.
+
+The motion pattern: each video shows one object (a random shape, colour, texture, size and orientation from
 `toy_render`, on a random static background) on a **torus**: the frame wraps at its borders. The
 object's start is uniform on the torus and a class is a velocity (dx, dy) in px per frame: 8
 directions x 3 speeds (4, 8, 12 px per frame at 64 px) plus `static`. A translation of a uniform
@@ -28,9 +36,10 @@ from dataclasses import dataclass
 import numpy as np
 
 ENV = "ZEROI2V_TOY_TIME_ROOT"
-FORMAT = "zeroi2v-toy-time/1"
+FORMAT = "zeroi2v-toy-time/2"  # 2: the pattern field (order, the new default; motion, format 1's)
 LAYOUT = ("videos/<class>/<file>.mp4 + ucfTrainTestlist/ + splits/ + toy.json "
           "(python -m fewshot.data make-toy --kind toy_time)")
+PATTERNS = ("order", "motion")
 REFERENCE_SIZE = 64  # velocities are in px per frame at this frame size (scaled with the size)
 SPEEDS = (4, 8, 12)
 DIRECTIONS = {"right": (1, 0), "down_right": (1, 1), "down": (0, 1), "down_left": (-1, 1),
@@ -55,13 +64,38 @@ class TimeToyConfig:
     """The time-only toy's settings (zeroi2v.data.toy writes it; the toy's files without frames.npz)."""
 
     seed: int = 0
+    pattern: str = "order"  # PATTERNS: hue order (zeroi2v.data.toy_order) or object motion (this module)
     videos_per_class: int = 20
     test_per_class: int = 5  # of those, how many go to testlist01 (supervised split)
     frames: int = 8  # = the demo's clip length: every clip holds every frame (no frame skipping)
     size: int = 64
     fps: int = 8
-    num_classes: int = 25  # the first num_classes velocities of VELOCITIES
+    num_classes: int = 25  # the first num_classes classes of the pattern (ORDERS or VELOCITIES)
     class_split: tuple[int, int, int] = (13, 5, 7)  # base / val / novel classes
+
+
+def classes_of(pattern: str) -> list[str]:
+    """Every class name of a pattern, in order (a config takes the first num_classes)."""
+    from zeroi2v.data import toy_order
+
+    return list(toy_order.ORDERS if pattern == "order" else VELOCITIES)
+
+
+def render_video(config: TimeToyConfig, cls: str, rng: np.random.Generator) -> np.ndarray:
+    """(T, H, W, 3) uint8: one video of class `cls` of the config's pattern."""
+    from zeroi2v.data import toy_order
+
+    render = toy_order.render_order_video if config.pattern == "order" else render_time_video
+    return render(cls, rng, frames=config.frames, size=config.size)
+
+
+def image_frames(config: dict, n: int) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray]:
+    """The image pre-training's single frames of a toy.json `config` (a dict): the pattern's `pretrain_frames`."""
+    from zeroi2v.data import toy_order
+
+    pattern = config.get("pattern", "motion")
+    make = toy_order.pretrain_frames if pattern == "order" else pretrain_frames
+    return make(int(config["seed"]), int(config["size"]), n)
 
 
 def draw_object(rng: np.random.Generator, size: int, *, shape: str | None = None, colour: str | None = None) -> dict:

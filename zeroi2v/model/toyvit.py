@@ -9,8 +9,10 @@ plain timm state dict (`.pth`, the regression head dropped), loaded through the 
 as CLIP weights, and cached by a hash of everything that determines it, so later runs reuse it.
 
 On the time-only toy (`zeroi2v.data.toy_time`) the frames are single frames drawn like every frame
-of its videos (one object on a torus), and "where" is the object's centre on the torus: cos and
-sin of 2 pi x and of 2 pi y, and its radius -- continuous across the wrap, as the videos are.
+of its videos. Pattern "order": a random texture in one of 8 hues, classified by its hue (what a
+frame holds; nothing about order). Pattern "motion": one object on a torus, and "where" is its
+centre on the torus: cos and sin of 2 pi x and of 2 pi y, and its radius -- continuous across the
+wrap, as the videos are.
 """
 from __future__ import annotations
 
@@ -49,13 +51,14 @@ TIME_PRETRAIN_IMAGES = 2160  # single frames drawn for the time-only toy's pre-t
 
 def _training_frames(toy_root: Path, toy_meta: dict):
     """(images uint8 (N, 3, H, W), labels, class names, standardised geometry (N, G), index of the
-    geometry column that a horizontal flip negates, is_time)."""
+    geometry column that a horizontal flip negates, or None when there is no geometry (G = 0))."""
     from zeroi2v import data
     from zeroi2v.data import toy_time
 
     if toy_meta.get("format") == toy_time.FORMAT:
-        c = toy_meta["config"]
-        images, labels, names, geo = toy_time.pretrain_frames(int(c["seed"]), int(c["size"]), TIME_PRETRAIN_IMAGES)
+        images, labels, names, geo = toy_time.image_frames(toy_meta["config"], TIME_PRETRAIN_IMAGES)
+        if geo.shape[1] == 0:  # the order pattern: the hue alone (no geometry; a mirrored frame keeps its hue)
+            return torch.from_numpy(images), torch.from_numpy(labels), names, torch.from_numpy(geo), None
         geo = (torch.from_numpy(geo) - torch.tensor(TIME_GEOMETRY_MEAN)) / torch.tensor(TIME_GEOMETRY_STD)
         return torch.from_numpy(images), torch.from_numpy(labels), names, geo, 1  # flip: sin(2 pi x) -> -sin
     images, labels, names = data.load_toy_frames(toy_root)  # (N, 3, H, W) uint8
@@ -80,8 +83,9 @@ def pretrain_toy_vit(toy_root: Path, cfg: PretrainConfig = PretrainConfig(), *, 
         log.info("image backbone: reusing %s", path)
         return path
     images, labels, names, geometry, flipped = _training_frames(Path(toy_root), json.loads(toy_meta))
-    log.info("image pre-training %s on %d toy frames: %d shape/colour classes + object position and size",
-             cfg.backbone, len(images), len(names))
+    log.info("image pre-training %s on %d toy frames: %d classes (%s)%s", cfg.backbone, len(images), len(names),
+             ", ".join(names[:3]) + (", ..." if len(names) > 3 else ""),
+             "" if flipped is None else " + object position and size")
     torch.manual_seed(cfg.seed)
     model = timm.create_model(cfg.backbone, num_classes=len(names), **cfg.timm_kwargs)
     where = torch.nn.Linear(model.embed_dim, geometry.shape[1])  # regression head on the pooled CLS feature
@@ -101,12 +105,15 @@ def pretrain_toy_vit(toy_root: Path, cfg: PretrainConfig = PretrainConfig(), *, 
                 x = F.interpolate(x, size=(H, H), mode="bilinear", align_corners=False)
             flip = torch.rand(len(idx), generator=g) < 0.5  # mirrored frames: same class, x negated
             x = torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
-            target = geometry[idx].clone()
-            target[flip, flipped] = -target[flip, flipped]
             feats = model.forward_head(model.forward_features((x - mean_t) / std_t), pre_logits=True)  # (B, D)
             ce = F.cross_entropy(model.head(feats), labels[idx])
-            mse = F.mse_loss(where(feats), target)
-            loss = cfg.class_weight * ce + mse
+            if flipped is None:  # no geometry to regress
+                mse, loss = torch.zeros(()), ce
+            else:
+                target = geometry[idx].clone()
+                target[flip, flipped] = -target[flip, flipped]
+                mse = F.mse_loss(where(feats), target)
+                loss = cfg.class_weight * ce + mse
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
