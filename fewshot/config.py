@@ -68,8 +68,8 @@ def build_parser() -> ArgumentParser:
                        description="Few-shot video recognition benchmark: adapt, merge, embed, evaluate episodes.",
                        epilog="Unset flags take the recipe's values (fewshot/recipe.py, --list-recipes: few-shot "
                               "adaptation runs a recipe with its own epochs, 10 (toy 30), and one centre test view) "
-                              "or the dataset's defaults (zeroi2v/settings/datasets.py); --dataset defaults to toy, "
-                              "the generated demo set (toy_time: the time-only toy). The resolved values are saved in "
+                              "or the dataset's defaults (zeroi2v/settings/datasets.py); --dataset defaults to toy_time, "
+                              "the generated time-only demo set (toy: the earlier motion toy). The resolved values are saved in "
                               "<out>/config.json and in every record.",
                        argument_default=argparse.SUPPRESS)  # only flags actually given reach the namespace
     flags.add_group(p, "data", "dataset", "data_root", "frames", "size", "loader", "on_error", "decoder")

@@ -9,8 +9,8 @@ The stages, in order (fewshot/pipeline.py: `prepare`, `commit`, then `METHOD_STA
     embed     every test video once per view, cached by model hash     fewshot/embed.py
     evaluate  the same episode sets with each protocol -> one record   episodes/protocols.py, results/records.py
   table     the markdown table of the records written                 fewshot/evaluate.py
-With no arguments it runs on the generated toy motion dataset with a tiny ViT image-pretrained on
-toy frames, in a few minutes on a laptop CPU. `--seeds 0,1,2` repeats it per seed (fewshot/seeds.py);
+With no arguments it runs on the generated time-only toy (`toy_time`, hue order: classes that live only
+between frames) with a tiny ViT image-pretrained on its single frames, in about two minutes on a 2-core CPU. `--seeds 0,1,2` repeats it per seed (fewshot/seeds.py);
 `torchrun --nproc_per_node N -m fewshot.run ...` spreads adaptation and embedding over N processes.
 Configuration and defaults: fewshot/config.py (`--help`).
 """

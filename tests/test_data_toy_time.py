@@ -1,4 +1,4 @@
-"""The time-only toy: single frames carry no class (statistics and a per-frame classifier), frame
+"""The time-only toy's motion pattern (the order pattern: test_data_toy_order.py): single frames carry no class (statistics and a per-frame classifier), frame
 pairs do (a displacement estimate), and the dataset files of the kind."""
 from __future__ import annotations
 
@@ -144,7 +144,7 @@ def test_velocities_and_wrapping():
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    config = toy_time.TimeToyConfig(num_classes=6, videos_per_class=3, test_per_class=1, size=SIZE)
+    config = toy_time.TimeToyConfig(pattern="motion", num_classes=6, videos_per_class=3, test_per_class=1, size=SIZE)
     return toy.make_toy(tmp_path_factory.mktemp("toy_time") / "toy_time", config, workers=1)
 
 

@@ -14,15 +14,15 @@ def test_unset_fields_are_none_and_resolve_from_the_recipe(tmp_path):
     raw = RunConfig()
     assert all(getattr(raw, k) is None for k in ("ways", "shots", "backbone", "timm_kwargs", "frames", "size", "recipe",
                                                  "stdha", "out", "epochs", "batch_size", "accum", "lr", "num_workers"))
-    toy = parse_args(["--out", str(tmp_path / "a")])  # the default demo: the toy
+    toy = parse_args(["--dataset", "toy", "--out", str(tmp_path / "a")])  # the earlier demo: the toy, by name
     t = fewshot_recipe(RECIPES["toy"])  # the demo's numbers: 30 epochs, batch 8, lr 2e-3, 8 frames, ±1
     assert (toy.recipe, toy.epochs, toy.lr, toy.batch_size, toy.accum, toy.frames, toy.stdha) == (
         "toy", 30, 2e-3, 8, 1, 8, "-1:1,1:1") == ("toy", t.epochs, t.lr, t.batch_per_gpu, 1, t.frames, t.stdha)
     assert (toy.ways, toy.shots, toy.queries, toy.episodes) == (5, (1, 5), 1, 10_000)
     assert toy.backbone == zd.TOY_BACKBONE and toy.timm_kwargs == zd.TOY_VIT and toy.num_workers == 0
     assert toy.size is None  # the backbone's input size, filled when the model is built
-    # the time-only toy: its defaults row (no recipe), the tiny ViT too
-    demo, row = parse_args(["--dataset", "toy_time", "--out", str(tmp_path / "a2")]), zd.defaults_for("toy_time")
+    # the default demo, the time-only toy: its defaults row (no recipe), the tiny ViT too
+    demo, row = parse_args(["--out", str(tmp_path / "a2")]), zd.defaults_for("toy_time")
     assert (demo.dataset, demo.recipe, demo.epochs, demo.lr, demo.batch_size, demo.frames, demo.stdha) == (
         "toy_time", None, row.adapt_epochs, row.lr, row.adapt_batch_size, row.frames, row.stdha)
     assert demo.backbone == zd.TOY_BACKBONE and demo.timm_kwargs == zd.TOY_VIT and demo.num_workers == 0

@@ -77,8 +77,8 @@ def _f(option: str, help: str, *, dest: str | None = None, old: tuple[str, ...] 
 def _dataset_help() -> str:
     from zeroi2v.settings.datasets import spellings
 
-    return (f"dataset: {spellings()} (names in brackets are spellings of the same videos) (default: fewshot.run: toy, "
-            f"the generated demo set; zeroi2v.train: the --recipe's or --config's; required elsewhere)")
+    return (f"dataset: {spellings()} (names in brackets are spellings of the same videos) (default: fewshot.run: toy_time, "
+            f"the generated time-only demo set; zeroi2v.train: the --recipe's or --config's; required elsewhere)")
 
 
 R = "(default: the recipe's; see --list-recipes)"
