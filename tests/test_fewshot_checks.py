@@ -27,7 +27,7 @@ def cache(tmp_path_factory):
 
 
 def argv(toy, out, cache, *extra, episodes=("--ways", "3", "--shots", "1", "--episodes", "30")):
-    return ["--data-root", str(toy), "--timm-kwargs", TINY_VIT, "--frames", "4", *episodes, "--methods", "frozen",
+    return ["--dataset", "toy", "--data-root", str(toy), "--timm-kwargs", TINY_VIT, "--frames", "4", *episodes, "--methods", "frozen",
             "--batch-size", "3", "--out", str(out), "--cache-dir", str(cache), *extra]
 
 

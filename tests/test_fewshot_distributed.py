@@ -24,7 +24,7 @@ def toy(tmp_path_factory):
 def run(toy, out, cache, *extra, nproc=1):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ZEROI2V_", "RANK", "WORLD_SIZE", "LOCAL_"))}
     env.update(ZEROI2V_CACHE=str(cache), OMP_NUM_THREADS="1")
-    args = ["--data-root", str(toy), "--timm-kwargs", TINY_VIT, "--frames", "4", "--ways", "3", "--shots", "1,2",
+    args = ["--dataset", "toy", "--data-root", str(toy), "--timm-kwargs", TINY_VIT, "--frames", "4", "--ways", "3", "--shots", "1,2",
             "--episodes", "40", "--batch-size", "4", "--out", str(out), "--cache-dir", str(cache), *extra]
     launch = ([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc)]
               if nproc > 1 else [sys.executable])

@@ -36,7 +36,7 @@ def test_toy_demo_settings_are_unchanged(tmp_path):
     from fewshot.adapt import AdaptConfig, fit_config
     from fewshot.recipe import view_settings
 
-    cfg = parse_args(["--device", "cpu", "--out", str(tmp_path)])
+    cfg = parse_args(["--dataset", "toy", "--device", "cpu", "--out", str(tmp_path)])
     assert {k: getattr(cfg, k) for k in TOY_RUN} == TOY_RUN
     model_kw, adapt_kw = adaptation(cfg, ["a0", "a1", "b0", "b1", "c0", "c1"])
     assert {k: v for k, v in model_kw.items() if k != "init"} == TOY_MODEL and model_kw["init"] == "torch"
@@ -74,7 +74,7 @@ def test_adaptation_settings_are_the_recipes(tmp_path):
     assert model["init"] == "original"
     short = parse_args(["--dataset", "ssv2", "--epochs", "4", "--out", str(tmp_path)])
     assert adaptation(short, names)[1]["train"].warmup_epochs == 1.0  # at most a quarter of the run
-    toy_model, toy = adaptation(parse_args(["--out", str(tmp_path)]), ["a", "b"])
+    toy_model, toy = adaptation(parse_args(["--dataset", "toy", "--out", str(tmp_path)]), ["a", "b"])
     # the demo's settings, unchanged: no dropout, scale 1, no flip, crop 0.6-1, warm-up 1 from 0, per-step cosine
     assert toy_model == dict(adapter_ratio=0.25, adapter_scale=1.0, adapter_dropout=0.0, head_dropout=0.0, init="torch")
     tt = toy["train"]

@@ -21,7 +21,7 @@ EPISODE_FLAGS = ("--ways", "3", "--shots", "1,2", "--episodes", "30")
 
 
 def args(toy, out, cache, *extra, episode_flags=EPISODE_FLAGS):
-    return ["--data-root", str(toy), "--timm-kwargs", TINY_VIT, "--frames", "4", *episode_flags,
+    return ["--dataset", "toy", "--data-root", str(toy), "--timm-kwargs", TINY_VIT, "--frames", "4", *episode_flags,
             "--epochs", "2", "--batch-size", "3", "--out", str(out), "--cache-dir", str(cache), *extra]
 
 

@@ -19,7 +19,7 @@ def test_fewshot_run_every_method_on_the_same_episodes(fewshot_toy, tmp_path):
     from fewshot import run as fsrun
 
     out = tmp_path / "run"
-    assert fsrun.main(["--data-root", str(fewshot_toy), "--timm-kwargs", TINY_VIT, "--frames", "4", "--ways", "3",
+    assert fsrun.main(["--dataset", "toy", "--data-root", str(fewshot_toy), "--timm-kwargs", TINY_VIT, "--frames", "4", "--ways", "3",
                        "--shots", "1", "--episodes", "20", "--epochs", "1", "--batch-size", "3", "--out", str(out),
                        "--cache-dir", str(tmp_path / "cache"), "--methods", ",".join(METHODS)]) == 0
     recs = [json.loads(p.read_text()) for p in (out / "records").glob("*.json")]

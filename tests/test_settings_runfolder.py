@@ -45,7 +45,7 @@ def test_fewshot_run_twice_into_one_out_stops_the_second_and_keeps_the_first(toy
     from fewshot import run as fsrun
 
     out = tmp_path / "run"
-    argv = ["--data-root", str(toy), "--timm-kwargs", TINY_VIT, "--frames", "4", "--ways", "2", "--shots", "1",
+    argv = ["--dataset", "toy", "--data-root", str(toy), "--timm-kwargs", TINY_VIT, "--frames", "4", "--ways", "2", "--shots", "1",
             "--episodes", "5", "--methods", "frozen", "--protocols", "prototype", "--out", str(out),
             "--cache-dir", str(tmp_path / "cache")]
     assert fsrun.main(argv) == 0
