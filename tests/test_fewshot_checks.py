@@ -167,7 +167,7 @@ def test_seeds_run_each_seed_on_its_own_toy_data_and_table_the_mean_over_seeds(t
 
     monkeypatch.setattr(seeds, "toy_root_for_seed", tiny_toy_for_seed)
     args = argv(toy, tmp_path / "run", cache, "--seeds", "0,1")
-    args = args[2:]  # no --data-root: every seed generates its own toy data
+    args = ["--dataset", "toy", *args[4:]]  # no --data-root: every seed generates its own toy data
     assert fsrun.main(args) == 0
     table = capsys.readouterr().out
     assert "mean over 2 seeds (0, 1)" in table
