@@ -14,17 +14,17 @@ import torch.nn.functional as F
 
 from zeroi2v.data import toy_order
 seed, root, feat = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-meta = json.load(open(root + '/toy.json')); names = meta['classes']
+meta = json.load(open(root + '/toy.json')); names, size = meta['classes'], meta['config']['size']
 d = torch.load(feat, weights_only=True)
 ids, X = d['ids'], F.normalize(d['features'].float(), dim=1)
 cls = [i.split('/')[0] for i in ids]; idx = [int(i.split('_')[-1][:3]) for i in ids]
 h0 = []
 for c, i in zip(cls, idx):
-    rng = np.random.default_rng([seed, names.index(c), i]); toy_order.texture(rng, 64); h0.append(int(rng.integers(8)))
+    h0.append(toy_order.draw(np.random.default_rng([seed, names.index(c), i]), size)[1])  # as zeroi2v.data.toy drew it
 h0 = np.array(h0); labels = np.array([sorted(set(cls)).index(c) for c in cls])
 r = np.random.default_rng(0); hit = {True: [], False: []}
 for _ in range(20000):
-    ways = r.choice(7, 5, replace=False); sup, q, qy = [], None, None
+    ways = r.choice(7, 5, replace=False); sup, q = [], None
     qk = r.integers(5)
     for k, c in enumerate(ways):
         m = r.permutation(np.where(labels == c)[0])

@@ -16,7 +16,8 @@ from zeroi2v.utils.io import atomic_write_json, check_file
 
 from zeroi2v.data import get_reader, resolve_root
 from zeroi2v.data.check import check_dataset, print_report, report_json, shared_classes
-from zeroi2v.data.toy import ToyConfig, config_from, default_config, make_toy
+from zeroi2v.data.toy import KINDS, ToyConfig, config_from, default_config, make_toy
+from zeroi2v.data.toy_time import PATTERNS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,10 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
     flags.add(t, "out", required=True, help="folder the toy dataset is generated into (created atomically; an "
                                             "existing complete one is reused) (required)")
     flags.add(t, "seed")
-    t.add_argument("--kind", choices=("toy", "toy_time"), default="toy",
+    t.add_argument("--kind", choices=KINDS, default="toy",
                    help="which toy generator: toy (motions of objects) or toy_time (the time-only toy, every frame "
                         "alike in every class) (default: toy)")
-    t.add_argument("--pattern", choices=("order", "motion"), default=None,
+    t.add_argument("--pattern", choices=PATTERNS, default=None,
                    help="toy_time only: order (a texture tinted with 8 hues, the class is their order; the demo's) "
                         "or motion (an object's velocity on a torus, the first attempt) (default: order)")
     t.add_argument("--videos-per-class", type=int, default=d.videos_per_class,

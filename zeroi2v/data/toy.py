@@ -223,6 +223,11 @@ def read_meta(root: str | os.PathLike, kind: str = "toy") -> dict | None:
     return meta if ok else None
 
 
+def same_config(meta: dict, config: ToyConfig | TimeToyConfig) -> bool:
+    """Whether a toy.json was written with `config` (compared as JSON: tuples are lists there)."""
+    return meta["config"] == json.loads(json.dumps(asdict(config)))
+
+
 def make_toy(out: str | os.PathLike, config: ToyConfig | TimeToyConfig = ToyConfig(), *,
              workers: int | None = None) -> Path:
     """Generate the toy dataset at `out` atomically (temp folder + rename); reuse it if already complete.
@@ -232,7 +237,7 @@ def make_toy(out: str | os.PathLike, config: ToyConfig | TimeToyConfig = ToyConf
     kind = kind_of(config)
     meta = read_meta(out, kind)
     if meta is not None:
-        if meta["config"] == json.loads(json.dumps(asdict(config))):
+        if same_config(meta, config):
             print(f"toy dataset at {out} is complete (seed {config.seed}); reusing it")
             return out
         raise UserError(f"{out} holds a toy dataset made with other settings ({meta['config']}); "
@@ -283,7 +288,7 @@ def ensure_toy(root: str | os.PathLike | None = None, kind: str = "toy") -> Path
     root = Path(root).expanduser() if root is not None else default_root(kind)
     meta = read_meta(root, kind)
     ours = root == default_root(kind)
-    if meta is not None and (not ours or meta["config"] == json.loads(json.dumps(asdict(default_config(kind))))):
+    if meta is not None and (not ours or same_config(meta, default_config(kind))):
         return root
     if ours and (root / "toy.json").is_file():  # our cache, from an older format or default
         shutil.rmtree(root)

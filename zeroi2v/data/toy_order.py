@@ -74,10 +74,14 @@ def hues(order: str, h0: int, frames: int) -> list[int]:
     return [(h0 + p[t]) % HUES for t in range(frames)]
 
 
+def draw(rng: np.random.Generator, size: int) -> tuple[np.ndarray, int]:
+    """What a video draws, in order, class-independent: its texture and its start hue h0."""
+    return texture(rng, size), int(rng.integers(HUES))
+
+
 def render_order_video(order: str, rng: np.random.Generator, *, frames: int, size: int) -> np.ndarray:
     """(T, H, W, 3) uint8: one random texture, frame t tinted with hue (h0 + p[t]) mod 8."""
-    tex = texture(rng, size)
-    h0 = int(rng.integers(HUES))
+    tex, h0 = draw(rng, size)
     return np.stack([tint(tex, h) for h in hues(order, h0, frames)])
 
 

@@ -35,11 +35,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from zeroi2v.data import toy_order
+
 ENV = "ZEROI2V_TOY_TIME_ROOT"
 FORMAT = "zeroi2v-toy-time/2"  # 2: the pattern field (order, the new default; motion, format 1's)
 LAYOUT = ("videos/<class>/<file>.mp4 + ucfTrainTestlist/ + splits/ + toy.json "
           "(python -m fewshot.data make-toy --kind toy_time)")
-PATTERNS = ("order", "motion")
+PATTERNS = ("order", "motion")  # TimeToyConfig.pattern; each one row of _BY_PATTERN (end of this module)
 REFERENCE_SIZE = 64  # velocities are in px per frame at this frame size (scaled with the size)
 SPEEDS = (4, 8, 12)
 DIRECTIONS = {"right": (1, 0), "down_right": (1, 1), "down": (0, 1), "down_left": (-1, 1),
@@ -72,30 +74,6 @@ class TimeToyConfig:
     fps: int = 8
     num_classes: int = 25  # the first num_classes classes of the pattern (ORDERS or VELOCITIES)
     class_split: tuple[int, int, int] = (13, 5, 7)  # base / val / novel classes
-
-
-def classes_of(pattern: str) -> list[str]:
-    """Every class name of a pattern, in order (a config takes the first num_classes)."""
-    from zeroi2v.data import toy_order
-
-    return list(toy_order.ORDERS if pattern == "order" else VELOCITIES)
-
-
-def render_video(config: TimeToyConfig, cls: str, rng: np.random.Generator) -> np.ndarray:
-    """(T, H, W, 3) uint8: one video of class `cls` of the config's pattern."""
-    from zeroi2v.data import toy_order
-
-    render = toy_order.render_order_video if config.pattern == "order" else render_time_video
-    return render(cls, rng, frames=config.frames, size=config.size)
-
-
-def image_frames(config: dict, n: int) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray]:
-    """The image pre-training's single frames of a toy.json `config` (a dict): the pattern's `pretrain_frames`."""
-    from zeroi2v.data import toy_order
-
-    pattern = config.get("pattern", "motion")
-    make = toy_order.pretrain_frames if pattern == "order" else pretrain_frames
-    return make(int(config["seed"]), int(config["size"]), n)
 
 
 def draw_object(rng: np.random.Generator, size: int, *, shape: str | None = None, colour: str | None = None) -> dict:
@@ -152,3 +130,24 @@ def pretrain_frames(seed: int, size: int, n: int) -> tuple[np.ndarray, np.ndarra
         tx, ty = 2 * math.pi * x, 2 * math.pi * y
         geometry[i] = (math.cos(tx), math.sin(tx), math.cos(ty), math.sin(ty), obj["r"])
     return images, labels.astype(np.int64), names, geometry
+
+
+# pattern -> (class name -> definition, render(cls, rng, frames=, size=), pretrain_frames(seed, size, n))
+_BY_PATTERN = {"order": (toy_order.ORDERS, toy_order.render_order_video, toy_order.pretrain_frames),
+               "motion": (VELOCITIES, render_time_video, pretrain_frames)}
+assert tuple(_BY_PATTERN) == PATTERNS
+
+
+def classes_of(pattern: str) -> list[str]:
+    """Every class name of a pattern, in order (a config takes the first num_classes)."""
+    return list(_BY_PATTERN[pattern][0])
+
+
+def render_video(config: TimeToyConfig, cls: str, rng: np.random.Generator) -> np.ndarray:
+    """(T, H, W, 3) uint8: one video of class `cls` of the config's pattern."""
+    return _BY_PATTERN[config.pattern][1](cls, rng, frames=config.frames, size=config.size)
+
+
+def image_frames(config: dict, n: int) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray]:
+    """The image pre-training's single frames of a toy.json `config` (a dict): the pattern's `pretrain_frames`."""
+    return _BY_PATTERN[config.get("pattern", "motion")][2](int(config["seed"]), int(config["size"]), n)
